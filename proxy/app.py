@@ -1,0 +1,180 @@
+"""The aiohttp application: state, routes, and the one middleware every exchange passes.
+
+The middleware is the one place where errors become responses, where ``X-Proxy-Source`` and
+``X-Proxy-Validation`` are set, and where the exchange is logged.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from proxy.errors import HTTPRefusal, ProxyError, ProxyRouteNotFound
+from proxy.exchange import PROXY, Exchange
+from proxy.handler import Pipeline, handle, refuse_foreign_target
+from proxy.log import AuditLog
+from proxy.models.http import ProxyResponse
+from proxy.recorder import Recorder
+from proxy.redact import redact_path
+from proxy.routes import classify
+from proxy.settings import Settings
+from proxy.upstream import AiohttpTransport, Transport
+
+PIPELINE = web.AppKey("pipeline", Pipeline)
+AUDIT_LOG = web.AppKey("audit_log", AuditLog)
+EXCHANGE = web.RequestKey("exchange", Exchange)
+
+SOURCE_HEADER = "X-Proxy-Source"
+VALIDATION_HEADER = "X-Proxy-Validation"
+
+
+def error_response(error: ProxyError) -> web.Response:
+    headers = {"Content-Type": "application/json"}
+    # The openai client retries 408, 409, 429 and >= 500 unless told otherwise; only a broken
+    # or slow upstream is worth another try.
+    headers["x-should-retry"] = "true" if error.retryable else "false"
+    return web.Response(status=error.status, body=error.envelope().to_json(), headers=headers)
+
+
+def client_response(response: ProxyResponse) -> web.Response:
+    return web.Response(
+        status=response.status,
+        reason=response.reason or None,
+        headers=CIMultiDict(response.headers),
+        body=response.body,
+    )
+
+
+def as_proxy_error(exc: Exception, request: web.Request) -> ProxyError:
+    """Any exception from a handler as the error the proxy answers with."""
+    if isinstance(exc, ProxyError):
+        return exc
+    if isinstance(exc, web.HTTPException):  # aiohttp's own refusal, answered in our envelope
+        return HTTPRefusal(
+            exc.status,
+            f"cassette-proxy cannot route {request.method} {request.raw_path[:200]!r}: "
+            f"{exc.reason}",
+        )
+    # A bug: still answered in the envelope, and logged with its traceback.
+    request.app[AUDIT_LOG].lifecycle(
+        "internal_error",
+        method=request.method,
+        path=redact_path(request.raw_path),
+        traceback=traceback.format_exc(),
+    )
+    return ProxyError(
+        f"cassette-proxy failed unexpectedly ({type(exc).__name__}); this is a bug, and the "
+        "traceback is in the proxy's log as an internal_error event"
+    )
+
+
+@web.middleware
+async def exchange_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    exchange = Exchange(
+        classify(request.method, request.raw_path.partition("?")[0]),
+        request.method,
+        request.raw_path,
+    )
+    request[EXCHANGE] = exchange
+    try:
+        refuse_foreign_target(request)
+        response = await handler(request)
+    except Exception as exc:  # every failure becomes an answer, here and only here
+        exchange.error = as_proxy_error(exc, request)
+        exchange.source = PROXY
+        response = error_response(exchange.error)
+    response.headers[SOURCE_HEADER] = exchange.source
+    response.headers[VALIDATION_HEADER] = exchange.verdict.value
+    if exchange.logged:
+        body = response.body if isinstance(response, web.Response) else b""
+        request.app[AUDIT_LOG].write(
+            exchange.event(
+                response.status,
+                CIMultiDictProxy(response.headers),
+                body if isinstance(body, bytes) else b"",
+            )
+        )
+    return response
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    return client_response(await handle(request.app[PIPELINE], request[EXCHANGE], request))
+
+
+async def health_handler(request: web.Request) -> web.StreamResponse:
+    request[EXCHANGE].logged = False
+    pipeline = request.app[PIPELINE]
+    settings = pipeline.settings
+    recorder = pipeline.recorder
+    body = {
+        "status": "ok",
+        "mode": "pass-through" if recorder is None else settings.record_mode.value,
+        "upstream": settings.upstream_base,
+        "validation": settings.validation.value,
+        "cassette": str(settings.cassette) if settings.cassette else None,
+        "interactions": len(recorder.cassette) if recorder else 0,
+        "recorded": len(recorder.cassette.recorded) if recorder else 0,
+        "played": recorder.cassette.played if recorder else 0,
+    }
+    return web.json_response(body)
+
+
+async def internal_not_found(request: web.Request) -> web.StreamResponse:
+    raise ProxyRouteNotFound(
+        f"{request.method} {request.path} is not one of cassette-proxy's own routes; paths under "
+        "/_proxy/ are never forwarded. Known: GET /_proxy/health"
+    )
+
+
+def build_app(
+    settings: Settings, *, transport: Transport | None = None, audit_log: AuditLog | None = None
+) -> web.Application:
+    """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
+    recorder = Recorder(settings) if settings.cassette is not None else None
+    log = audit_log or AuditLog(settings.log_file)
+    pipeline = Pipeline(
+        settings, transport or AiohttpTransport(timeout=settings.upstream_timeout), recorder
+    )
+    app = web.Application(middlewares=[exchange_middleware], client_max_size=settings.max_body_size)
+    app[PIPELINE] = pipeline
+    app[AUDIT_LOG] = log
+    app.router.add_get("/_proxy/health", health_handler)
+    app.router.add_route("*", "/_proxy/{tail:.*}", internal_not_found)
+    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    app.cleanup_ctx.append(_lifecycle)
+    if recorder is not None:
+        log.lifecycle(
+            "cassette_opened",
+            cassette=str(recorder.path),
+            record_mode=recorder.mode.value,
+            interactions=len(recorder.cassette.loaded),
+            replays=recorder.policy.replay,
+            records=recorder.policy.record,
+            recovered_from_journal=recorder.recovered,
+        )
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    yield
+    pipeline = app[PIPELINE]
+    log = app[AUDIT_LOG]
+    try:
+        await pipeline.transport.close()
+        if pipeline.recorder is not None:
+            summary = pipeline.recorder.close()
+            log.lifecycle(
+                "cassette_closed",
+                cassette=summary.cassette,
+                loaded=summary.loaded,
+                recorded=summary.recorded,
+                played=summary.played,
+                recorded_never_played=summary.never_played,
+                saved=summary.saved,
+            )
+    finally:
+        log.close()

@@ -1,0 +1,159 @@
+"""A cassette in memory: its interactions, an index over them, and what has been played.
+
+No disk I/O here (that is :mod:`proxy.persist`) and no record-mode policy (that is
+:mod:`proxy.recorder`): only lookup, FIFO playback and the explanation of a miss.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multidict import CIMultiDict, CIMultiDictProxy
+from vcr.request import Request as VcrRequest
+
+from proxy.matching import Key, Matcher
+from proxy.models.http import ProxyResponse, UndecodableBody, decode_body, end_to_end
+
+CLOSEST_SHOWN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One recorded request and its response, as stored (redacted, bodies decoded on record)."""
+
+    request: VcrRequest
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    replay: ProxyResponse = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Built once: replay then costs a dict lookup and no header work per request.
+        object.__setattr__(
+            self, "replay", _replayable(self.headers, self.status, self.reason, self.body)
+        )
+
+
+def _replayable(
+    headers: tuple[tuple[str, str], ...], status: int, reason: str, body: bytes
+) -> ProxyResponse:
+    """The response to send on replay: framing recomputed, and never a plain body labelled gzip.
+
+    vcrpy's httpx stub records compressed bytes with their Content-Encoding (kept: they decode);
+    its aiohttp stub records decoded bytes *with* the header, which the openai client would fail
+    to decompress (and retry), so the header goes.
+    """
+    kept = end_to_end(CIMultiDict(headers))
+    if "Content-Encoding" in kept:
+        try:
+            decode_body(kept, body)
+        except UndecodableBody:
+            mutable = CIMultiDict(kept)
+            del mutable["Content-Encoding"]
+            kept = CIMultiDictProxy(mutable)
+    return ProxyResponse(status=status, reason=reason, headers=kept, body=body)
+
+
+@dataclass(slots=True)
+class Cassette:
+    """Interactions loaded from a file plus those recorded in this run."""
+
+    path: Path
+    matcher: Matcher
+    allow_playback_repeats: bool = False
+    loaded: list[Interaction] = field(default_factory=list)
+    recorded: list[Interaction] = field(default_factory=list)
+    play_counts: list[int] = field(init=False)
+    _keys: list[Key] = field(init=False)
+    _index: dict[Key, list[int]] = field(init=False)
+    _next: dict[Key, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.play_counts = [0] * len(self.loaded)
+        self._keys = [self.matcher.key(interaction.request) for interaction in self.loaded]
+        self._index = defaultdict(list)
+        for position, key in enumerate(self._keys):
+            self._index[key].append(position)
+        self._next = {}
+
+    def __len__(self) -> int:
+        return len(self.loaded) + len(self.recorded)
+
+    def play(self, request: VcrRequest) -> Interaction | None:
+        """The next recorded interaction for ``request`` (FIFO), or None on a miss.
+
+        Identical requests get the matching interactions in recorded order; once all have been
+        played, ``allow_playback_repeats`` starts the sequence again, otherwise it is a miss.
+        Only loaded interactions are played: those recorded in this run go to the upstream
+        again, so that a later replay sees as many interactions as the run made requests.
+        """
+        key = self.matcher.key(request)
+        positions = self._index.get(key)
+        if not positions:
+            return None
+        turn = self._next.get(key, 0)
+        if turn >= len(positions):
+            if not self.allow_playback_repeats:
+                return None
+            turn = 0
+        self._next[key] = turn + 1
+        position = positions[turn]
+        self.play_counts[position] += 1
+        return self.loaded[position]
+
+    def record(self, interaction: Interaction) -> None:
+        self.recorded.append(interaction)
+
+    @property
+    def played(self) -> int:
+        return sum(self.play_counts)
+
+    @property
+    def never_played(self) -> list[Interaction]:
+        return [i for i, count in zip(self.loaded, self.play_counts, strict=True) if count == 0]
+
+    def replaced_by_recorded(self) -> list[Interaction]:
+        """vcrpy's ``all`` mode on save: interactions recorded now replace the loaded ones they
+        match, the others are kept, and the new ones follow them."""
+        rerecorded = {self.matcher.key(i.request) for i in self.recorded}
+        kept = [i for i, key in zip(self.loaded, self._keys, strict=True) if key not in rerecorded]
+        return kept + self.recorded
+
+    def explain_miss(self, request: VcrRequest) -> str:
+        """The closest recorded requests and, for each, the matchers that failed (vcrpy's words)."""
+        if not self.loaded:
+            return "The cassette holds no interactions."
+        request_key = self.matcher.key(request)
+        scored: list[tuple[int, int]] = []
+        for position, key in enumerate(self._keys):
+            same = sum(a == b for a, b in zip(request_key, key, strict=True))
+            scored.append((same, position))
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        lines = []
+        seen: set[Key] = set()
+        for same, position in scored:
+            recorded = self.loaded[position].request
+            key = self._keys[position]
+            if key in seen:
+                continue
+            seen.add(key)
+            if same == len(self.matcher.names):
+                plays = len(self._index[key])
+                lines.append(
+                    f"- {recorded.method} {recorded.uri} matches, but all {plays} recorded "
+                    f"interaction(s) for it were already played (use --allow-playback-repeats "
+                    "to serve them again)"
+                )
+            else:
+                failed = self.matcher.differences(request, recorded)
+                detail = "; ".join(f"{name}: {message}" for name, message in failed)
+                lines.append(
+                    f"- {recorded.method} {recorded.uri} "
+                    f"({same}/{len(self.matcher.names)} matchers agree; failed {detail})"
+                )
+            if len(lines) == CLOSEST_SHOWN:
+                break
+        return "Closest recorded interactions:\n" + "\n".join(lines)

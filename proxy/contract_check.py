@@ -1,0 +1,382 @@
+"""Check a cancel response against the documented contract (:mod:`proxy.models.contract`).
+
+Each check runs in two passes over the body, which orjson parses once:
+
+1. Pydantic validates it against the contract models. Each validation error becomes an
+   ``error`` violation (``missing`` or ``type``). Its pointer is computed by walking the input
+   along the error's ``loc``, which drops the tagged-union tags that pydantic inserts.
+2. If the body validates, a generic walk over the model tree reports drift as warnings: keys in
+   ``model_extra`` (``unknown_field``), strings outside their :class:`KnownValues`
+   (``unknown_enum``), fallback union members (``unknown_type``), ``null`` where the contract
+   does not allow it (``null``), and :class:`Tolerated` requirements that were broken.
+
+Everything reflective (which fields carry which markers) is computed once, at import.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic_core import ErrorDetails
+
+from proxy.models.contract import (
+    UNION_TAGS,
+    ContractModel,
+    DocumentedNull,
+    Error,
+    ErrorBody,
+    ErrorEnvelope,
+    KnownValues,
+    Response,
+    Tolerated,
+    UnknownVariant,
+)
+from proxy.models.violations import Severity, Violation
+
+DOCUMENTED_STATUSES: Final = (200, 404)
+
+_ERROR_BODY: Final[TypeAdapter[ErrorEnvelope | Error]] = TypeAdapter(ErrorBody)
+
+
+def check_cancel_response(status: int, body: bytes, content_type: str | None) -> list[Violation]:
+    """Every way an (already decompressed) cancel response breaks the contract.
+
+    200 is checked as a ``Response``, 404 as an error (flat or ``{"error": {...}}``). Any other
+    status gets one ``undocumented_status`` warning, and its body is checked as an error body
+    with every finding downgraded to a warning.
+    """
+    if status not in DOCUMENTED_STATUSES:
+        undocumented = Violation(
+            pointer="",
+            message=(
+                f"HTTP {status} is not documented for this route "
+                f"(documented: {', '.join(map(str, DOCUMENTED_STATUSES))})"
+            ),
+            severity="warning",
+            kind="undocumented_status",
+        )
+        return [undocumented, *_downgraded(_check_body(body, _ERROR_BODY.validate_python))]
+    findings = _check_media_type(content_type)
+    validate = Response.model_validate if status == 200 else _ERROR_BODY.validate_python
+    findings.extend(_check_body(body, validate))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing and validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_media_type(content_type: str | None) -> list[Violation]:
+    if content_type is None:
+        message = "no Content-Type; the documented media type is application/json"
+    else:
+        media_type = content_type.partition(";")[0].strip().lower()
+        if media_type == "application/json" or (
+            media_type.startswith("application/") and media_type.endswith("+json")
+        ):
+            return []
+        message = f"Content-Type {_quote(content_type)} is not application/json"
+    return [Violation(pointer="", message=message, severity="warning", kind="body")]
+
+
+def _check_body(body: bytes, validate: Callable[[Any], BaseModel]) -> list[Violation]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        message = "body is empty" if not body.strip() else f"body is not JSON ({exc})"
+        return [
+            Violation(
+                pointer="",
+                message=f"{message}; the contract documents an application/json object",
+                severity="error",
+                kind="body",
+            )
+        ]
+    try:
+        model = validate(data)
+    except ValidationError as exc:
+        return [
+            _violation_of(error, data)
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+    findings: list[Violation] = []
+    _drift(model, "", findings)
+    return findings
+
+
+def _downgraded(findings: Sequence[Violation]) -> list[Violation]:
+    severity: Severity = "warning"
+    return [
+        Violation(pointer=v.pointer, message=v.message, severity=severity, kind=v.kind)
+        for v in findings
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation errors: loc -> JSON pointer, and a message that says what was expected and found
+# ---------------------------------------------------------------------------------------------
+
+_EXPECTED: Final = {
+    "string_type": "string",
+    "int_type": "integer",
+    "float_type": "number",
+    "bool_type": "boolean",
+    "list_type": "array",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+}
+
+
+class _Absent:
+    """The value at a location that is not in the input."""
+
+
+_ABSENT: Final = _Absent()
+
+
+def _violation_of(error: ErrorDetails, data: Any) -> Violation:
+    pointer, found, key = _locate(data, error["loc"])
+    if error["type"] == "missing":
+        return Violation(
+            pointer=pointer,
+            message=f"missing required field {_quote(key)}",
+            severity="error",
+            kind="missing",
+        )
+    expected = _EXPECTED.get(error["type"])
+    problem = f"expected {expected}" if expected else error["msg"]
+    return Violation(
+        pointer=pointer,
+        message=f"{problem}, got {_describe(found)}",
+        severity="error",
+        kind="type",
+    )
+
+
+def _locate(data: Any, loc: Sequence[int | str]) -> tuple[str, Any, str]:
+    """The JSON pointer of a pydantic ``loc``, the value there, and the last key on the way.
+
+    The walk follows the input, so a union tag (not a key of the object at hand) is skipped. A
+    key that is not in the input (a missing field) ends the walk.
+    """
+    node: Any = data
+    pointer = ""
+    key = ""
+    for step in loc:
+        if isinstance(step, str) and step in UNION_TAGS and not _has_key(node, step):
+            continue
+        key = str(step)
+        pointer += "/" + escape_pointer_token(key)
+        node = _child(node, step)
+        if node is _ABSENT:
+            break
+    return pointer, node, key
+
+
+def escape_pointer_token(token: str) -> str:
+    """Escape one RFC 6901 reference token (``~`` → ``~0``, ``/`` → ``~1``)."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _has_key(node: Any, key: str) -> bool:
+    return isinstance(node, dict) and key in node
+
+
+def _child(node: Any, step: int | str) -> Any:
+    if isinstance(node, dict) and isinstance(step, str):
+        return node.get(step, _ABSENT)
+    if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        return node[step]
+    return _ABSENT
+
+
+def _describe(value: Any) -> str:
+    """A found JSON value, for a message: ``string "12"``, ``integer 5``, ``array``."""
+    if value is _ABSENT:
+        return "nothing"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"boolean {orjson.dumps(value).decode()}"
+    if isinstance(value, int | float):
+        return f"{'integer' if isinstance(value, int) else 'number'} {value!r}"
+    if isinstance(value, str):
+        return f"string {_quote(value)}"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _quote(text: str, limit: int = 60) -> str:
+    clipped = text if len(text) <= limit else text[:limit] + "…"
+    return orjson.dumps(clipped).decode()
+
+
+# ---------------------------------------------------------------------------------------------
+# Drift: a generic walk over the validated model tree, driven by plans computed at import
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldPlan:
+    """What the drift walk needs to know about one field of one model."""
+
+    attr: str  # the Python attribute
+    key: str  # the JSON key
+    token: str  # "/" + the escaped key
+    known: tuple[str, ...]  # documented enum values, in order (empty: not an enum)
+    allowed: frozenset[str]
+    nullable: bool  # null is part of the contract
+    tolerated: Tolerated | None
+    documented: str  # what the contract documents, for a "null" message
+    nested: bool  # the value may hold models
+
+
+def _union_members(annotation: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    """The members of a (possibly Annotated) union, each with the metadata around it."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *metadata = get_args(annotation)
+        for member, inner in _union_members(base):
+            yield member, (*metadata, *inner)
+    elif origin is Union or origin is types.UnionType:
+        for arg in get_args(annotation):
+            yield from _union_members(arg)
+    else:
+        yield annotation, ()
+
+
+def _contains_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_contains_model(arg) for arg in get_args(annotation))
+
+
+def _json_type_of(annotation: Any) -> str:
+    origin = get_origin(annotation) or annotation
+    if origin is Literal or origin is str:
+        return "a string"
+    names = {bool: "a boolean", int: "an integer", float: "a number", list: "an array"}
+    return names.get(origin, "an object")
+
+
+def _plan_field(attr: str, field: Any) -> _FieldPlan:
+    members = list(_union_members(field.annotation))
+    metadata = [item for _, inner in members for item in inner] + list(field.metadata)
+    known = next((m.values for m in metadata if isinstance(m, KnownValues)), ())
+    tolerated = next((m for m in metadata if isinstance(m, Tolerated)), None)
+    key = field.alias or attr
+    documented = " or ".join(
+        dict.fromkeys(_json_type_of(m) for m, _ in members if m is not type(None))
+    )
+    return _FieldPlan(
+        attr=attr,
+        key=key,
+        token="/" + escape_pointer_token(key),
+        known=known,
+        allowed=frozenset(known),
+        nullable=field.annotation is Any or any(isinstance(m, DocumentedNull) for m in metadata),
+        tolerated=tolerated,
+        documented=documented,
+        nested=_contains_model(field.annotation),
+    )
+
+
+def _all_models() -> Iterator[type[ContractModel]]:
+    pending: list[type[ContractModel]] = [ContractModel]
+    while pending:
+        model = pending.pop()
+        yield model
+        pending.extend(model.__subclasses__())
+
+
+_PLANS: Final[dict[type[BaseModel], tuple[_FieldPlan, ...]]] = {
+    model: tuple(_plan_field(attr, field) for attr, field in model.model_fields.items())
+    for model in _all_models()
+}
+
+
+def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
+    if isinstance(model, UnknownVariant):
+        out.append(
+            Violation(
+                pointer=pointer + "/type",
+                message=(
+                    f"unknown {model.what} type {_quote(model.type)}; "
+                    f"documented: {', '.join(model.documented)}"
+                ),
+                severity="warning",
+                kind="unknown_type",
+            )
+        )
+        return
+    present = model.model_fields_set
+    for field in _PLANS[type(model)]:
+        here = pointer + field.token
+        if field.attr not in present:
+            if field.tolerated is not None and field.tolerated.required:
+                out.append(
+                    Violation(
+                        pointer=here,
+                        message=(
+                            f"missing required field {_quote(field.key)}; {field.tolerated.reason}"
+                        ),
+                        severity="warning",
+                        kind="missing",
+                    )
+                )
+            continue
+        value = getattr(model, field.attr)
+        if value is None:
+            if not field.nullable:
+                reason = f"; {field.tolerated.reason}" if field.tolerated else ""
+                out.append(
+                    Violation(
+                        pointer=here,
+                        message=(
+                            f"{_quote(field.key)} is null; the contract documents "
+                            f"{field.documented}, not null{reason}"
+                        ),
+                        severity="warning",
+                        kind="null",
+                    )
+                )
+            continue
+        if field.allowed and isinstance(value, str) and value not in field.allowed:
+            out.append(
+                Violation(
+                    pointer=here,
+                    message=(
+                        f"unknown {field.key} {_quote(value)}; documented: {', '.join(field.known)}"
+                    ),
+                    severity="warning",
+                    kind="unknown_enum",
+                )
+            )
+        if field.nested:
+            _drift_value(value, here, out)
+    for key in model.model_extra or ():
+        out.append(
+            Violation(
+                pointer=f"{pointer}/{escape_pointer_token(key)}",
+                message=f"unknown field {_quote(key)} (not in the documented contract)",
+                severity="warning",
+                kind="unknown_field",
+            )
+        )
+
+
+def _drift_value(value: Any, pointer: str, out: list[Violation]) -> None:
+    if isinstance(value, BaseModel):
+        _drift(value, pointer, out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _drift_value(item, f"{pointer}/{index}", out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _drift_value(item, f"{pointer}/{escape_pointer_token(key)}", out)

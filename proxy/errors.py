@@ -1,0 +1,137 @@
+"""Everything that makes the proxy answer a request itself.
+
+Each error knows its HTTP status, its OpenAI error ``type``/``code``, and whether a client may
+retry it; :func:`proxy.app.error_middleware` turns them into responses, in that one place::
+
+    ProxyError
+    ├── RequestRejected            400  the request cannot be forwarded as it is
+    │   ├── RefusedTarget          400  absolute-form target or CONNECT: this is not an open proxy
+    │   └── ContractRejected       400  strict validation found an error in the request
+    ├── HTTPRefusal            4xx  aiohttp itself refused the request (unroutable target)
+    ├── ProxyRouteNotFound         404  a /_proxy/ path that is not one of the proxy's own
+    ├── BodyTooLarge               413  request body over --max-body-size
+    ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
+    ├── ResponseRejected           502  strict validation found an error in the upstream's response
+    └── UpstreamError                   the upstream could not be used (retryable)
+        ├── UpstreamUnreachable    502  connection refused, DNS failure, TLS failure
+        ├── UpstreamBroken         502  the upstream closed or broke the connection mid-response
+        └── UpstreamTimeout        504  no complete response within --upstream-timeout
+
+Foreign exceptions (aiohttp's, zlib's, yaml's) are translated where they arise: the network in
+:mod:`proxy.upstream`, files in :mod:`proxy.persist`.
+"""
+
+from __future__ import annotations
+
+from proxy.models.errors import ErrorBody, ErrorEnvelope
+from proxy.models.violations import Violation
+
+
+class ProxyError(Exception):
+    """An error the proxy answers with a response of its own."""
+
+    status: int = 500
+    error_type: str = "proxy_error"
+    code: str | None = None
+    retryable: bool = False
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def envelope(self) -> ErrorEnvelope:
+        return ErrorEnvelope(ErrorBody(self.message, self.error_type, self.param, self.code))
+
+
+class RequestRejected(ProxyError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class RefusedTarget(RequestRejected):
+    code = "proxy_refused_target"
+
+
+class ContractRejected(RequestRejected):
+    code = "contract_violation"
+
+    def __init__(self, violations: list[Violation]) -> None:
+        details = "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations)
+        super().__init__(
+            f"cassette-proxy (strict validation) rejected the request before it reached the "
+            f"upstream: {details}",
+            param=violations[0].pointer.rsplit("/", 1)[-1] if violations else None,
+        )
+        self.violations = violations
+
+
+class HTTPRefusal(ProxyError):
+    """aiohttp refused the request before any handler ran (a target no route can take)."""
+
+    error_type = "invalid_request_error"
+    code = "proxy_refused_request"
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ProxyRouteNotFound(ProxyError):
+    status = 404
+    error_type = "invalid_request_error"
+    code = "proxy_route_not_found"
+
+
+class BodyTooLarge(ProxyError):
+    status = 413
+    error_type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class CassetteMiss(ProxyError):
+    status = 501
+    error_type = "cassette_miss"
+    code = "cassette_miss"
+
+
+class ResponseRejected(ProxyError):
+    status = 502
+    error_type = "upstream_contract_violation"
+    code = "contract_violation"
+
+    def __init__(self, status: int, violations: list[Violation]) -> None:
+        details = "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations)
+        super().__init__(
+            f"cassette-proxy (strict validation) rejected the upstream's {status} response, which "
+            f"breaks the documented contract: {details}. The original response is in the log"
+            f" and, when recording, in the cassette."
+        )
+        self.violations = violations
+
+
+class UpstreamError(ProxyError):
+    status = 502
+    error_type = "upstream_error"
+    retryable = True
+
+
+class UpstreamUnreachable(UpstreamError):
+    code = "upstream_unreachable"
+
+
+class UpstreamBroken(UpstreamError):
+    code = "upstream_broken"
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+    code = "upstream_timeout"
+
+
+class StartupError(Exception):
+    """The proxy cannot start as configured; the CLI prints it as one line and exits 1."""
+
+
+class CassetteFileError(StartupError):
+    """A cassette or journal file cannot be read, parsed or written."""

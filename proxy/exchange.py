@@ -1,0 +1,102 @@
+"""One exchange as it passes through the proxy: what came in, what went out, what was found.
+
+The handler fills it in; the middleware in :mod:`proxy.app` turns it into the log event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Final
+
+from multidict import CIMultiDictProxy
+
+from proxy.errors import ProxyError
+from proxy.log import Stopwatch, message_record, now
+from proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
+from proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
+from proxy.models.violations import Verdict
+from proxy.redact import redact_path
+from proxy.routes import Route
+from proxy.validation import Checked
+
+UPSTREAM: Final = "upstream"
+CASSETTE: Final = "cassette"
+PROXY: Final = "proxy"
+
+
+@dataclass(slots=True)
+class Exchange:
+    route: Route
+    method: str
+    raw_path: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    started: str = field(default_factory=now)
+    watch: Stopwatch = field(default_factory=Stopwatch)
+    request: ProxyRequest | None = None
+    response: ProxyResponse | None = None  # from the upstream or the cassette
+    source: str = PROXY
+    upstream_ms: float | None = None
+    request_check: Checked = field(default_factory=Checked)
+    response_check: Checked = field(default_factory=Checked)
+    error: ProxyError | None = None
+    logged: bool = True  # the proxy's own routes (health) are not logged
+
+    @property
+    def verdict(self) -> Verdict:
+        if not (self.request_check.checked or self.response_check.checked):
+            return Verdict.SKIPPED
+        if self.request_check.errors or self.response_check.errors:
+            return Verdict.FAILED
+        return Verdict.PASSED
+
+    def event(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> ExchangeEvent:
+        """The log event, given what the client actually got."""
+        replaced = self.response is not None and self.source == PROXY
+        return ExchangeEvent(
+            time=self.started,
+            id=self.id,
+            method=self.method,
+            path=redact_path(self.raw_path),
+            route=self.route.name,
+            response_id=self.route.response_id,
+            status=status,
+            source=self.source,
+            duration_ms=self.watch.ms(),
+            upstream_ms=self.upstream_ms,
+            request=self._request_record(),
+            response=(
+                _response_record(self.response)
+                if self.response is not None and not replaced
+                else _record(headers, body)
+            ),
+            validation={
+                "request": ValidationRecord.of(
+                    self.request_check.verdict.value, self.request_check.violations
+                ),
+                "response": ValidationRecord.of(
+                    self.response_check.verdict.value, self.response_check.violations
+                ),
+            },
+            verdict=self.verdict.value,
+            error=self.error.code if self.error is not None else None,
+            original_status=self.response.status if replaced and self.response else None,
+            original=_response_record(self.response) if replaced and self.response else None,
+        )
+
+    def _request_record(self) -> MessageRecord:
+        if self.request is None:
+            return MessageRecord({}, None, 0)
+        return message_record(self.request.headers, self.request.body, len(self.request.body))
+
+
+def _record(headers: CIMultiDictProxy[str], body: bytes) -> MessageRecord:
+    return message_record(headers, body, len(body))
+
+
+def _response_record(response: ProxyResponse) -> MessageRecord:
+    try:
+        body = response.decoded_body()
+    except UndecodableBody:
+        body = response.body
+    return message_record(response.headers, body, len(response.body))

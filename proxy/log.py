@@ -1,0 +1,98 @@
+"""The audit log: JSON lines to stdout or a file, one per exchange, secrets already removed.
+
+Each line is written with one ``write`` on an unbuffered file, so lines from a crashed proxy are
+complete up to the last exchange, and several proxies may append to one file.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+from multidict import CIMultiDictProxy
+
+from proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
+from proxy.redact import redact_bytes, redact_header
+
+BODY_LIMIT: Final = 64 * 1024  # bytes of body kept in a log line
+TRUNCATED_HEAD: Final = 2048  # characters shown of a truncated body
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    record: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        redacted = redact_header(key, value)
+        record[key] = f"{record[key]}, {redacted}" if key in record else redacted
+    return record
+
+
+def body_record(body: bytes, content_type: str | None) -> Any:
+    """The body as a log line embeds it (already decoded; redacted here)."""
+    if not body:
+        return None
+    if len(body) > BODY_LIMIT:
+        head = redact_bytes(body[:TRUNCATED_HEAD]).decode("utf-8", "replace")
+        return {"truncated": True, "size": len(body), "head": head}
+    body = redact_bytes(body)
+    if content_type is None or "json" in content_type or body[:1] in {b"{", b"["}:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"binary": True, "size": len(body)}
+
+
+def message_record(headers: CIMultiDictProxy[str], body: bytes, size: int) -> MessageRecord:
+    return MessageRecord(
+        headers_record(headers), body_record(body, headers.get("Content-Type")), size
+    )
+
+
+class AuditLog:
+    """Writes events as JSON lines to a file (appending) or to stdout."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        if path is None:
+            self._fd = sys.stdout.fileno()
+            self._owned = False
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._owned = True
+
+    def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
+        data = memoryview(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+        while data:
+            data = data[os.write(self._fd, data) :]
+
+    def lifecycle(self, event: str, **detail: Any) -> None:
+        self.write(LifecycleEvent(now(), event, detail))
+
+    def close(self) -> None:
+        if self._owned:
+            os.close(self._fd)
+            self._owned = False
+
+
+class Stopwatch:
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 3)

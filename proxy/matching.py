@@ -1,0 +1,73 @@
+"""Finding a recorded interaction without scanning the cassette.
+
+vcrpy's matchers (``vcr.matchers``) compare two requests; vcrpy scans the whole cassette with
+them for every request. Each matcher used here is an equality of one projection of the request,
+so the projections together make a hashable key and lookup is a dict access. vcrpy's own matcher
+functions still explain a miss, so its messages are reused verbatim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Final
+
+import orjson
+from vcr import matchers as vcr_matchers
+from vcr.request import Request as VcrRequest
+from vcr.util import read_body
+
+Key = tuple[Hashable, ...]
+
+
+def _canonical_body(request: VcrRequest) -> Hashable:
+    """The body as canonical JSON when it is JSON, else its bytes (empty and absent are equal)."""
+    body = read_body(request) or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit():
+        try:
+            return ("json", orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
+        except orjson.JSONDecodeError:
+            pass
+    return ("raw", bytes(body))
+
+
+def _uri(request: VcrRequest) -> str:
+    uri: str = request.uri
+    parsed = request.parsed_uri
+    if parsed.path:
+        return uri
+    authority = f"{parsed.scheme}://{parsed.netloc}"
+    return authority + "/" + uri[len(authority) :] if uri.startswith(authority) else uri
+
+
+PROJECTIONS: Final[dict[str, Callable[[VcrRequest], Hashable]]] = {
+    "method": lambda r: r.method,
+    "scheme": lambda r: r.scheme,
+    "host": lambda r: r.host,
+    "port": lambda r: r.port,
+    "path": lambda r: r.path or "/",
+    "query": lambda r: tuple(r.query),
+    "uri": _uri,
+    "body": _canonical_body,
+    "raw_body": lambda r: bytes(read_body(r) or b""),
+}
+
+
+class Matcher:
+    """The configured ``match_on`` list: a key for lookup, vcrpy's words for a miss."""
+
+    def __init__(self, match_on: Sequence[str]) -> None:
+        self.names = tuple(match_on)
+        self._projections = [PROJECTIONS[name] for name in self.names]
+        self._vcr_matchers: list[Callable[[Any, Any], Any]] = [
+            getattr(vcr_matchers, name) for name in self.names
+        ]
+
+    def key(self, request: VcrRequest) -> Key:
+        return tuple(project(request) for project in self._projections)
+
+    def differences(self, request: VcrRequest, recorded: VcrRequest) -> list[tuple[str, str]]:
+        """``(matcher, message)`` for each matcher that fails, in vcrpy's own words."""
+        _, failures = vcr_matchers.get_matchers_results(request, recorded, self._vcr_matchers)
+        return [(name, message or "differs") for name, message in failures]

@@ -1,0 +1,50 @@
+"""What validation reports: violations, each with a JSON pointer, and a verdict."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Severity = Literal["error", "warning"]
+
+ViolationKind = Literal[
+    "missing",  # a required field is absent
+    "type",  # a value has the wrong type or shape
+    "null",  # a documented non-null field is null (real servers do this; a warning)
+    "unknown_field",  # drift: a key the contract does not document
+    "unknown_enum",  # drift: a value outside the documented (or OpenAI spec) enum
+    "unknown_type",  # drift: an output item / tool / content type the contract does not list
+    "undocumented_status",  # drift: an HTTP status the route does not document
+    "request",  # a request-side check (empty id, unexpected body, auth scheme)
+    "body",  # the body is not JSON, or cannot be decoded
+]
+
+
+class Violation(BaseModel):
+    """One way a message breaks the documented contract."""
+
+    model_config = ConfigDict(frozen=True)
+
+    pointer: str  # RFC 6901 JSON pointer into the body ("" is the whole body)
+    message: str
+    severity: Severity
+    kind: ViolationKind
+
+
+class Verdict(StrEnum):
+    """The value of the ``X-Proxy-Validation`` header."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+def verdict_of(violations: list[Violation], *, checked: bool) -> Verdict:
+    """``failed`` if any error-level violation, ``skipped`` if nothing was checked."""
+    if not checked:
+        return Verdict.SKIPPED
+    if any(v.severity == "error" for v in violations):
+        return Verdict.FAILED
+    return Verdict.PASSED

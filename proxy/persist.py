@@ -1,0 +1,271 @@
+"""Cassette files on disk: vcrpy's format in, vcrpy's format out, and a journal for durability.
+
+- The cassette is read and written with vcrpy's own serializers (``vcr.serialize``,
+  ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
+  so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded.
+- Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it.
+- The journal (``<cassette>.journal``) is append-only JSON lines, one complete interaction per
+  line written with a single ``write(2)`` before the response is sent, so an interaction whose
+  response reached the client survives ``kill -9``. It is folded into the cassette on a clean
+  shutdown and on the next start.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+import yaml
+from vcr.request import Request as VcrRequest
+from vcr.serialize import deserialize, serialize
+from vcr.serializers import jsonserializer, yamlserializer
+
+from proxy.cassette import Interaction
+from proxy.errors import CassetteFileError
+
+JOURNAL_VERSION = 1
+
+
+class Serializer(Protocol):
+    """vcrpy's serializer interface (``vcr/serializers``)."""
+
+    def serialize(self, cassette_dict: dict[str, Any]) -> str: ...
+
+    def deserialize(self, cassette_string: str) -> dict[str, Any]: ...
+
+
+def _serializer(path: Path) -> Serializer:
+    chosen: Serializer = jsonserializer if path.suffix.lower() == ".json" else yamlserializer
+    return chosen
+
+
+def journal_path(cassette: Path) -> Path:
+    return cassette.with_name(cassette.name + ".journal")
+
+
+# -- conversion between Interaction and vcrpy's dicts ---------------------------------------------
+
+
+def _grouped(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    names: dict[str, str] = {}  # lower -> first spelling seen
+    for name, value in headers:
+        grouped.setdefault(names.setdefault(name.lower(), name), []).append(value)
+    return grouped
+
+
+def _flattened(headers: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    pairs: list[tuple[str, str]] = []
+    for name, values in (headers or {}).items():
+        for value in values if isinstance(values, list) else [values]:
+            pairs.append((str(name), str(value)))
+    return tuple(pairs)
+
+
+def _response_dict(interaction: Interaction) -> dict[str, Any]:
+    return {
+        "status": {"code": interaction.status, "message": interaction.reason},
+        "headers": _grouped(interaction.headers),
+        "body": {"string": interaction.body},
+    }
+
+
+def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
+    body = response.get("body", {}).get("string") or b""
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    status = response["status"]
+    return Interaction(
+        request=request,
+        status=int(status["code"]),
+        reason=str(status.get("message") or ""),
+        headers=_flattened(response.get("headers", {})),
+        body=body,
+    )
+
+
+# -- the cassette file ----------------------------------------------------------------------------
+
+
+def load_cassette(path: Path) -> list[Interaction] | None:
+    """The interactions in ``path``, or None if it does not exist or is empty (vcrpy's rule)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CassetteFileError(f"cannot read cassette {str(path)!r}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CassetteFileError(
+            f"cassette {str(path)!r} is not UTF-8 text (byte {exc.start}); it is left untouched"
+        ) from exc
+    if not text.strip():
+        return None
+    try:
+        requests, responses, *_ = deserialize(text, _serializer(path))
+        return [_interaction(req, resp) for req, resp in zip(requests, responses, strict=True)]
+    except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CassetteFileError(
+            f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load ({detail}); "
+            "it is left untouched: fix it, or move it away to record a new one"
+        ) from exc
+
+
+def save_cassette(path: Path, interactions: list[Interaction]) -> None:
+    """Write ``interactions`` to ``path`` in vcrpy's format, atomically."""
+    data = serialize(
+        {
+            "requests": [i.request for i in interactions],
+            "responses": [_response_dict(i) for i in interactions],
+        },
+        _serializer(path),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("w", encoding="utf-8") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        temporary.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise CassetteFileError(f"cannot write cassette {str(path)!r}: {exc.strerror}") from exc
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# -- the journal ----------------------------------------------------------------------------------
+
+
+def _encode_body(body: bytes) -> dict[str, str]:
+    try:
+        return {"text": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(body).decode("ascii")}
+
+
+def _decode_body(encoded: dict[str, str]) -> bytes:
+    if "base64" in encoded:
+        return base64.b64decode(encoded["base64"])
+    return encoded["text"].encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class JournalHeader:
+    record_mode: str
+    match_on: tuple[str, ...]
+
+
+class Journal:
+    """Append-only log of interactions recorded in this run."""
+
+    def __init__(self, path: Path, header: JournalHeader) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            raise CassetteFileError(f"cannot open journal {str(path)!r}: {exc.strerror}") from exc
+        if os.fstat(self._fd).st_size == 0:
+            self._write(
+                orjson.dumps(
+                    {
+                        "journal": JOURNAL_VERSION,
+                        "record_mode": header.record_mode,
+                        "match_on": header.match_on,
+                    }
+                )
+            )
+
+    def _write(self, line: bytes) -> None:
+        data = memoryview(line + b"\n")
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
+
+    def append(self, interaction: Interaction) -> None:
+        request = interaction.request
+        self._write(
+            orjson.dumps(
+                {
+                    "request": {
+                        "method": request.method,
+                        "uri": request.uri,
+                        "headers": list(request.headers.items()),
+                        "body": _encode_body(request.body or b""),
+                    },
+                    "response": {
+                        "status": interaction.status,
+                        "reason": interaction.reason,
+                        "headers": interaction.headers,
+                        "body": _encode_body(interaction.body),
+                    },
+                }
+            )
+        )
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_journal(path: Path) -> tuple[JournalHeader, list[Interaction]] | None:
+    """The header and the complete interactions of a journal; a torn last line is dropped."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CassetteFileError(f"cannot read journal {str(path)!r}: {exc.strerror}") from exc
+    lines = raw.split(b"\n")
+    try:
+        head = orjson.loads(lines[0])
+        header = JournalHeader(str(head["record_mode"]), tuple(head["match_on"]))
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CassetteFileError(
+            f"journal {str(path)!r} has no valid header line; it is left untouched"
+        ) from exc
+    interactions = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            entry = orjson.loads(line)
+            req, resp = entry["request"], entry["response"]
+            request = VcrRequest(
+                req["method"], req["uri"], _decode_body(req["body"]), dict(req["headers"])
+            )
+            interactions.append(
+                Interaction(
+                    request=request,
+                    status=int(resp["status"]),
+                    reason=str(resp["reason"]),
+                    headers=tuple((str(n), str(v)) for n, v in resp["headers"]),
+                    body=_decode_body(resp["body"]),
+                )
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if number == len(lines):
+                break  # the last line was torn by a crash mid-write: its response never left
+            raise CassetteFileError(
+                f"journal {str(path)!r} line {number} is corrupt ({exc}); it is left untouched"
+            ) from exc
+    return header, interactions

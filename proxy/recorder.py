@@ -1,0 +1,173 @@
+"""The cassette as the proxy uses it: record-mode policy over memory (:mod:`proxy.cassette`) and
+disk (:mod:`proxy.persist`).
+
+Record modes keep vcrpy's meaning (``vcr/record_mode.py``, ``vcr/cassette.py``):
+
+========  =====================================  ==============================================
+mode      replays                                records (forwards misses)
+========  =====================================  ==============================================
+once      if the cassette file existed           if it did not (then nothing is replayed)
+new_...   hits                                   misses
+none      hits                                   never: a miss is answered 501
+all       never                                  everything; on save, re-recorded interactions
+                                                 replace the loaded ones they match
+========  =====================================  ==============================================
+
+One deliberate difference: vcrpy's ``new_episodes`` replays an interaction recorded earlier in
+the same run; here only interactions loaded from the file are replayed, so a run that makes the
+same request twice records it twice and replays the same way later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from vcr.request import Request as VcrRequest
+
+from proxy.cassette import Cassette, Interaction
+from proxy.errors import CassetteMiss
+from proxy.matching import Matcher
+from proxy.models.http import ProxyResponse, UndecodableBody, decode_body
+from proxy.persist import (
+    Journal,
+    JournalHeader,
+    journal_path,
+    load_cassette,
+    read_journal,
+    save_cassette,
+)
+from proxy.redact import redact_bytes, redact_header
+from proxy.settings import RecordMode, Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    replay: bool
+    record: bool
+
+    @classmethod
+    def of(cls, mode: RecordMode, *, existed: bool) -> Policy:
+        if mode is RecordMode.ONCE:
+            return cls(replay=existed, record=not existed)
+        if mode is RecordMode.NEW_EPISODES:
+            return cls(replay=True, record=True)
+        if mode is RecordMode.NONE:
+            return cls(replay=True, record=False)
+        return cls(replay=False, record=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What happened to the cassette in this run (logged when the proxy stops)."""
+
+    cassette: str
+    loaded: int
+    recorded: int
+    played: int
+    never_played: int
+    saved: int | None  # interactions written on close, None if the file was not touched
+
+
+def recover(path: Path) -> int:
+    """Fold a journal left by a crashed run into its cassette; the number of interactions saved."""
+    found = read_journal(journal_path(path))
+    if found is None:
+        return 0
+    header, recorded = found
+    loaded = load_cassette(path) or []
+    cassette = Cassette(path, Matcher(header.match_on), loaded=loaded, recorded=recorded)
+    _save(cassette, RecordMode(header.record_mode))
+    journal_path(path).unlink()
+    return len(recorded)
+
+
+def _save(cassette: Cassette, mode: RecordMode) -> int:
+    interactions = (
+        cassette.replaced_by_recorded()
+        if mode is RecordMode.ALL
+        else cassette.loaded + cassette.recorded
+    )
+    save_cassette(cassette.path, interactions)
+    return len(interactions)
+
+
+def recording_of(response: ProxyResponse) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """Headers and body as stored: decoded (vcrpy's ``decode_compressed_response``) and
+    redacted. A body that does not decode is stored as it came, with its label."""
+    headers = [(str(name), redact_header(name, value)) for name, value in response.headers.items()]
+    body = response.body
+    try:
+        decoded = decode_body(response.headers, body)
+    except UndecodableBody:
+        decoded = None
+    if decoded is not None and decoded is not body:
+        body = decoded
+        headers = [(n, v) for n, v in headers if n.lower() != "content-encoding"]
+    headers.append(("Content-Length", str(len(body))))
+    return tuple(headers), redact_bytes(body)
+
+
+class Recorder:
+    """One cassette, opened under a record mode, for the lifetime of the proxy."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.cassette is not None
+        self.path = settings.cassette
+        self.mode = settings.record_mode
+        self.recovered = recover(self.path)
+        loaded = load_cassette(self.path)
+        self.policy = Policy.of(self.mode, existed=loaded is not None)
+        self.cassette = Cassette(
+            self.path,
+            Matcher(settings.match_on),
+            allow_playback_repeats=settings.allow_playback_repeats,
+            loaded=loaded or [],
+        )
+        self._journal: Journal | None = None
+        self._journal_header = JournalHeader(self.mode.value, settings.match_on)
+
+    def play(self, request: VcrRequest) -> Interaction | None:
+        return self.cassette.play(request) if self.policy.replay else None
+
+    def record(self, request: VcrRequest, response: ProxyResponse) -> Interaction:
+        """Keep ``response`` for ``request``, durably, before the client sees it."""
+        headers, body = recording_of(response)
+        interaction = Interaction(request, response.status, response.reason, headers, body)
+        if self._journal is None:
+            self._journal = Journal(journal_path(self.path), self._journal_header)
+        self._journal.append(interaction)
+        self.cassette.record(interaction)
+        return interaction
+
+    def miss(self, request: VcrRequest) -> CassetteMiss:
+        """The 501 for a request the cassette cannot answer and this mode cannot record."""
+        why = (
+            "the record mode 'once' found an existing cassette, so it only replays"
+            if self.mode is RecordMode.ONCE
+            else f"the record mode {self.mode.value!r} does not record"
+        )
+        return CassetteMiss(
+            f"cassette-proxy found no recorded response for {request.method} {request.uri} "
+            f"in cassette {str(self.path)!r} ({len(self.cassette.loaded)} interactions; record "
+            f"mode {self.mode.value!r}; matching on {', '.join(self.cassette.matcher.names)}), "
+            f"and {why}. {self.cassette.explain_miss(request)}\nTo record it, run the proxy "
+            "with --record-mode new_episodes (keeps what is recorded) or all (re-records)."
+        )
+
+    def close(self) -> Summary:
+        """Save what was recorded (atomically) and retire the journal."""
+        saved = None
+        if self.cassette.recorded:
+            saved = _save(self.cassette, self.mode)
+        if self._journal is not None:
+            self._journal.close()
+            journal_path(self.path).unlink(missing_ok=True)
+        return Summary(
+            cassette=str(self.path),
+            loaded=len(self.cassette.loaded),
+            recorded=len(self.cassette.recorded),
+            played=self.cassette.played,
+            never_played=len(self.cassette.never_played),
+            saved=saved,
+        )

@@ -1,0 +1,125 @@
+"""The one immutable, validated settings object, built at the edge.
+
+The command line and the environment (``CASSETTE_PROXY_<OPTION>``) both feed it; options given on
+the command line win. Each field's description is its ``--help`` text.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Final
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ENV_PREFIX: Final = "CASSETTE_PROXY_"
+
+# The matcher names vcrpy knows (vcr/matchers.py) that make sense for a proxy.
+MATCHERS: Final = ("method", "scheme", "host", "port", "path", "query", "body", "raw_body", "uri")
+DEFAULT_MATCH_ON: Final = ("method", "scheme", "host", "port", "path", "query", "body")
+
+
+class RecordMode(StrEnum):
+    """vcrpy's record modes, with vcrpy's meaning."""
+
+    ONCE = "once"
+    NEW_EPISODES = "new_episodes"
+    NONE = "none"
+    ALL = "all"
+
+
+class ValidationMode(StrEnum):
+    OFF = "off"
+    WARN = "warn"
+    STRICT = "strict"
+
+
+class Settings(BaseSettings):
+    """Everything ``cassette-proxy serve`` can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    )
+
+    upstream: AnyHttpUrl = Field(
+        default=AnyHttpUrl("https://ai.api.cloud.yandex.net"),
+        description="Base URL of the API to forward to (scheme, host, optional port and path"
+        " prefix).",
+    )
+    host: str = Field(default="127.0.0.1", description="Address to listen on.")
+    port: int = Field(
+        default=8080, ge=0, le=65535, description="Port to listen on; 0 picks a free one."
+    )
+    cassette: Path | None = Field(
+        default=None,
+        description="Cassette file (.yaml/.yml or .json). Without it the proxy is a pure"
+        " pass-through.",
+    )
+    record_mode: RecordMode = Field(
+        default=RecordMode.ONCE,
+        description="What to do with the cassette, as in vcrpy: once, new_episodes, none or all.",
+    )
+    match_on: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_MATCH_ON,
+        description="Comma-separated vcrpy matcher names used to find a recorded interaction.",
+    )
+    allow_playback_repeats: bool = Field(
+        default=False,
+        description="Serve recorded interactions again once all matching ones have been played.",
+    )
+    validation: ValidationMode = Field(
+        default=ValidationMode.WARN,
+        description="off; warn (log violations, pass traffic unchanged); strict (reject them).",
+    )
+    log_file: Path | None = Field(
+        default=None, description="Append the JSON-lines audit log here instead of stdout."
+    )
+    upstream_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds to wait for the upstream's whole response before answering 504.",
+    )
+    max_body_size: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest request body in bytes the proxy accepts; larger ones get 413.",
+    )
+    upstream_api_key: SecretStr | None = Field(
+        default=None,
+        description="Environment only: forward 'Authorization: Api-Key <key>' instead of the"
+        " client's.",
+        exclude=True,
+    )
+
+    @field_validator("match_on", mode="before")
+    @classmethod
+    def _split_match_on(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("match_on")
+    @classmethod
+    def _known_matchers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if name not in MATCHERS]
+        if unknown:
+            raise ValueError(
+                f"unknown matcher {', '.join(map(repr, unknown))}; "
+                f"choose from {', '.join(MATCHERS)}"
+            )
+        if not value:
+            raise ValueError(f"give at least one matcher; choose from {', '.join(MATCHERS)}")
+        return value
+
+    @field_validator("cassette")
+    @classmethod
+    def _cassette_format(cls, value: Path | None) -> Path | None:
+        if value is not None and value.suffix.lower() not in {".yaml", ".yml", ".json"}:
+            raise ValueError(f"cassette {str(value)!r} must end in .yaml, .yml or .json")
+        return value
+
+    @property
+    def upstream_base(self) -> str:
+        """The upstream URL without a trailing slash, ready to prefix a raw path."""
+        return str(self.upstream).rstrip("/")

@@ -1,0 +1,223 @@
+"""The proxy as a real process: start-up, signals, crashes, and bad configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import vcr
+
+from proxy.persist import load_cassette
+from tests import vectors
+from tests.conftest import DUMMY_KEY
+from tests.fake_upstream import FakeUpstream
+
+pytestmark = pytest.mark.slow
+
+
+class ProxyProcess:
+    def __init__(self, process: asyncio.subprocess.Process, url: str) -> None:
+        self.process = process
+        self.url = url
+
+    async def cancel(self, response_id: str) -> tuple[int, dict[str, str], bytes]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{self.url}/v1/responses/{response_id}/cancel",
+                headers={"Authorization": f"Bearer {DUMMY_KEY}"},
+            ) as response,
+        ):
+            return response.status, dict(response.headers), await response.read()
+
+
+async def _read_events(process: asyncio.subprocess.Process) -> AsyncIterator[dict[str, Any]]:
+    assert process.stdout is not None
+    while line := await process.stdout.readline():
+        yield orjson.loads(line)
+
+
+@asynccontextmanager
+async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[ProxyProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "proxy",
+        "serve",
+        "--port",
+        "0",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        url = None
+        async with asyncio.timeout(20):
+            async for event in _read_events(process):
+                if event["event"] == "listening":
+                    url = event["detail"]["url"]
+                    break
+        assert url is not None, await process.stderr.read()  # type: ignore[union-attr]
+        yield ProxyProcess(process, url)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def _stop(proxy: ProxyProcess, sig: signal.Signals = signal.SIGTERM) -> list[dict[str, Any]]:
+    proxy.process.send_signal(sig)
+    async with asyncio.timeout(30):
+        events = [event async for event in _read_events(proxy.process)]
+        await proxy.process.wait()
+    return events
+
+
+async def test_starts_on_a_free_port_reports_health_and_stops_cleanly_on_sigterm(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "serve.yaml"
+    async with running("--upstream", upstream_url, "--cassette", str(cassette)) as proxy:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(proxy.url + "/_proxy/health") as response,
+        ):
+            health = await response.json()
+        assert health["mode"] == "once"
+        assert health["cassette"] == str(cassette)
+        status, headers, _ = await proxy.cancel(vectors.V1_ID)
+        assert status == 200
+        assert headers["X-Proxy-Source"] == "upstream"
+        events = await _stop(proxy)
+        assert proxy.process.returncode == 0
+    kinds = [e["event"] for e in events]
+    assert kinds == ["exchange", "stopping", "cassette_closed"]
+    assert events[-1]["detail"]["recorded"] == 1
+    assert events[-1]["detail"]["saved"] == 1
+
+
+async def test_sigterm_lets_in_flight_requests_finish_and_saves_them(
+    upstream_url: str, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.slow_seconds = 1.0
+    cassette = tmp_path / "drain.yaml"
+    async with running("--upstream", upstream_url, "--cassette", str(cassette)) as proxy:
+        in_flight = [asyncio.ensure_future(proxy.cancel(f"resp_slow_{n}")) for n in range(4)]
+        while fake_upstream.cancels < 4:
+            await asyncio.sleep(0.01)
+        stopping = asyncio.ensure_future(_stop(proxy))
+        answers = await asyncio.gather(*in_flight)
+        await stopping
+        assert proxy.process.returncode == 0
+    assert [status for status, _, _ in answers] == [200] * 4
+    loaded = load_cassette(cassette)
+    assert loaded is not None
+    assert len(loaded) == 4
+
+
+async def test_kill_9_loses_no_interaction_whose_response_reached_the_client(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "killed.yaml"
+    ids = [f"resp_killed_{n}" for n in range(24)]
+    async with running("--upstream", upstream_url, "--cassette", str(cassette)) as proxy:
+        answers = await asyncio.gather(*(proxy.cancel(i) for i in ids))
+        assert {status for status, _, _ in answers} == {404}
+        proxy.process.kill()  # SIGKILL: no chance to save
+        await proxy.process.wait()
+    assert not cassette.exists()
+    async with running(
+        "--upstream", upstream_url, "--cassette", str(cassette), "--record-mode", "none"
+    ) as replay:
+        replayed = await asyncio.gather(*(replay.cancel(i) for i in ids))
+        await _stop(replay)
+    assert [body for _, _, body in replayed] == [body for _, _, body in answers]
+    with vcr.use_cassette(str(cassette), record_mode="none") as loaded_by_vcrpy:
+        assert len(loaded_by_vcrpy) == len(ids)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["--port", "http"], {}, "invalid value 'http' for --port"),
+        (["--record-mode", "sometimes"], {}, "--record-mode"),
+        ([], {"CASSETTE_PROXY_RECORD_MODE": "sometimes"}, "CASSETTE_PROXY_RECORD_MODE"),
+        (["--match-on", "method,colour"], {}, "unknown matcher 'colour'"),
+        (["--cassette", "tape.txt"], {}, "must end in .yaml, .yml or .json"),
+        (["--upstream", "not a url"], {}, "--upstream"),
+        ([], {"CASSETTE_PROXY_UPSTREAM_TIMEOUT": "-1"}, "CASSETTE_PROXY_UPSTREAM_TIMEOUT"),
+    ],
+)
+async def test_bad_configuration_is_one_line_and_exit_2(
+    args: list[str], env: dict[str, str], expected: str
+) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "proxy",
+        "serve",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 2
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("Error: ")
+    assert expected in lines[0]
+    assert stdout == b""
+
+
+async def test_environment_configures_the_proxy(upstream_url: str, tmp_path: Path) -> None:
+    log_file = tmp_path / "env.log"
+    env = {
+        "CASSETTE_PROXY_UPSTREAM": upstream_url,
+        "CASSETTE_PROXY_VALIDATION": "strict",
+        "CASSETTE_PROXY_LOG_FILE": str(log_file),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "serve", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(20):
+            while not log_file.exists() or b"listening" not in log_file.read_bytes():
+                await asyncio.sleep(0.05)
+        listening = orjson.loads(log_file.read_bytes().splitlines()[0])
+        assert listening["detail"]["validation"] == "strict"
+        assert listening["detail"]["upstream"] == upstream_url
+        proxy = ProxyProcess(process, listening["detail"]["url"])
+        status, headers, _ = await proxy.cancel("resp_broken_1")
+        assert status == 502  # strict, from the environment
+        assert headers["X-Proxy-Source"] == "proxy"
+    finally:
+        process.terminate()
+        await process.wait()
+    assert process.returncode == 0
+
+
+async def test_a_corrupt_cassette_stops_start_up_with_exit_1(tmp_path: Path) -> None:
+    cassette = tmp_path / "corrupt.yaml"
+    cassette.write_text("interactions: [ {")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "serve", "--port", "0", "--cassette", str(cassette),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await process.communicate()
+    assert process.returncode == 1
+    assert b"CassetteFileError" in stderr
+    assert str(cassette).encode() in stderr
+    assert cassette.read_text() == "interactions: [ {"
