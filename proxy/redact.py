@@ -78,7 +78,9 @@ def _redact_cookies(value: str, *, set_cookie: bool) -> str:
     redacted = []
     for part in secret_parts:
         name, sep, cookie = part.partition("=")
-        redacted.append(f"{name}={fingerprint(cookie)}" if sep else part)
+        if sep and not _FINGERPRINT.match(cookie):
+            cookie = fingerprint(cookie)
+        redacted.append(f"{name}={cookie}" if sep else part)
     return ";".join(redacted + parts[len(secret_parts) :])
 
 
