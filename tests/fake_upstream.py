@@ -3,7 +3,8 @@
 Cancel answers by id, so each test picks the behaviour it needs:
 
 - an id in ``BODIES`` gets that 200 body (the reference's vectors V1-V4);
-- ``resp_gzip_*`` gets V1 gzip-encoded; ``resp_flat404_*`` the flat 404; ``resp_drift_*`` V1
+- ``resp_gzip_*`` gets V1 gzip-encoded; ``resp_chunked_*`` the same in chunked framing;
+  ``resp_flat404_*`` the flat 404; ``resp_drift_*`` V1
   with an extra field and a new status value; ``resp_broken_*`` V1 with ``id`` an integer;
   ``resp_conflict_*`` a 409; ``resp_slow_*`` waits ``slow_seconds`` first;
 - anything else gets the enveloped 404 (V5a's shape, naming the id).
@@ -62,14 +63,14 @@ class FakeUpstream:
         parts = request.raw_path.partition("?")[0].split("/")
         if request.method == "POST" and len(parts) == 5 and parts[1:3] == ["v1", "responses"]:
             self.cancels += 1
-            return await self.cancel(parts[3])
+            return await self.cancel(request, parts[3])
         # Any other API path: echo what arrived, so pass-through can be checked.
         return web.json_response(
             {"object": "echo", "method": request.method, "path": request.raw_path},
             headers={"x-request-id": "req_echo"},
         )
 
-    async def cancel(self, raw_id: str) -> web.Response:
+    async def cancel(self, request: web.Request, raw_id: str) -> web.StreamResponse:
         headers = {
             "x-request-id": f"req_{self.cancels:032x}",
             "x-server-trace-id": "trace-fake",
@@ -79,6 +80,8 @@ class FakeUpstream:
             return _json(200, BODIES[raw_id], headers)
         if raw_id.startswith("resp_slow"):
             await asyncio.sleep(self.slow_seconds)
+        if raw_id.startswith("resp_chunked"):
+            return await self.chunked_gzip(request, headers)
         for prefix, (status, body) in SPECIAL.items():
             if raw_id.startswith(prefix):
                 if prefix == "resp_gzip":
@@ -87,6 +90,20 @@ class FakeUpstream:
         if raw_id.startswith("resp_conflict"):
             return _json(409, vectors.conflict(raw_id), headers)
         return _json(404, vectors.not_found(raw_id), headers)
+
+    async def chunked_gzip(
+        self, request: web.Request, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """V1, gzip-encoded, sent in small chunks with Transfer-Encoding: chunked."""
+        response = web.StreamResponse(headers={**headers, "Content-Encoding": "gzip"})
+        response.content_type = "application/json"
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        compressed = gzip.compress(vectors.V1_BODY)
+        for start in range(0, len(compressed), 100):
+            await response.write(compressed[start : start + 100])
+        await response.write_eof()
+        return response
 
 
 SPECIAL: dict[str, tuple[int, bytes]] = {

@@ -9,6 +9,7 @@ real ``openai`` client. Its URIs are then rewritten to the default upstream, so 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +18,7 @@ import openai
 from aiohttp.test_utils import TestServer
 
 from proxy.app import build_app
+from proxy.cassette import Interaction
 from proxy.persist import load_cassette, save_cassette
 from proxy.settings import Settings
 from tests import vectors
@@ -36,7 +38,7 @@ HEADER = """\
 """
 
 
-async def record(target: Path) -> None:
+async def record() -> list[Interaction]:
     upstream = TestServer(FakeUpstream().app(), host="127.0.0.1")
     await upstream.start_server()
     origin = str(upstream.make_url("")).rstrip("/")
@@ -54,22 +56,23 @@ async def record(target: Path) -> None:
         async with openai.AsyncOpenAI(base_url=base_url, api_key="demo", max_retries=0) as client:
             for response_id in DEMO_IDS:
                 await client.responses.cancel(response_id)
-            try:
+            with contextlib.suppress(openai.NotFoundError):
                 await client.responses.cancel(MISSING_ID)
-            except openai.NotFoundError:
-                pass
         await proxy.close()
         await upstream.close()
         recorded = load_cassette(recording) or []
     default = Settings().upstream_base
     for interaction in recorded:
         interaction.request.uri = interaction.request.uri.replace(origin, default)
-    rewritten = [replace(i) for i in recorded]  # rebuild the cached replay form
-    save_cassette(target, rewritten)
+    return [replace(i) for i in recorded]  # rebuild the cached replay form
+
+
+def main() -> None:
+    save_cassette(DEMO, asyncio.run(record()))
     header = HEADER.format(ids=", ".join(DEMO_IDS), missing=MISSING_ID)
-    target.write_text(header + target.read_text())
+    DEMO.write_text(header + DEMO.read_text())
+    print(f"wrote {DEMO}")
 
 
 if __name__ == "__main__":
-    asyncio.run(record(DEMO))
-    print(f"wrote {DEMO}")
+    main()

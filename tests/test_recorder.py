@@ -220,26 +220,29 @@ async def test_all_mode_replaces_rerecorded_interactions_and_keeps_the_rest(
     assert request_ids[1] == ["req_00000000000000000000000000000003"]
 
 
+@pytest.mark.parametrize("response_id", ["resp_gzip_1", "resp_chunked_1"])
 async def test_gzip_is_stored_decoded_and_replays_to_the_openai_client(
-    start_proxy: StartProxy, tmp_path: Path
+    start_proxy: StartProxy, tmp_path: Path, response_id: str
 ) -> None:
     cassette = tmp_path / "gzip.yaml"
     recording = await start_proxy(cassette=cassette, record_mode="once")
     async with openai.AsyncOpenAI(
         base_url=recording.base_url, api_key=DUMMY_KEY, max_retries=0
     ) as client:
-        live = await client.responses.cancel("resp_gzip_1")
+        live = await client.responses.cancel(response_id)
     await recording.stop()
     [stored] = interactions(cassette)
     headers = {k.lower() for k in stored["response"]["headers"]}  # type: ignore[index]
     assert "content-encoding" not in headers
+    assert "transfer-encoding" not in headers
     assert stored["response"]["body"]["string"].startswith('{"id":"resp_68a3')  # type: ignore[index]
     replaying = await start_proxy(cassette=cassette, record_mode="none")
     async with openai.AsyncOpenAI(
         base_url=replaying.base_url, api_key=DUMMY_KEY, max_retries=0
     ) as client:
-        replayed = await client.responses.cancel("resp_gzip_1")
+        replayed = await client.responses.cancel(response_id)
     assert replayed == live
+    assert replayed.id == vectors.V1_ID
 
 
 async def test_journal_left_by_a_crash_is_folded_in_on_the_next_start(

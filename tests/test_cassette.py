@@ -1,0 +1,102 @@
+"""The in-memory cassette: indexed lookup, FIFO order, repeats, and the miss explanation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vcr.request import Request as VcrRequest
+
+from proxy.cassette import Cassette, Interaction
+from proxy.matching import Key, Matcher
+from proxy.settings import DEFAULT_MATCH_ON
+
+BASE = "https://ai.api.cloud.yandex.net/v1/responses"
+
+
+def request(response_id: str, body: bytes = b"") -> VcrRequest:
+    return VcrRequest("POST", f"{BASE}/{response_id}/cancel", body, {})
+
+
+def interaction(response_id: str, marker: str) -> Interaction:
+    return Interaction(request(response_id), 200, "OK", (("X-Marker", marker),), marker.encode())
+
+
+class CountingMatcher(Matcher):
+    """Counts how many requests get a key computed, to prove lookups do not scan."""
+
+    def __init__(self) -> None:
+        super().__init__(DEFAULT_MATCH_ON)
+        self.keyed = 0
+
+    def key(self, request: VcrRequest) -> Key:
+        self.keyed += 1
+        return super().key(request)
+
+
+def test_lookup_does_not_scan_the_cassette() -> None:
+    matcher = CountingMatcher()
+    loaded = [interaction(f"resp_{n}", str(n)) for n in range(20_000)]
+    cassette = Cassette(Path("big.yaml"), matcher, loaded=loaded)
+    assert matcher.keyed == 20_000  # the index is built once, at load
+    matcher.keyed = 0
+    for n in (19_999, 0, 10_000):
+        found = cassette.play(request(f"resp_{n}"))
+        assert found is not None
+        assert found.body == str(n).encode()
+    assert matcher.keyed == 3  # one key per lookup, whatever the cassette's size
+
+
+def test_identical_requests_are_served_in_recorded_order_then_miss() -> None:
+    loaded = [
+        interaction("resp_a", "first"),
+        interaction("resp_b", "b"),
+        interaction("resp_a", "2"),
+    ]
+    cassette = Cassette(Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), loaded=loaded)
+    played = [cassette.play(request("resp_a")) for _ in range(3)]
+    assert [p.body if p else None for p in played] == [b"first", b"2", None]
+    assert cassette.played == 2
+    assert [i.body for i in cassette.never_played] == [b"b"]
+
+
+def test_repeats_cycle_through_the_recordings() -> None:
+    loaded = [interaction("resp_a", "1"), interaction("resp_a", "2")]
+    cassette = Cassette(
+        Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), allow_playback_repeats=True, loaded=loaded
+    )
+    played = [cassette.play(request("resp_a")) for _ in range(5)]
+    assert [p.body for p in played if p] == [b"1", b"2", b"1", b"2", b"1"]
+
+
+def test_json_bodies_match_whatever_their_key_order() -> None:
+    recorded = Interaction(request("resp_a", b'{"a": 1, "b": [1, 2]}'), 200, "OK", (), b"x")
+    cassette = Cassette(Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), loaded=[recorded])
+    assert cassette.play(request("resp_a", b'{"b":[1,2],"a":1}')) is recorded
+
+
+def test_all_mode_save_replaces_what_was_rerecorded() -> None:
+    loaded = [interaction("resp_a", "old a"), interaction("resp_b", "old b")]
+    cassette = Cassette(Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), loaded=loaded)
+    cassette.record(interaction("resp_a", "new a"))
+    assert [i.body for i in cassette.replaced_by_recorded()] == [b"old b", b"new a"]
+
+
+def test_miss_explanation_names_the_closest_and_the_failing_matchers() -> None:
+    loaded = [interaction("resp_a", "a"), interaction("resp_a", "again"), interaction("x", "x")]
+    cassette = Cassette(Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), loaded=loaded)
+    cassette.play(request("resp_a"))
+    cassette.play(request("resp_a"))
+    explained = cassette.explain_miss(VcrRequest("GET", f"{BASE}/resp_a/cancel", b"", {}))
+    assert "failed method: GET != POST" in explained
+    assert explained.count(f"{BASE}/resp_a/cancel") == 1  # one line per distinct request
+    spent = cassette.explain_miss(request("resp_a"))
+    assert "all 2 recorded interaction(s) for it were already played" in spent
+    assert "--allow-playback-repeats" in spent
+
+
+def test_a_replayed_body_is_never_labelled_with_a_coding_it_is_not_in() -> None:
+    labelled = Interaction(
+        request("resp_a"), 200, "OK", (("Content-Encoding", "gzip"), ("X-A", "1")), b"{}"
+    )
+    assert "Content-Encoding" not in labelled.replay.headers
+    assert labelled.replay.headers["X-A"] == "1"

@@ -1,0 +1,50 @@
+"""Match keys agree with vcrpy's own matchers, which stay the reference."""
+
+from __future__ import annotations
+
+import pytest
+from vcr import matchers as vcr_matchers
+from vcr.request import Request as VcrRequest
+
+from proxy.matching import PROJECTIONS, Matcher
+
+JSON = {"Content-Type": "application/json"}
+U = "https://ai.api.cloud.yandex.net/v1/responses/resp_1/cancel"
+
+PAIRS = [
+    (VcrRequest("POST", U, b"", JSON), VcrRequest("POST", U, b"", {})),
+    (VcrRequest("POST", U, b"", {}), VcrRequest("GET", U, b"", {})),
+    (VcrRequest("POST", U + "?a=1&b=2", b"", {}), VcrRequest("POST", U + "?b=2&a=1", b"", {})),
+    (VcrRequest("POST", U + "?a=1", b"", {}), VcrRequest("POST", U + "?a=2", b"", {})),
+    (VcrRequest("POST", U, b'{"a":1,"b":2}', JSON), VcrRequest("POST", U, b'{"b":2,"a":1}', JSON)),
+    (VcrRequest("POST", U, b'{"a":1}', JSON), VcrRequest("POST", U, b'{"a":2}', JSON)),
+    (VcrRequest("POST", U, b"plain", {}), VcrRequest("POST", U, b"plain", {})),
+    (
+        VcrRequest("POST", U.replace("resp_1", "resp_a%2Fb"), b"", {}),
+        VcrRequest("POST", U.replace("resp_1", "resp_a/b"), b"", {}),
+    ),
+    (VcrRequest("POST", U, b"", {}), VcrRequest("POST", U.replace("https", "http"), b"", {})),
+    (
+        VcrRequest("POST", U, b"", {}),
+        VcrRequest("POST", U.replace(".net/", ".net:443/"), b"", {}),
+    ),
+    (VcrRequest("POST", "https://h", b"", {}), VcrRequest("POST", "https://h/", b"", {})),
+]
+
+
+@pytest.mark.parametrize("name", sorted(PROJECTIONS))
+@pytest.mark.parametrize(("one", "other"), PAIRS)
+def test_keys_agree_with_vcrpys_matcher(name: str, one: VcrRequest, other: VcrRequest) -> None:
+    matcher = Matcher([name])
+    vcrpy_says = vcr_matchers.requests_match(one, other, [getattr(vcr_matchers, name)])
+    assert (matcher.key(one) == matcher.key(other)) is vcrpy_says
+
+
+def test_differences_use_vcrpys_messages() -> None:
+    matcher = Matcher(["method", "path"])
+    one = VcrRequest("GET", U, b"", {})
+    other = VcrRequest("POST", U.replace("resp_1", "resp_2"), b"", {})
+    assert matcher.differences(one, other) == [
+        ("method", "GET != POST"),
+        ("path", "/v1/responses/resp_1/cancel != /v1/responses/resp_2/cancel"),
+    ]

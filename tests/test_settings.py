@@ -1,0 +1,85 @@
+"""The settings object: environment, validation, and the help the CLI shows from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from proxy.cli import main
+from proxy.settings import DEFAULT_MATCH_ON, RecordMode, Settings, ValidationMode
+
+
+def test_defaults_are_a_safe_pass_through() -> None:
+    settings = Settings()
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8080
+    assert settings.cassette is None
+    assert settings.record_mode is RecordMode.ONCE
+    assert settings.validation is ValidationMode.WARN
+    assert settings.match_on == DEFAULT_MATCH_ON
+    assert settings.upstream_base == "https://ai.api.cloud.yandex.net"
+
+
+def test_every_option_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM", "https://rest-assistant.api.cloud.yandex.net/")
+    monkeypatch.setenv("CASSETTE_PROXY_PORT", "0")
+    monkeypatch.setenv("CASSETTE_PROXY_CASSETTE", "tape.json")
+    monkeypatch.setenv("CASSETTE_PROXY_RECORD_MODE", "new_episodes")
+    monkeypatch.setenv("CASSETTE_PROXY_MATCH_ON", "method, path")
+    monkeypatch.setenv("CASSETTE_PROXY_ALLOW_PLAYBACK_REPEATS", "true")
+    monkeypatch.setenv("CASSETTE_PROXY_VALIDATION", "strict")
+    monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM_TIMEOUT", "2.5")
+    monkeypatch.setenv("CASSETTE_PROXY_MAX_BODY_SIZE", "1024")
+    monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM_API_KEY", "AQVN-secret")
+    settings = Settings()
+    assert settings.upstream_base == "https://rest-assistant.api.cloud.yandex.net"
+    assert settings.port == 0
+    assert settings.cassette == Path("tape.json")
+    assert settings.record_mode is RecordMode.NEW_EPISODES
+    assert settings.match_on == ("method", "path")
+    assert settings.allow_playback_repeats is True
+    assert settings.validation is ValidationMode.STRICT
+    assert settings.upstream_timeout == 2.5
+    assert settings.max_body_size == 1024
+    assert settings.upstream_api_key is not None
+    assert "AQVN-secret" not in repr(settings)
+
+
+def test_explicit_values_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSETTE_PROXY_PORT", "9000")
+    assert Settings(port=9100).port == 9100
+
+
+def test_settings_are_immutable() -> None:
+    with pytest.raises(ValidationError):
+        Settings().port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("match_on", "", "at least one matcher"),
+        ("match_on", "method,headers", "unknown matcher 'headers'"),
+        ("port", 70000, "less than or equal to 65535"),
+        ("max_body_size", 0, "greater than 0"),
+        ("cassette", "tape.txt", ".yaml, .yml or .json"),
+    ],
+)
+def test_bad_values_are_explained(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{field: value})
+
+
+def test_help_is_the_field_descriptions() -> None:
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    for name, info in Settings.model_fields.items():
+        if info.exclude:
+            assert "--" + name.replace("_", "-") not in result.output  # secrets: env only
+            continue
+        assert "--" + name.replace("_", "-") in result.output
+        assert f"CASSETTE_PROXY_{name.upper()}" in result.output
