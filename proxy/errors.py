@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from proxy.models.errors import ErrorBody, ErrorEnvelope
 from proxy.models.violations import Violation
+from proxy.redact import redact_text
 
 
 class ProxyError(Exception):
@@ -41,7 +42,11 @@ class ProxyError(Exception):
         self.param = param
 
     def envelope(self) -> ErrorEnvelope:
-        return ErrorEnvelope(ErrorBody(self.message, self.error_type, self.param, self.code))
+        """The body of the answer; messages quote requests and upstream errors, so any
+        credential in them is fingerprinted here, once for every kind of error."""
+        return ErrorEnvelope(
+            ErrorBody(redact_text(self.message), self.error_type, self.param, self.code)
+        )
 
 
 class RequestRejected(ProxyError):

@@ -53,7 +53,8 @@ def refuse_foreign_target(request: web.Request) -> None:
     if request.method == "CONNECT" or not request.raw_path.startswith("/"):
         raise RefusedTarget(
             f"cassette-proxy is a reverse proxy for one configured upstream, not an open proxy: "
-            f"{request.method} {request.raw_path[:200]!r} is refused; send origin-form requests "
+            f"{request.method} {redact_path(request.raw_path)[:200]!r} is refused; send "
+            "origin-form requests "
             "such as POST /v1/responses/{id}/cancel"
         )
 

@@ -18,17 +18,23 @@ CREDENTIAL_HEADERS: Final = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key"}
 )
 COOKIE_HEADERS: Final = frozenset({"cookie", "set-cookie"})
+AUTH_SCHEMES: Final = frozenset({"bearer", "api-key", "basic"})
 # Query parameters whose value is a credential.
 CREDENTIAL_PARAMS: Final = frozenset(
     {"api_key", "apikey", "api-key", "key", "token", "access_token", "iam_token", "secret"}
 )
 
-# Token shapes: OpenAI keys (sk-...), Yandex API keys (AQVN...), Yandex IAM tokens (t1....), and
-# whatever follows an auth scheme inside free text.
+# Token shapes: OpenAI keys (sk-...), Yandex API keys (AQVN...), Yandex IAM tokens (t1....),
+# whatever follows an auth scheme in free text, and credential parameters inside URLs. A value
+# after a scheme must look like a token (12+ characters with a digit or a symbol), so prose such
+# as "a Basic explanation" is left alone: recorded bodies must replay as the upstream sent them.
+_CREDENTIAL_CHARS: Final = r"[A-Za-z0-9._~+/=-]"
 _TOKEN: Final = re.compile(
-    r"(?P<scheme>\b(?:Bearer|Api-Key|Basic)\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})"
-    r"|(?P<bare>\bsk-[A-Za-z0-9_-]{16,}|\bAQVN[A-Za-z0-9_-]{16,}|\bt1\.[A-Za-z0-9_.-]{16,})",
-    re.IGNORECASE,
+    r"(?P<scheme>\b(?:Bearer|bearer|BEARER|Api-Key|api-key|Basic)\s+)"
+    rf"(?P<cred>(?={_CREDENTIAL_CHARS}*[0-9._~+/=-]){_CREDENTIAL_CHARS}{{12,}})"
+    r"|(?P<bare>\bsk-[A-Za-z0-9_-]{16,}|\bAQVN[A-Za-z0-9_-]{16,}|\bt1\.[A-Za-z0-9_.-]{16,})"
+    r"|(?P<param>[?&](?i:" + "|".join(sorted(map(re.escape, CREDENTIAL_PARAMS))) + r")=)"
+    r"(?P<value>[^&#\s'\"]+)",
 )
 _FINGERPRINT: Final = re.compile(r"^sha256:[0-9a-f]{8}$")
 
@@ -41,10 +47,14 @@ def fingerprint(secret: str) -> str:
 def _replace_token(match: re.Match[str]) -> str:
     if match["bare"] is not None:
         return fingerprint(match["bare"])
-    cred = match["cred"]
-    if _FINGERPRINT.match(cred):  # already redacted
+    prefix, secret = (
+        (match["scheme"], match["cred"])
+        if match["cred"] is not None
+        else (match["param"], match["value"])
+    )
+    if _FINGERPRINT.match(secret):  # already redacted
         return match[0]
-    return match["scheme"] + fingerprint(cred)
+    return prefix + fingerprint(secret)
 
 
 def redact_text(text: str) -> str:
@@ -66,9 +76,12 @@ def redact_bytes(body: bytes) -> bytes:
 
 def _redact_credential(value: str) -> str:
     scheme, sep, cred = value.strip().partition(" ")
+    cred = cred.strip()
     if sep and cred:
-        return f"{scheme} {cred if _FINGERPRINT.match(cred.strip()) else fingerprint(cred.strip())}"
-    return value if _FINGERPRINT.match(value) else fingerprint(value)
+        return f"{scheme} {cred if _FINGERPRINT.match(cred) else fingerprint(cred)}"
+    if _FINGERPRINT.match(value) or value.lower() in AUTH_SCHEMES:  # nothing secret left
+        return value
+    return fingerprint(value)
 
 
 def _redact_cookies(value: str, *, set_cookie: bool) -> str:
@@ -105,9 +118,10 @@ def redact_query(query: str) -> str:
     changed = False
     out = []
     for key, value in pairs:
-        new = (
-            fingerprint(value) if key.lower() in CREDENTIAL_PARAMS and value else redact_text(value)
-        )
+        if key.lower() in CREDENTIAL_PARAMS and value and not _FINGERPRINT.match(value):
+            new = fingerprint(value)
+        else:
+            new = redact_text(value)
         changed |= new != value
         out.append((key, new))
     if not changed:

@@ -1,4 +1,5 @@
-"""Running the proxy as a process: bind, announce, wait for a signal, drain, save, exit.
+"""Running the proxy: as a process (:func:`serve`) or inside another program, such as a test
+run, on a thread of its own (:class:`ServerThread`).
 
 SIGTERM and SIGINT stop accepting connections, let in-flight requests finish (up to
 ``SHUTDOWN_GRACE`` seconds), then save the cassette and return: the process exits 0.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
+from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
@@ -20,23 +23,27 @@ from proxy.settings import Settings
 SHUTDOWN_GRACE: Final = 30.0
 
 
-async def serve(settings: Settings) -> None:
-    app = build_app(settings)
-    log = app[AUDIT_LOG]
+async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port``; the runner (to clean up) and the URL it listens on."""
     runner = web.AppRunner(
         app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
     )
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port)
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise StartupError(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
-        ) from exc
-    host, port = runner.addresses[0][:2]
-    url = f"http://{host}:{port}"
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, f"http://{bound_host}:{bound_port}"
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain, save and return."""
+    app = build_app(settings)
+    log = app[AUDIT_LOG]
+    runner, url = await start(app, settings.host, settings.port)
     log.lifecycle(
         "listening",
         url=url,
@@ -48,13 +55,13 @@ async def serve(settings: Settings) -> None:
         version=__version__,
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     received: list[str] = []
 
     def on_signal(sig: signal.Signals) -> None:
         received.append(sig.name)
         stop.set()
 
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
@@ -62,3 +69,57 @@ async def serve(settings: Settings) -> None:
     finally:
         log.lifecycle("stopping", signal=received[0] if received else None)
         await runner.cleanup()  # drains in-flight requests, saves the cassette, closes the log
+
+
+class ServerThread:
+    """An aiohttp application served on 127.0.0.1 from a thread with its own event loop.
+
+    Blocking callers (a sync test using ``openai.OpenAI``) and callers on another event loop (an
+    async test using ``openai.AsyncOpenAI``) can both talk to it without deadlocking either.
+    """
+
+    def __init__(self, make_app: Callable[[], web.Application], host: str = "127.0.0.1") -> None:
+        self._make_app = make_app
+        self._host = host
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cassette-proxy", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._failure: BaseException | None = None
+        self.app: web.Application | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start serving; the URL. Errors from building the app are raised here."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise StartupError(f"the server thread did not start within {timeout:g} s")
+        if self._failure is not None:
+            raise self._failure
+        return self.url
+
+    def stop(self, timeout: float = SHUTDOWN_GRACE + 5) -> None:
+        """Drain, clean up (the proxy saves its cassette) and join the thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported to the caller in start() or stop()
+            self._failure = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.app = self._make_app()
+        runner, self.url = await start(self.app, self._host, 0)
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()

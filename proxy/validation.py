@@ -69,16 +69,23 @@ def check_request(route: Route, request: ProxyRequest, *, injecting_key: bool) -
                     kind="request",
                 )
             )
-        elif auth.partition(" ")[0].lower() not in AUTH_SCHEMES:
-            found.append(
-                Violation(
-                    pointer="/headers/authorization",
-                    message=f"unknown Authorization scheme {auth.partition(' ')[0]!r}; "
-                    "expected Bearer or Api-Key",
-                    severity="warning",
-                    kind="request",
+        else:
+            scheme, _, credential = auth.strip().partition(" ")
+            if not credential:  # never quote it: a schemeless value is the secret itself
+                problem = "Authorization has no scheme"
+            elif scheme.lower() not in AUTH_SCHEMES:
+                problem = f"unknown Authorization scheme {scheme[:20]!r}"
+            else:
+                problem = ""
+            if problem:
+                found.append(
+                    Violation(
+                        pointer="/headers/authorization",
+                        message=f"{problem}; expected 'Bearer <token>' or 'Api-Key <key>'",
+                        severity="warning",
+                        kind="request",
+                    )
                 )
-            )
     return Checked(found, checked=True)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proxy.models.violations import Violation
+from proxy.redact import redact_text
 
 
 @dataclass(slots=True)
@@ -32,7 +33,11 @@ class ValidationRecord:
 
     @classmethod
     def of(cls, verdict: str, violations: list[Violation]) -> ValidationRecord:
-        return cls(verdict, [v.model_dump() for v in violations])
+        """Messages quote values from the message they describe: redacted like the bodies."""
+        return cls(
+            verdict,
+            [v.model_dump() | {"message": redact_text(v.message)} for v in violations],
+        )
 
 
 @dataclass(slots=True)

@@ -1,0 +1,218 @@
+"""Upstream faults: refused connections, silence, broken bodies and bad content codings."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from multidict import CIMultiDictProxy
+
+from proxy.persist import journal_path
+from tests import vectors
+from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
+from tests.fake_upstream import FakeUpstream
+
+TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def error(self) -> dict[str, Any]:
+        envelope = orjson.loads(self.body)
+        assert set(envelope) == {"error"}
+        error: dict[str, Any] = envelope["error"]
+        assert set(error) == {"message", "type", "param", "code"}
+        return error
+
+
+async def cancel(proxy: RunningProxy, response_id: str, *, raw: bool = False) -> Answer:
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=not raw) as session,
+        session.post(
+            f"{proxy.base_url}/responses/{response_id}/cancel",
+            headers={"Authorization": f"Bearer {DUMMY_KEY}", "Accept-Encoding": "gzip"},
+        ) as response,
+    ):
+        return Answer(response.status, response.headers, await response.read())
+
+
+def closed_port() -> int:
+    """A loopback port that was just bound and released: nothing listens there."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+async def test_refused_connection_is_a_retryable_502(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(upstream=f"http://127.0.0.1:{closed_port()}")
+    answer = await cancel(proxy, vectors.V1_ID)
+    assert answer.status == 502
+    assert answer.headers["X-Proxy-Source"] == "proxy"
+    assert answer.headers["x-should-retry"] == "true"
+    error = answer.error()
+    assert error["code"] == "upstream_unreachable"
+    assert error["type"] == "upstream_error"
+    [line] = proxy.exchanges()
+    assert line["status"] == 502
+    assert line["source"] == "proxy"
+    assert line["error"] == "upstream_unreachable"
+
+
+async def test_silent_upstream_is_a_quick_504(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.slow_seconds = 30
+    proxy = await start_proxy(upstream_timeout=0.5)
+    started = time.monotonic()
+    answer = await cancel(proxy, "resp_slow_x")
+    elapsed = time.monotonic() - started
+    assert answer.status == 504
+    assert elapsed < 5
+    assert answer.headers["X-Proxy-Source"] == "proxy"
+    assert answer.headers["x-should-retry"] == "true"
+    error = answer.error()
+    assert error["code"] == "upstream_timeout"
+    assert "0.5" in error["message"]
+    [line] = proxy.exchanges()
+    assert line["error"] == "upstream_timeout"
+    assert line["status"] == 504
+    assert line["upstream_ms"] >= 400
+
+
+async def test_a_hanging_request_does_not_block_others(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.slow_seconds = 30
+    proxy = await start_proxy(upstream_timeout=2)
+    hanging = asyncio.ensure_future(cancel(proxy, "resp_slow_x"))
+    async with asyncio.timeout(5):
+        while len(fake_upstream.received) < 1:  # the slow one has reached the upstream
+            await asyncio.sleep(0.01)
+    quick = await asyncio.wait_for(cancel(proxy, vectors.V1_ID), timeout=2)
+    assert quick.status == 200
+    assert quick.body == vectors.V1_BODY
+    assert not hanging.done()
+    slow = await asyncio.wait_for(hanging, timeout=10)
+    assert slow.status == 504
+    assert [line["status"] for line in proxy.exchanges()] == [200, 504]
+
+
+@dataclass
+class RawUpstream:
+    """A hand-written HTTP/1.1 upstream on loopback that answers every request with ``reply``
+    and then closes the connection."""
+
+    reply: bytes
+    url: str = ""
+    requests: int = 0
+
+
+@pytest.fixture
+async def raw_upstream() -> AsyncIterator[RawUpstream]:
+    upstream = RawUpstream(b"")
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            upstream.requests += 1
+            writer.write(upstream.reply)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    upstream.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    async with server:
+        yield upstream
+
+
+async def test_connection_reset_mid_body_is_502_and_not_recorded(
+    start_proxy: StartProxy, raw_upstream: RawUpstream, tmp_path: Path
+) -> None:
+    partial = vectors.V1_BODY[:100]
+    raw_upstream.reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(vectors.V1_BODY)}\r\n\r\n".encode()
+        + partial
+    )
+    cassette = tmp_path / "broken.yaml"
+    proxy = await start_proxy(upstream=raw_upstream.url, cassette=cassette, record_mode="all")
+    answer = await cancel(proxy, vectors.V1_ID)
+    assert raw_upstream.requests == 1
+    assert answer.status == 502
+    assert answer.headers["X-Proxy-Source"] == "proxy"
+    assert answer.headers["x-should-retry"] == "true"
+    assert answer.error()["code"] == "upstream_broken"
+    assert partial not in answer.body
+    [line] = proxy.exchanges()
+    assert line["error"] == "upstream_broken"
+    assert line["source"] == "proxy"
+    assert line["status"] == 502
+    await proxy.stop()
+    if cassette.exists():
+        assert yaml.safe_load(cassette.read_text())["interactions"] == []
+    assert not journal_path(cassette).exists()
+    closed = next(e for e in proxy.log_lines() if e["event"] == "cassette_closed")
+    assert closed["detail"]["recorded"] == 0
+
+
+BAD_GZIP = gzip.compress(vectors.V1_BODY)[:40]  # a gzip header and a torn stream
+
+
+@pytest.fixture
+async def bad_gzip_upstream(
+    aiohttp_server: Callable[..., Awaitable[TestServer]],
+) -> str:
+    async def cancel(request: web.Request) -> web.Response:
+        return web.Response(
+            body=BAD_GZIP,
+            headers={"Content-Encoding": "gzip", "x-request-id": "req_bad_gzip"},
+            content_type="application/json",
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/responses/{id}/cancel", cancel)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return str(server.make_url("")).rstrip("/")
+
+
+async def test_undecodable_gzip_passes_through_unchanged_and_fails_validation(
+    start_proxy: StartProxy, bad_gzip_upstream: str
+) -> None:
+    proxy = await start_proxy(upstream=bad_gzip_upstream, validation="warn")
+    answer = await cancel(proxy, vectors.V1_ID, raw=True)
+    assert answer.status == 200
+    assert answer.body == BAD_GZIP
+    assert answer.headers["Content-Encoding"] == "gzip"
+    assert answer.headers["x-request-id"] == "req_bad_gzip"
+    assert answer.headers["X-Proxy-Source"] == "upstream"
+    assert answer.headers["X-Proxy-Validation"] == "failed"
+    [line] = proxy.exchanges()
+    assert line["status"] == 200
+    assert line["verdict"] == "failed"
+    assert line["error"] is None
+    [violation] = line["validation"]["response"]["violations"]
+    assert violation["kind"] == "body"
+    assert violation["severity"] == "error"
+    assert "gzip" in violation["message"]
+    assert line["response"]["body"] == {"binary": True, "size": len(BAD_GZIP)}
+    assert line["response"]["size"] == len(BAD_GZIP)
