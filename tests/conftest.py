@@ -21,6 +21,12 @@ from proxy.log import AuditLog
 from proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
+pytest_plugins = ["pytester"]
+
+# tests/examples is a folder for users to copy; one of its tests fails on purpose.
+# tests/test_pytest_plugin.py runs it in a sandbox and checks both outcomes.
+collect_ignore = ["examples"]
+
 DUMMY_KEY = "sk-dummy-test-key-0000000000000000"
 
 

@@ -1,0 +1,247 @@
+"""A pytest plugin that puts the proxy in front of the code under test.
+
+Installed with the package (entry point ``pytest11``). The ``cassette_proxy`` fixture starts a
+proxy on a free loopback port for one test, on a thread of its own, so sync tests (the
+``openai.OpenAI`` client) and async tests (``openai.AsyncOpenAI`` under pytest-aiohttp or
+pytest-asyncio) can both use it; it stops the proxy, saving the cassette, after the test.
+
+Configuration, most specific first: the ``@pytest.mark.cassette_proxy(...)`` marker, the
+``cassette_proxy_config`` fixture (a dict, any scope), the command line
+(``--cassette-record-mode``, default ``none``; ``--cassette-upstream``), then the defaults.
+
+A failure the code under test might swallow still fails the test: at teardown, any replay miss,
+strict validation failure or upstream error the proxy answered is raised with its diagnosis.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+from aiohttp import web
+
+from proxy.app import PIPELINE, build_app
+from proxy.cassette import Cassette, Interaction
+from proxy.log import AuditLog
+from proxy.models.events import ExchangeEvent, LifecycleEvent
+from proxy.persist import journal_path
+from proxy.serve import ServerThread
+from proxy.settings import RecordMode, Settings, ValidationMode
+
+REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
+RECORD_MODES: Final = (*(mode.value for mode in RecordMode), REWRITE)
+MARKER: Final = "cassette_proxy"
+OPTIONS: Final = frozenset(
+    {"record_mode", "match_on", "validation", "upstream", "cassette", "allow_playback_repeats"}
+)
+# Errors of the proxy's own that mean the test did not see what it thinks it saw.
+FAILING_CODES: Final = frozenset(
+    {"cassette_miss", "contract_violation", "upstream_unreachable", "upstream_broken",
+     "upstream_timeout"}
+)  # fmt: skip
+_UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cassette-proxy", "record/replay through cassette-proxy")
+    group.addoption(
+        "--cassette-record-mode",
+        choices=RECORD_MODES,
+        default=None,
+        help="Record mode for the cassette_proxy fixture (default: none, so tests never reach "
+        "the network); 'rewrite' deletes each cassette, then records it like new_episodes.",
+    )
+    group.addoption(
+        "--cassette-upstream",
+        default=None,
+        help="Upstream the cassette_proxy fixture records from "
+        "(default: CASSETTE_PROXY_UPSTREAM or https://ai.api.cloud.yandex.net).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(record_mode=..., match_on=..., validation=..., upstream=..., cassette=..., "
+        "allow_playback_repeats=...): configure the cassette_proxy fixture for this test.",
+    )
+
+
+class _CollectingLog(AuditLog):
+    """The audit log, also kept in memory for the test to inspect and for teardown checks."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        super().__init__(path if path is not None else Path(os.devnull))
+        self.exchanges: list[ExchangeEvent] = []
+
+    def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
+        if isinstance(event, ExchangeEvent):
+            self.exchanges.append(event)
+        super().write(event)
+
+
+@dataclass
+class CassetteProxy:
+    """What the ``cassette_proxy`` fixture yields: where to point a client, and what happened."""
+
+    url: str  # the base URL for a client, ending in /v1
+    nodeid: str
+    cassette: Path
+    record_mode: str
+    settings: Settings
+    _log: _CollectingLog = field(repr=False)
+    _app: web.Application = field(repr=False)
+
+    @property
+    def origin(self) -> str:
+        return self.url.removesuffix("/v1")
+
+    @property
+    def _cassette(self) -> Cassette:
+        recorder = self._app[PIPELINE].recorder
+        assert recorder is not None
+        return recorder.cassette
+
+    @property
+    def played(self) -> int:
+        """Responses served from the cassette."""
+        return self._cassette.played
+
+    @property
+    def recorded(self) -> int:
+        """Interactions recorded (forwarded upstream and kept) during the test."""
+        return len(self._cassette.recorded)
+
+    @property
+    def played_interactions(self) -> list[Interaction]:
+        cassette = self._cassette
+        return [i for i, n in zip(cassette.loaded, cassette.play_counts, strict=True) if n]
+
+    @property
+    def recorded_interactions(self) -> list[Interaction]:
+        return list(self._cassette.recorded)
+
+    @property
+    def exchanges(self) -> list[ExchangeEvent]:
+        """Every exchange the proxy logged, in order (the same events as its JSON log)."""
+        return list(self._log.exchanges)
+
+    def failures(self) -> list[ExchangeEvent]:
+        """Exchanges the proxy answered with an error that must fail the test."""
+        return [e for e in self._log.exchanges if e.error in FAILING_CODES]
+
+
+def default_cassette_path(request: pytest.FixtureRequest) -> Path:
+    """``<test dir>/cassettes/<module>/<test name>.yaml``, as pytest-recording names them."""
+    node = request.node
+    name = node.name if request.cls is None else f"{request.cls.__name__}.{node.name}"
+    module = request.path.stem
+    return request.path.parent / "cassettes" / module / f"{name.translate(_UNSAFE_NAME_CHARS)}.yaml"
+
+
+def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> dict[str, Any]:
+    """The options for this test: marker over ``cassette_proxy_config`` over the command line."""
+    marker = request.node.get_closest_marker(MARKER)
+    from_marker: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
+    if marker is not None and marker.args:
+        raise pytest.UsageError(f"@pytest.mark.{MARKER} takes keyword arguments only")
+    options: dict[str, Any] = {"validation": ValidationMode.STRICT.value}
+    cli_mode = request.config.getoption("--cassette-record-mode")
+    options["record_mode"] = cli_mode or RecordMode.NONE.value
+    cli_upstream = request.config.getoption("--cassette-upstream")
+    if cli_upstream:
+        options["upstream"] = cli_upstream
+    for source, values in (("cassette_proxy_config", config), (f"@{MARKER}", from_marker)):
+        unknown = set(values) - OPTIONS
+        if unknown:
+            raise pytest.UsageError(
+                f"{source} has unknown option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(OPTIONS))}"
+            )
+        options.update(values)
+    cassette = Path(options.get("cassette") or default_cassette_path(request))
+    options["cassette"] = cassette if cassette.is_absolute() else request.path.parent / cassette
+    if options["record_mode"] not in RECORD_MODES:
+        raise pytest.UsageError(
+            f"record_mode {options['record_mode']!r} is not one of {', '.join(RECORD_MODES)}"
+        )
+    return options
+
+
+def _not_recorded_message(cassette: Path, nodeid: str) -> str:
+    return (
+        f"cassette {cassette} does not exist and the record mode is 'none', so the proxy could "
+        f"only answer 501. Record it once against the upstream:\n"
+        f"    CASSETTE_PROXY_UPSTREAM_API_KEY=<key> pytest {nodeid!r} "
+        f"--cassette-record-mode=once\n"
+        f"(add --cassette-upstream URL to record from somewhere else), then commit the cassette."
+    )
+
+
+def _failure_report(proxy: CassetteProxy, failures: list[ExchangeEvent]) -> str:
+    lines = [
+        f"cassette-proxy answered {len(failures)} request(s) of this test with an error the code "
+        f"under test may have swallowed (cassette {proxy.cassette}, record mode "
+        f"{proxy.record_mode!r}, validation {proxy.settings.validation.value!r}):"
+    ]
+    for event in failures:
+        lines.append(f"\n{event.method} {event.path} -> {event.status} {event.error}")
+        body = event.response.body
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        if message:
+            lines.append("  " + str(message).replace("\n", "\n  "))
+        if event.error == "cassette_miss":
+            lines.append(
+                f"  To record it from pytest: pytest {proxy.nodeid!r} "
+                "--cassette-record-mode=new_episodes"
+            )
+        for side, record in event.validation.items():
+            for violation in record.violations:
+                if violation["severity"] == "error":
+                    lines.append(f"  {side} {violation['pointer'] or '/'}: {violation['message']}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def cassette_proxy_config() -> dict[str, Any]:
+    """Override in a conftest.py (any scope) to configure every ``cassette_proxy`` under it."""
+    return {}
+
+
+@pytest.fixture
+def cassette_proxy(
+    request: pytest.FixtureRequest, cassette_proxy_config: Mapping[str, Any]
+) -> Iterator[CassetteProxy]:
+    """A proxy in front of the code under test, replaying (or recording) this test's cassette."""
+    options = resolve_options(request, cassette_proxy_config)
+    cassette: Path = options["cassette"]
+    mode = options["record_mode"]
+    if mode == REWRITE:
+        for stale in (cassette, journal_path(cassette)):
+            stale.unlink(missing_ok=True)
+        options["record_mode"] = RecordMode.NEW_EPISODES.value
+    if options["record_mode"] == RecordMode.NONE.value and not cassette.exists():
+        pytest.fail(_not_recorded_message(cassette, request.node.nodeid), pytrace=False)
+    settings = Settings(**options, host="127.0.0.1", port=0)
+    log = _CollectingLog()
+    server = ServerThread(lambda: build_app(settings, audit_log=log))
+    try:
+        url = server.start()
+    except Exception:
+        log.close()
+        raise
+    assert server.app is not None
+    proxy = CassetteProxy(
+        f"{url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
+    )
+    try:
+        yield proxy
+    finally:
+        server.stop()  # drains, saves the cassette, closes the log
+    failures = proxy.failures()
+    if failures:
+        pytest.fail(_failure_report(proxy, failures), pytrace=False)

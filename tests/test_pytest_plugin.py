@@ -1,0 +1,289 @@
+"""The pytest plugin, used the way a user would: through ``pytester`` runs of real test files.
+
+The upstream runs on a thread (:class:`proxy.serve.ServerThread`), because the inner pytest runs
+block this thread; the inner tests use the real ``openai`` client, sync and async.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from proxy.serve import ServerThread
+from tests import vectors
+from tests.fake_upstream import FakeUpstream
+
+pytestmark = pytest.mark.slow
+
+SYNC_TEST = f"""
+import openai
+
+def test_cancel(cassette_proxy):
+    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0)
+    assert client.responses.cancel("{vectors.V2_ID}").status == "cancelled"
+    assert cassette_proxy.url.startswith("http://127.0.0.1:")
+    assert cassette_proxy.url.endswith("/v1")
+    if cassette_proxy.record_mode == "none":
+        assert (cassette_proxy.played, cassette_proxy.recorded) == (1, 0)
+        assert cassette_proxy.played_interactions[0].status == 200
+    else:
+        assert (cassette_proxy.played, cassette_proxy.recorded) == (0, 1)
+        assert cassette_proxy.recorded_interactions[0].status == 200
+    assert [e.source for e in cassette_proxy.exchanges] == [
+        "cassette" if cassette_proxy.record_mode == "none" else "upstream"
+    ]
+"""
+
+ASYNC_TEST = f"""
+import openai
+import pytest
+
+@pytest.mark.asyncio
+async def test_cancel_async(cassette_proxy):
+    async with openai.AsyncOpenAI(
+        base_url=cassette_proxy.url, api_key="dummy", max_retries=0
+    ) as client:
+        response = await client.responses.cancel("{vectors.V3_ID}")
+    assert response.output[1].name == "get_weather"
+"""
+
+AIOHTTP_TEST = f"""
+import openai
+
+async def test_cancel_under_pytest_aiohttp(cassette_proxy, aiohttp_client):
+    async with openai.AsyncOpenAI(
+        base_url=cassette_proxy.url, api_key="dummy", max_retries=0
+    ) as client:
+        response = await client.responses.cancel("{vectors.V1_ID}")
+    assert response.status == "cancelled"
+"""
+
+
+def ini(pytester: pytest.Pytester, extra: str = "") -> None:
+    pytester.makeini(
+        "[pytest]\n"
+        "asyncio_default_fixture_loop_scope = function\n"
+        # This process imported the plugin before pytester's run: nothing to rewrite there.
+        "filterwarnings = ignore::pytest.PytestAssertRewriteWarning\n" + extra
+    )
+
+
+@pytest.fixture(autouse=True)
+def _quiet_ini(pytester: pytest.Pytester) -> None:
+    ini(pytester)
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[FakeUpstream, str]]:
+    fake = FakeUpstream()
+    server = ServerThread(fake.app)
+    yield fake, server.start()
+    server.stop()
+
+
+def cassette_of(pytester: pytest.Pytester, module: str, test: str) -> Path:
+    return pytester.path / "cassettes" / module / f"{test}.yaml"
+
+
+def test_records_once_then_replays_offline_from_a_sync_test(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    fake, url = upstream
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}").assert_outcomes(
+        passed=1
+    )
+    cassette = cassette_of(pytester, "test_sync", "test_cancel")
+    assert len(yaml.safe_load(cassette.read_text())["interactions"]) == 1
+    assert fake.cancels == 1
+    # Replay: the default record mode is none. The upstream option stays, because requests
+    # are matched on the upstream's scheme, host and port too, but nothing reaches it.
+    pytester.runpytest(f"--cassette-upstream={url}").assert_outcomes(passed=1)
+    assert fake.cancels == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "source", "extra"),
+    [
+        ("test_asyncio", ASYNC_TEST, "asyncio_mode = strict"),
+        ("test_aio", AIOHTTP_TEST, "asyncio_mode = auto"),
+    ],
+    ids=["pytest-asyncio", "pytest-aiohttp"],
+)
+def test_async_tests_record_and_replay_without_deadlock(
+    pytester: pytest.Pytester,
+    upstream: tuple[FakeUpstream, str],
+    name: str,
+    source: str,
+    extra: str,
+) -> None:
+    fake, url = upstream
+    ini(pytester, extra)
+    pytester.makepyfile(**{name: source})
+    recorded = pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}")
+    recorded.assert_outcomes(passed=1)
+    pytester.runpytest(f"--cassette-upstream={url}").assert_outcomes(passed=1)
+    assert fake.cancels == 1
+
+
+def test_a_swallowed_miss_still_fails_the_test_with_the_diagnosis(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    _, url = upstream
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}")
+    pytester.makepyfile(
+        test_swallow="""
+        import openai, pytest
+
+        @pytest.mark.cassette_proxy(cassette="cassettes/test_sync/test_cancel.yaml")
+        def test_swallows(cassette_proxy):
+            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=2)
+            try:
+                client.responses.cancel("resp_not_recorded")
+            except openai.APIStatusError:
+                pass
+        """
+    )
+    result = pytester.runpytest("test_swallow.py", f"--cassette-upstream={url}")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_swallows*",
+            "*POST /v1/responses/resp_not_recorded/cancel -> 501 cassette_miss*",
+            "*Closest recorded interactions:*",
+            f"*{vectors.V2_ID}/cancel (6/7 matchers agree; failed path:*",
+            "*--cassette-record-mode=new_episodes*",
+        ]
+    )
+
+
+def test_a_swallowed_strict_violation_fails_with_its_pointer(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    _, url = upstream
+    pytester.makepyfile(
+        test_broken="""
+        import openai
+
+        def test_broken(cassette_proxy):
+            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
+            try:
+                client.responses.cancel("resp_broken_1")
+            except openai.APIStatusError as error:
+                assert error.status_code == 502
+        """
+    )
+    result = pytester.runpytest("--cassette-record-mode=all", f"--cassette-upstream={url}")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*502 contract_violation*", "*response /id: *"])
+
+
+def test_missing_cassette_in_none_mode_says_how_to_record(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*cassettes/test_sync/test_cancel.yaml does not exist and the record mode is 'none'*",
+            "*pytest 'test_sync.py::test_cancel' --cassette-record-mode=once*",
+        ]
+    )
+
+
+def test_marker_beats_config_fixture_beats_command_line(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    _, url = upstream
+    pytester.makeconftest(
+        f"""
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def cassette_proxy_config():
+            return {{"upstream": "{url}", "validation": "warn", "record_mode": "all"}}
+        """
+    )
+    pytester.makepyfile(
+        test_precedence="""
+        import pytest
+
+        def test_config(cassette_proxy):
+            assert cassette_proxy.record_mode == "all"          # config over command line
+            assert cassette_proxy.settings.validation.value == "warn"
+            assert cassette_proxy.cassette.name == "test_config.yaml"
+
+        @pytest.mark.cassette_proxy(record_mode="new_episodes", cassette="custom/tape.yaml")
+        def test_marker(cassette_proxy, request):
+            assert cassette_proxy.record_mode == "new_episodes"  # marker over config
+            assert cassette_proxy.settings.validation.value == "warn"
+            assert cassette_proxy.cassette == request.path.parent / "custom" / "tape.yaml"
+
+        class TestGrouped:
+            def test_in_class(self, cassette_proxy):
+                assert cassette_proxy.cassette.name == "TestGrouped.test_in_class.yaml"
+
+        @pytest.mark.parametrize("n", ["a/b"])
+        def test_param(cassette_proxy, n):
+            assert cassette_proxy.cassette.name == "test_param[a-b].yaml"
+        """
+    )
+    pytester.runpytest("--cassette-record-mode=none").assert_outcomes(passed=4)
+
+
+def test_rewrite_deletes_the_cassette_and_records_it_again(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    fake, url = upstream
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}")
+    cassette = cassette_of(pytester, "test_sync", "test_cancel")
+    cassette.write_text(cassette.read_text().replace("cancelled", "canceled"))
+    result = pytester.runpytest("--cassette-record-mode=rewrite", f"--cassette-upstream={url}")
+    result.assert_outcomes(passed=1)
+    assert "canceled" not in cassette.read_text()
+    assert fake.cancels == 2
+
+
+def test_unknown_marker_options_are_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_typo="""
+        import pytest
+
+        @pytest.mark.cassette_proxy(recordmode="once")
+        def test_typo(cassette_proxy):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*unknown option(s) recordmode*"])
+
+
+def test_each_xdist_worker_runs_its_own_proxies(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    fake, url = upstream
+    tests = "\n".join(
+        SYNC_TEST.replace("def test_cancel(", f"def test_cancel_{n}(") for n in range(6)
+    )
+    pytester.makepyfile(test_many=tests)
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--cassette-record-mode=once", f"--cassette-upstream={url}"
+    )
+    result.assert_outcomes(passed=6)
+    assert fake.cancels == 6
+    pytester.runpytest_subprocess("-n", "2", f"--cassette-upstream={url}").assert_outcomes(passed=6)
+    assert fake.cancels == 6
+
+
+def test_the_examples_folder_shows_one_pass_and_one_failure(pytester: pytest.Pytester) -> None:
+    examples = Path(__file__).parent / "examples"
+    shutil.copytree(examples, pytester.path / "examples")
+    result = pytester.runpytest("examples")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_unrecorded_call_fails*"])
