@@ -17,6 +17,7 @@ from proxy.errors import HTTPRefusal, ProxyError, ProxyRouteNotFound
 from proxy.exchange import PROXY, Exchange
 from proxy.handler import Pipeline, handle, refuse_foreign_target
 from proxy.log import AuditLog
+from proxy.metrics import CONTENT_TYPE, Metrics
 from proxy.models.http import ProxyResponse
 from proxy.recorder import Recorder
 from proxy.redact import redact_path
@@ -25,6 +26,7 @@ from proxy.settings import Settings
 from proxy.upstream import AiohttpTransport, Transport
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
+METRICS = web.AppKey("metrics", Metrics)
 AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
@@ -90,12 +92,15 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
     response.headers[SOURCE_HEADER] = exchange.source
     response.headers[VALIDATION_HEADER] = exchange.verdict.value
     if exchange.logged:
+        duration_ms = exchange.watch.ms()
+        request.app[METRICS].observe(exchange, response.status, duration_ms)
         body = response.body if isinstance(response, web.Response) else b""
         request.app[AUDIT_LOG].write(
             exchange.event(
                 response.status,
                 CIMultiDictProxy(response.headers),
                 body if isinstance(body, bytes) else b"",
+                duration_ms,
             )
         )
     return response
@@ -123,10 +128,17 @@ async def health_handler(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
+async def metrics_handler(request: web.Request) -> web.StreamResponse:
+    request[EXCHANGE].logged = False
+    return web.Response(
+        body=request.app[METRICS].exposition(), headers={"Content-Type": CONTENT_TYPE}
+    )
+
+
 async def internal_not_found(request: web.Request) -> web.StreamResponse:
     raise ProxyRouteNotFound(
         f"{request.method} {request.path} is not one of cassette-proxy's own routes; paths under "
-        "/_proxy/ are never forwarded. Known: GET /_proxy/health"
+        "/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/metrics"
     )
 
 
@@ -142,7 +154,9 @@ def build_app(
     app = web.Application(middlewares=[exchange_middleware], client_max_size=settings.max_body_size)
     app[PIPELINE] = pipeline
     app[AUDIT_LOG] = log
+    app[METRICS] = Metrics()
     app.router.add_get("/_proxy/health", health_handler)
+    app.router.add_get("/_proxy/metrics", metrics_handler)
     app.router.add_route("*", "/_proxy/{tail:.*}", internal_not_found)
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
     app.cleanup_ctx.append(_lifecycle)

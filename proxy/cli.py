@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
+import orjson
 from pydantic import ValidationError
 
 from proxy import __version__
+from proxy.audit import Progress, parse_time, summarise
+from proxy.audit import render_text as render_audit
+from proxy.cassette_check import check_cassette, redact_cassette, render_json, render_text
 from proxy.errors import StartupError
 from proxy.serve import serve
 from proxy.settings import ENV_PREFIX, Settings
@@ -42,6 +48,13 @@ def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     return f"invalid value {value!r} for {source}: {message}"
 
 
+def parse_time_option(value: str) -> datetime:
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time ({exc})") from exc
+
+
 @click.group()
 @click.version_option(__version__, prog_name="cassette-proxy")
 def main() -> None:
@@ -66,3 +79,57 @@ def serve_command(**options: Any) -> None:
 
 
 serve_command.name = "serve"
+
+
+@main.group()
+def cassette() -> None:
+    """Inspect and clean cassettes."""
+
+
+@cassette.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def cassette_check(paths: tuple[Path, ...], fmt: str) -> None:
+    """Validate every interaction, confirm vcrpy loads the file, and scan it for secrets.
+
+    Exits 1 if any error-level finding (a broken contract, a secret, a file vcrpy cannot
+    load), so it can gate CI.
+    """
+    reports = [check_cassette(path) for path in paths]
+    click.echo(render_json(reports) if fmt == "json" else render_text(reports), nl=False)
+    if any(report.count("error") for report in reports):
+        sys.exit(1)
+
+
+@cassette.command("redact")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def cassette_redact(path: Path) -> None:
+    """Replace every secret in the cassette, atomically, keeping every other byte."""
+    try:
+        result = redact_cassette(path)
+    except StartupError as error:
+        click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+        sys.exit(1)
+    if result.secrets == 0:
+        click.echo(f"{path}: no secrets found; left unchanged")
+    else:
+        click.echo(f"{path}: {result.secrets} secret(s) replaced ({result.rewritten})")
+
+
+@main.command()
+@click.argument("logs", nargs=-1, required=True)
+@click.option("--since", type=parse_time_option, help="Only exchanges at or after (ISO 8601).")
+@click.option("--until", type=parse_time_option, help="Only exchanges before (ISO 8601).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def audit(logs: tuple[str, ...], since: datetime | None, until: datetime | None, fmt: str) -> None:
+    """Summarise JSON-lines traffic logs (plain, .gz, or - for stdin)."""
+    for log in logs:
+        if log != "-" and not Path(log).is_file():
+            raise click.BadParameter(f"{log!r} is not a file", param_hint="LOGS")
+    summary = summarise(
+        logs, since=since, until=until, progress=Progress(enabled=sys.stderr.isatty())
+    )
+    if fmt == "json":
+        click.echo(orjson.dumps(summary.as_json(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(render_audit(summary), nl=False)

@@ -40,6 +40,7 @@ class Exchange:
     request_check: Checked = field(default_factory=Checked)
     response_check: Checked = field(default_factory=Checked)
     error: ProxyError | None = None
+    recorded: bool = False  # kept in the cassette
     logged: bool = True  # the proxy's own routes (health) are not logged
 
     @property
@@ -50,7 +51,9 @@ class Exchange:
             return Verdict.FAILED
         return Verdict.PASSED
 
-    def event(self, status: int, headers: CIMultiDictProxy[str], body: bytes) -> ExchangeEvent:
+    def event(
+        self, status: int, headers: CIMultiDictProxy[str], body: bytes, duration_ms: float
+    ) -> ExchangeEvent:
         """The log event, given what the client actually got."""
         replaced = self.response is not None and self.source == PROXY
         return ExchangeEvent(
@@ -62,7 +65,7 @@ class Exchange:
             response_id=self.route.response_id,
             status=status,
             source=self.source,
-            duration_ms=self.watch.ms(),
+            duration_ms=duration_ms,
             upstream_ms=self.upstream_ms,
             request=self._request_record(),
             response=(

@@ -120,6 +120,7 @@ async def fetch(pipeline: Pipeline, exchange: Exchange, request: OutboundRequest
         raise recorder.miss(recorded_request)
     response = await _forward(pipeline, exchange, request)
     recorder.record(recorded_request, response)
+    exchange.recorded = True
     return response
 
 

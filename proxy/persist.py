@@ -40,7 +40,7 @@ class Serializer(Protocol):
     def deserialize(self, cassette_string: str) -> dict[str, Any]: ...
 
 
-def _serializer(path: Path) -> Serializer:
+def serializer_for(path: Path) -> Serializer:
     chosen: Serializer = jsonserializer if path.suffix.lower() == ".json" else yamlserializer
     return chosen
 
@@ -108,7 +108,7 @@ def load_cassette(path: Path) -> list[Interaction] | None:
     if not text.strip():
         return None
     try:
-        requests, responses, *_ = deserialize(text, _serializer(path))
+        requests, responses, *_ = deserialize(text, serializer_for(path))
         return [_interaction(req, resp) for req, resp in zip(requests, responses, strict=True)]
     except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -125,8 +125,13 @@ def save_cassette(path: Path, interactions: list[Interaction]) -> None:
             "requests": [i.request for i in interactions],
             "responses": [_response_dict(i) for i in interactions],
         },
-        _serializer(path),
+        serializer_for(path),
     )
+    write_atomically(path, data)
+
+
+def write_atomically(path: Path, data: str) -> None:
+    """Replace ``path`` with ``data``: a temporary file beside it, fsynced, renamed over it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

@@ -62,6 +62,16 @@ def redact_text(text: str) -> str:
     return _TOKEN.sub(_replace_token, text)
 
 
+def token_secrets(text: str) -> list[tuple[str, str]]:
+    """``(secret, replacement)`` for every credential-looking token in ``text``, in order."""
+    found = []
+    for match in _TOKEN.finditer(text):
+        replacement = _replace_token(match)
+        if replacement != match[0]:
+            found.append((match[0], replacement))
+    return found
+
+
 def redact_bytes(body: bytes) -> bytes:
     """:func:`redact_text` for a body; bodies that are not UTF-8 text are returned unchanged."""
     if not body:

@@ -1,0 +1,137 @@
+"""``cassette check`` and ``cassette redact`` on cassettes recorded for real in the test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import orjson
+import vcr
+import yaml
+from click.testing import CliRunner
+
+from proxy.cli import main
+from proxy.persist import load_cassette
+from tests import vectors
+from tests.conftest import StartProxy
+from tests.test_recorder import cancel
+
+OPENAI_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz012345"
+YANDEX_KEY = "AQVNabcdefghijklmnopqrstuvwxyz01234"
+QUERY_KEY = "q-secret-0123456789"
+
+
+def check(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["cassette", "check", *args])
+    return result.exit_code, result.output
+
+
+async def record_leaky_cassette_with_vcrpy(path: Path, upstream_url: str) -> None:
+    """vcrpy records what it sees: keys in headers, query, request and response bodies."""
+    with vcr.use_cassette(str(path), record_mode="all"):
+        async with aiohttp.ClientSession() as session:
+            async with session.post(
+                f"{upstream_url}/v1/responses/{vectors.V1_ID}/cancel",
+                headers={"Authorization": f"Bearer {OPENAI_KEY}", "OpenAI-Project": YANDEX_KEY},
+            ) as response:
+                await response.read()
+            async with session.post(
+                f"{upstream_url}/v1/responses?api_key={QUERY_KEY}",
+                json={"input": "hi", "note": f"Api-Key {YANDEX_KEY}"},
+                headers={"Authorization": f"Api-Key {YANDEX_KEY}"},
+            ) as response:
+                await response.read()
+
+
+async def test_a_proxy_recorded_cassette_passes(start_proxy: StartProxy, tmp_path: Path) -> None:
+    cassette = tmp_path / "clean.yaml"
+    proxy = await start_proxy(cassette=cassette, record_mode="all")
+    for response_id in (vectors.V1_ID, vectors.V4_ID, "resp_missing"):
+        await cancel(proxy, response_id)
+    await proxy.stop()
+    code, output = check(str(cassette))
+    assert code == 0, output
+    assert f"{cassette}: 3 interactions, vcrpy loads it" in output
+    assert "0 error(s)" in output
+
+
+async def test_drift_and_broken_bodies_are_reported_with_pointers(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "drift.yaml"
+    proxy = await start_proxy(cassette=cassette, record_mode="all")
+    await cancel(proxy, "resp_drift_1")
+    await cancel(proxy, "resp_broken_1")
+    await proxy.stop()
+    code, output = check("--format", "json", str(cassette))
+    assert code == 1  # the broken body is an error
+    [report] = orjson.loads(output)["cassettes"]
+    found = {(f["pointer"], f["severity"], f["kind"]) for f in report["findings"]}
+    assert ("/interactions/0/response/body/status", "warning", "contract") in found
+    assert ("/interactions/0/response/body/brand_new_field", "warning", "contract") in found
+    assert ("/interactions/1/response/body/id", "error", "contract") in found
+
+
+async def test_secrets_are_found_everywhere_they_hide_and_redacted_in_place(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "leaky.yaml"
+    await record_leaky_cassette_with_vcrpy(cassette, upstream_url)
+    before = cassette.read_text()
+    assert OPENAI_KEY in before
+    code, output = check("--format", "json", str(cassette))
+    assert code == 1
+    secrets = {
+        f["pointer"]
+        for f in orjson.loads(output)["cassettes"][0]["findings"]
+        if f["kind"] == "secret"
+    }
+    assert secrets >= {
+        "/interactions/0/request/headers/Authorization",
+        "/interactions/0/request/headers/OpenAI-Project",
+        "/interactions/0/response/headers/Set-Cookie",
+        "/interactions/1/request/uri",
+        "/interactions/1/request/body",
+        "/interactions/1/request/headers/Authorization",
+        "/interactions/1/response/body",  # the upstream echoed the query string
+    }
+    for secret in (OPENAI_KEY, YANDEX_KEY, QUERY_KEY, "s3cr3t-cookie-value"):
+        assert secret not in output
+
+    result = CliRunner().invoke(main, ["cassette", "redact", str(cassette)])
+    assert result.exit_code == 0, result.output
+    assert "replaced (in place)" in result.output
+    after = cassette.read_text()
+    for secret in (OPENAI_KEY, YANDEX_KEY, QUERY_KEY, "s3cr3t-cookie-value"):
+        assert secret not in after
+    # Everything else is byte-for-byte: only lines that held a secret changed.
+    changed = [
+        (old, new)
+        for old, new in zip(before.splitlines(), after.splitlines(), strict=True)
+        if old != new
+    ]
+    assert changed
+    assert all("sha256:" in new for _, new in changed)
+    assert check(str(cassette))[0] == 0
+    with vcr.use_cassette(str(cassette), record_mode="none") as loaded:
+        assert len(loaded) == 2
+    again = CliRunner().invoke(main, ["cassette", "redact", str(cassette)])
+    assert "no secrets found; left unchanged" in again.output
+    assert cassette.read_text() == after
+
+
+def test_cassettes_that_cannot_be_loaded_are_errors(tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.yaml"
+    corrupt.write_text("interactions: [ {")
+    tagged = tmp_path / "tagged.yaml"
+    tagged.write_text(
+        yaml.safe_dump({"version": 1, "interactions": []})
+        + "extra: !!python/object/apply:os.getcwd []\n"
+    )
+    missing = tmp_path / "missing.yaml"
+    code, output = check("--format", "json", str(corrupt), str(tagged), str(missing))
+    assert code == 1
+    reports = orjson.loads(output)["cassettes"]
+    assert [r["vcrpy_loads"] for r in reports] == [False, False, False]
+    assert all(r["findings"][0]["kind"] == "load" for r in reports)
+    assert load_cassette(missing) is None
