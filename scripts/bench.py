@@ -1,0 +1,410 @@
+"""The benchmark: cassette-proxy beside its references, in one run, as ratios.
+
+    ./scripts/bench [--duration SECONDS] [--quick]
+
+Every server is started here on 127.0.0.1 and stopped before the script ends; every load loop
+is bounded (wrk runs for --duration seconds; the client loops make a fixed number of calls).
+Prints a table and the ratios against the targets, and writes the same as JSON to
+bench-results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+sys.path.insert(0, str(ROOT))
+
+from fast_upstream import BODY  # noqa: E402
+from vcr.request import Request as VcrRequest  # noqa: E402
+
+from proxy.cassette import Interaction  # noqa: E402
+from proxy.persist import save_cassette  # noqa: E402
+
+LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = "/v1/responses/resp_bench_" .. (counter % {ids}) .. "/cancel"
+  return wrk.format("POST", path, {{["Authorization"] = "Bearer bench-dummy-key",
+                                     ["Content-Type"] = "application/json"}}, "")
+end
+"""
+
+
+@dataclass
+class Row:
+    name: str
+    connections: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    peak_rss_mb: float | None = None
+
+
+@dataclass
+class Results:
+    machine: dict[str, Any]
+    duration_s: float
+    rows: list[Row] = field(default_factory=list)
+    client: dict[str, float] = field(default_factory=dict)
+    loading: list[dict[str, Any]] = field(default_factory=list)
+    ratios: list[dict[str, Any]] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@contextmanager
+def process(*args: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def proxy_args(port: int, upstream: str, *extra: str) -> tuple[str, ...]:
+    return (PYTHON, "-m", "proxy", "serve", "--port", str(port), "--upstream", upstream, *extra)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if not match:
+        raise ValueError(f"cannot read wrk latency {text!r}")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def wrk(url: str, connections: int, duration: float, ids: int, script_dir: Path) -> Row:
+    script = script_dir / f"ids{ids}.lua"
+    script.write_text(LUA.format(ids=ids))
+    threads = min(connections, 2)
+    out = subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--latency",
+         "-s", str(script), url],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout  # fmt: skip
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])  # type: ignore[index]
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out)[1])  # type: ignore[index]
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out)[1])  # type: ignore[index]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    count = int(errors[1]) if errors else 0
+    if socket_errors:
+        count += sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
+    return Row("", connections, rate, p50, p99, count)
+
+
+def make_cassette(path: Path, upstream: str, count: int) -> None:
+    """A cassette of ``count`` distinct cancels (resp_bench_0 ...), as the proxy records them."""
+    interactions = [
+        Interaction(
+            VcrRequest(
+                "POST",
+                f"{upstream}/v1/responses/resp_bench_{n}/cancel",
+                b"",
+                {"Authorization": "Bearer sha256:00000000", "Content-Type": "application/json"},
+            ),
+            200,
+            "OK",
+            (("Content-Type", "application/json"), ("x-request-id", f"req_{n:032x}")),
+            BODY,
+        )
+        for n in range(count)
+    ]
+    save_cassette(path, interactions)
+
+
+LOAD_PROBE = """
+import sys, time
+from pathlib import Path
+from proxy.recorder import Recorder
+from proxy.settings import Settings
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+before = rss()
+started = time.perf_counter()
+recorder = Recorder(Settings(cassette=Path(sys.argv[1]), record_mode="none"))
+elapsed = time.perf_counter() - started
+print(elapsed, rss() - before, len(recorder.cassette))
+"""
+
+
+def measure_load(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        [PYTHON, "-c", LOAD_PROBE, str(path)], capture_output=True, text=True, check=True,
+        timeout=600, cwd=ROOT,
+    ).stdout.split()  # fmt: skip
+    size_mb = path.stat().st_size / 2**20
+    return {
+        "cassette": path.name,
+        "interactions": int(out[2]),
+        "file_mb": round(size_mb, 1),
+        "load_s": round(float(out[0]), 2),
+        "rss_mb": round(float(out[1]), 1),
+        "rss_over_file": round(float(out[1]) / size_mb, 1),
+    }
+
+
+CLIENT_PROBE = """
+import sys, time, openai, vcr
+base, calls, mode, cassette = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ids = int(sys.argv[5])
+def run():
+    client = openai.OpenAI(base_url=base, api_key="bench-dummy-key", max_retries=0)
+    with client:
+        started = time.perf_counter()
+        for n in range(calls):
+            client.responses.cancel(f"resp_bench_{n % ids}")
+        return calls / (time.perf_counter() - started)
+if mode == "vcrpy":
+    with vcr.use_cassette(cassette, record_mode="none", allow_playback_repeats=True):
+        print(run())
+else:
+    print(run())
+"""
+
+
+def client_rate(base: str, calls: int, mode: str, cassette: Path, ids: int) -> float:
+    out = subprocess.run(
+        [PYTHON, "-c", CLIENT_PROBE, base, str(calls), mode, str(cassette), str(ids)],
+        capture_output=True, text=True, check=True, timeout=900, cwd=ROOT,
+    ).stdout  # fmt: skip
+    return round(float(out.strip()), 1)
+
+
+def at_least(name: str, value: float, target: float) -> dict[str, Any]:
+    return {"ratio": name, "value": round(value, 3), "target": target, "op": ">=",
+            "met": value >= target}  # fmt: skip
+
+
+def at_most(name: str, value: float, target: float) -> dict[str, Any]:
+    return {"ratio": name, "value": round(value, 3), "target": target, "op": "<=",
+            "met": value <= target}  # fmt: skip
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.results = Results(
+            machine={
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "processor": platform.machine(),
+            },
+            duration_s=args.duration,
+        )
+        self.sizes = (10, 1_000) if args.quick else (10, 10_000, 100_000)
+
+    def measure(self, name: str, url: str, pid: int | None, ids: int) -> None:
+        for connections in (1, 16):
+            row = wrk(url, connections, self.args.duration, ids, self.work)
+            row.name = name
+            row.peak_rss_mb = round(peak_rss_mb(pid), 1) if pid else None
+            self.results.rows.append(row)
+            print(f"  {name:<30} c={connections:<3} {row.requests_per_s:>8.0f} req/s  "
+                  f"p50 {row.p50_ms:.3f} ms  p99 {row.p99_ms:.3f} ms  errors {row.errors}",
+                  flush=True)  # fmt: skip
+
+    def proxy(self, upstream: str, *extra: str) -> Iterator[tuple[str, int]]:
+        """Run cassette-proxy for the body of a ``for`` loop (one iteration), then stop it."""
+        port = free_port()
+        log = str(self.work / f"proxy-{port}.log")
+        with process(*proxy_args(port, upstream, "--log-file", log, *extra), port=port) as proc:
+            yield f"http://127.0.0.1:{port}", proc.pid
+
+    def run(self) -> Results:
+        upstream_port = free_port()
+        upstream = f"http://127.0.0.1:{upstream_port}"
+        with process(PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(upstream_port),
+                     port=upstream_port):  # fmt: skip
+            self.run_against(upstream)
+        print("cassette load time and memory ...", flush=True)
+        for path in self.load_cassettes:
+            self.results.loading.append(measure_load(path))
+            print(f"  {self.results.loading[-1]}", flush=True)
+        self.results.ratios = self.ratios()
+        return self.results
+
+    def run_against(self, upstream: str) -> None:
+        print("generating cassettes ...", flush=True)
+        cassettes = {size: self.work / f"replay-{size}.json" for size in self.sizes}
+        for size, path in cassettes.items():
+            make_cassette(path, upstream, size)
+        yaml_cassette = self.work / f"replay-{self.sizes[-2]}.yaml"
+        make_cassette(yaml_cassette, upstream, self.sizes[-2])
+        self.load_cassettes = [yaml_cassette, *(p for s, p in cassettes.items() if s >= 1_000)]
+
+        print("load with wrk ...", flush=True)
+        self.measure("upstream (direct)", upstream, None, 1000)
+        port = free_port()
+        thin = (PYTHON, str(ROOT / "scripts" / "thin_proxy.py"), str(port), upstream)
+        with process(*thin, port=port) as proc:
+            self.measure("thin aiohttp proxy", f"http://127.0.0.1:{port}", proc.pid, 1000)
+        for url, pid in self.proxy(upstream):
+            self.measure("pass-through (warn, log)", url, pid, 1000)
+        recording = ("--cassette", str(self.work / "recording.json"), "--record-mode", "all")
+        for url, pid in self.proxy(upstream, *recording):
+            self.measure("recording (all, journal)", url, pid, 1000)
+        for size, path in cassettes.items():
+            replay = ("--cassette", str(path), "--record-mode", "none", "--allow-playback-repeats")
+            for url, pid in self.proxy(upstream, *replay):
+                self.measure(f"replay ({size:,} interactions)", url, pid, min(size, 1000))
+
+        print("openai client, sequential cancels ...", flush=True)
+        calls = 300 if self.args.quick else 3_000
+        cassette = self.work / "client-300.yaml"
+        make_cassette(cassette, upstream, 300)
+        client = self.results.client
+        client["direct"] = client_rate(f"{upstream}/v1", calls, "direct", cassette, 300)
+        replay = ("--cassette", str(cassette), "--record-mode", "none", "--allow-playback-repeats")
+        for url, _ in self.proxy(upstream, *replay):
+            client["proxy replay"] = client_rate(f"{url}/v1", calls, "proxy", cassette, 300)
+        client["vcrpy in-process replay"] = client_rate(
+            f"{upstream}/v1", calls, "vcrpy", cassette, 300
+        )
+        print(f"  {client}", flush=True)
+
+    def rate(self, name: str, connections: int) -> Row:
+        return next(r for r in self.results.rows if r.name == name and r.connections == connections)
+
+    def ratios(self) -> list[dict[str, Any]]:
+        out = []
+        smallest, largest = self.sizes[0], self.sizes[-1]
+        for c in (1, 16):
+            passthrough = self.rate("pass-through (warn, log)", c).requests_per_s
+            thin = self.rate("thin aiohttp proxy", c).requests_per_s
+            direct = self.rate("upstream (direct)", c).requests_per_s
+            recording = self.rate("recording (all, journal)", c).requests_per_s
+            small = self.rate(f"replay ({smallest:,} interactions)", c).requests_per_s
+            large = self.rate(f"replay ({largest:,} interactions)", c).requests_per_s
+            out += [
+                at_least(f"pass-through / thin proxy (c={c})", passthrough / thin, 0.9),
+                at_least(f"recording / pass-through (c={c})", recording / passthrough, 0.7),
+                at_least(f"replay / direct upstream (c={c})", small / direct, 0.8),
+                at_least(f"replay {largest:,} / replay {smallest:,} (c={c})", large / small, 0.9),
+            ]
+        added = (
+            self.rate("pass-through (warn, log)", 1).p50_ms
+            - self.rate("upstream (direct)", 1).p50_ms
+        )
+        out.append(at_most("pass-through added p50 at c=1 (ms)", added, 0.5))
+        client = self.results.client
+        out.append(
+            at_least(
+                "openai client: proxy replay / direct",
+                client["proxy replay"] / client["direct"],
+                0.8,
+            )
+        )
+        for load in self.results.loading:
+            if load["interactions"] == 10_000:
+                out.append(at_most(f"load {load['cassette']} (s)", load["load_s"], 1.5))
+            out.append(at_most(f"RSS / file size, {load['cassette']}", load["rss_over_file"], 4))
+        return out
+
+
+def render(results: Results) -> str:
+    lines = [f"machine: {results.machine}", ""]
+    lines.append(f"{'target':<32} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
+                 f"{'errors':>6} {'peak MB':>8}")  # fmt: skip
+    for r in results.rows:
+        peak = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "-"
+        lines.append(f"{r.name:<32} {r.connections:>5} {r.requests_per_s:>8.0f} {r.p50_ms:>8.3f} "
+                     f"{r.p99_ms:>8.3f} {r.errors:>6} {peak:>8}")  # fmt: skip
+    lines.append("")
+    rates = ", ".join(f"{name} {value:.0f}" for name, value in results.client.items())
+    lines.append(f"openai client, sequential cancels/s: {rates}")
+    lines.append("")
+    for load in results.loading:
+        lines.append(f"load {load['cassette']:<20} {load['interactions']:>7,} interactions "
+                     f"{load['file_mb']:>7.1f} MB {load['load_s']:>7.2f} s  "
+                     f"RSS +{load['rss_mb']:.0f} MB ({load['rss_over_file']}x)")  # fmt: skip
+    lines.append("")
+    for target in results.ratios:
+        mark = "ok  " if target["met"] else "MISS"
+        lines.append(
+            f"{mark} {target['ratio']:<48} {target['value']:>8} "
+            f"(target {target['op']} {target['target']})"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="cassette-proxy benchmark")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--quick", action="store_true", help="small cassettes, fewer calls")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: ./scripts/bench installs it (apt-get install wrk)")
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix="cassette-proxy-bench-"))
+    try:
+        results = Bench(args, work).run()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = render(results)
+    print("\n" + text)
+    out_dir = ROOT / "bench-results"
+    out_dir.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (out_dir / f"bench-{stamp}.json").write_text(json.dumps(asdict(results), indent=2))
+    (out_dir / f"bench-{stamp}.txt").write_text(text + "\n")
+    elapsed = time.monotonic() - started
+    print(f"\nwritten to bench-results/bench-{stamp}.json and .txt ({elapsed:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
