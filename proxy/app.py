@@ -6,6 +6,7 @@ The middleware is the one place where errors become responses, where ``X-Proxy-S
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import AsyncIterator
 
@@ -13,7 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import HTTPRefusal, ProxyError, ProxyRouteNotFound
+from proxy.errors import HTTPRefusal, InternalError, ProxyError, ProxyRouteNotFound
 from proxy.exchange import PROXY, Exchange
 from proxy.handler import Pipeline, handle, refuse_foreign_target
 from proxy.log import AuditLog
@@ -68,7 +69,7 @@ def as_proxy_error(exc: Exception, request: web.Request) -> ProxyError:
         path=redact_path(request.raw_path),
         traceback=traceback.format_exc(),
     )
-    return ProxyError(
+    return InternalError(
         f"cassette-proxy failed unexpectedly ({type(exc).__name__}); this is a bug, and the "
         "traceback is in the proxy's log as an internal_error event"
     )
@@ -92,18 +93,26 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
     response.headers[SOURCE_HEADER] = exchange.source
     response.headers[VALIDATION_HEADER] = exchange.verdict.value
     if exchange.logged:
-        duration_ms = exchange.watch.ms()
-        request.app[METRICS].observe(exchange, response.status, duration_ms)
-        body = response.body if isinstance(response, web.Response) else b""
-        request.app[AUDIT_LOG].write(
-            exchange.event(
-                response.status,
-                CIMultiDictProxy(response.headers),
-                body if isinstance(body, bytes) else b"",
-                duration_ms,
-            )
-        )
+        try:
+            _account(request.app, exchange, response)
+        except Exception as exc:  # the answer still goes out; the failure goes to stderr
+            sys.stderr.write(f"cassette-proxy: cannot log an exchange: {exc!r}\n")
     return response
+
+
+def _account(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
+    """Metrics and the log line for one exchange."""
+    duration_ms = exchange.watch.ms()
+    app[METRICS].observe(exchange, response.status, duration_ms)
+    body = response.body if isinstance(response, web.Response) else b""
+    app[AUDIT_LOG].write(
+        exchange.event(
+            response.status,
+            CIMultiDictProxy(response.headers),
+            body if isinstance(body, bytes) else b"",
+            duration_ms,
+        )
+    )
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:

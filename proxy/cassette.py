@@ -14,7 +14,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 
 from proxy.matching import Key, Matcher
-from proxy.models.http import ProxyResponse, UndecodableBody, decode_body, end_to_end
+from proxy.models.http import (
+    DECODABLE,
+    ProxyResponse,
+    UndecodableBody,
+    decode_body,
+    end_to_end,
+)
 
 CLOSEST_SHOWN = 3
 
@@ -47,7 +53,9 @@ def _replayable(
     to decompress (and retry), so the header goes.
     """
     kept = end_to_end(CIMultiDict(headers))
-    if "Content-Encoding" in kept:
+    # Only a coding the proxy can undo (gzip, deflate) is checked; br or zstd bodies keep
+    # their label, since the proxy cannot tell whether they decode.
+    if kept.get("Content-Encoding", "").strip().lower() in DECODABLE:
         try:
             decode_body(kept, body)
         except UndecodableBody:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,27 @@ from proxy.settings import ENV_PREFIX, Settings
 CLI_FIELDS = [name for name, info in Settings.model_fields.items() if not info.exclude]
 
 
+METAVARS = {
+    "upstream": "URL",
+    "host": "ADDRESS",
+    "port": "PORT",
+    "cassette": "PATH",
+    "match_on": "MATCHERS",
+    "log_file": "PATH",
+    "upstream_timeout": "SECONDS",
+    "max_body_size": "BYTES",
+}
+
+
+def _metavar(name: str, annotation: Any) -> str:
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return "[" + "|".join(member.value for member in annotation) + "]"
+    return METAVARS.get(name, "VALUE")
+
+
 def _settings_options(command: Any) -> Any:
+    """One option per settings field; values stay strings here and are validated by Settings,
+    so a bad one gives the same one-line error whether it came from a flag or the environment."""
     for name in reversed(CLI_FIELDS):
         info = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
@@ -35,7 +56,10 @@ def _settings_options(command: Any) -> Any:
         if info.annotation is bool:
             command = click.option(flag, name, is_flag=True, default=None, help=help_text)(command)
         else:
-            command = click.option(flag, name, default=None, help=help_text)(command)
+            metavar = _metavar(name, info.annotation)
+            command = click.option(flag, name, default=None, metavar=metavar, help=help_text)(
+                command
+            )
     return command
 
 
@@ -61,7 +85,10 @@ def main() -> None:
     """Record/replay reverse proxy for the OpenAI-compatible Responses API."""
 
 
-@main.command()
+@main.command(
+    epilog=f"Environment only: {ENV_PREFIX}UPSTREAM_API_KEY=<key> makes forwarded requests carry "
+    "'Authorization: Api-Key <key>' instead of the client's."
+)
 @_settings_options
 def serve_command(**options: Any) -> None:
     """Forward, validate, log, and record or replay (with --cassette)."""

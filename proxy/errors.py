@@ -12,6 +12,8 @@ retry it; :func:`proxy.app.error_middleware` turns them into responses, in that 
     ├── BodyTooLarge               413  request body over --max-body-size
     ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
     ├── ResponseRejected           502  strict validation found an error in the upstream's response
+    ├── RecordingFailed            502  the response could not be journalled, so it is not passed on
+    ├── InternalError              500  a bug in the proxy (logged with its traceback)
     └── UpstreamError                   the upstream could not be used (retryable)
         ├── UpstreamUnreachable    502  connection refused, DNS failure, TLS failure
         ├── UpstreamBroken         502  the upstream closed or broke the connection mid-response
@@ -26,6 +28,11 @@ from __future__ import annotations
 from proxy.models.errors import ErrorBody, ErrorEnvelope
 from proxy.models.violations import Violation
 from proxy.redact import redact_text
+
+
+def describe(violations: list[Violation]) -> str:
+    """``/pointer: message`` for each violation, as error messages quote them."""
+    return "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations)
 
 
 class ProxyError(Exception):
@@ -62,7 +69,7 @@ class ContractRejected(RequestRejected):
     code = "contract_violation"
 
     def __init__(self, violations: list[Violation]) -> None:
-        details = "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations)
+        details = describe(violations)
         super().__init__(
             f"cassette-proxy (strict validation) rejected the request before it reached the "
             f"upstream: {details}",
@@ -106,13 +113,27 @@ class ResponseRejected(ProxyError):
     code = "contract_violation"
 
     def __init__(self, status: int, violations: list[Violation]) -> None:
-        details = "; ".join(f"{v.pointer or '/'}: {v.message}" for v in violations)
+        details = describe(violations)
         super().__init__(
             f"cassette-proxy (strict validation) rejected the upstream's {status} response, which "
             f"breaks the documented contract: {details}. The original response is in the log"
             f" and, when recording, in the cassette."
         )
         self.violations = violations
+
+
+class RecordingFailed(ProxyError):
+    status = 502
+    error_type = "proxy_error"
+    code = "recording_failed"
+
+
+class InternalError(ProxyError):
+    """A bug in the proxy, still answered in the envelope (and logged with its traceback)."""
+
+    status = 500
+    error_type = "proxy_error"
+    code = "internal_error"
 
 
 class UpstreamError(ProxyError):

@@ -16,7 +16,7 @@ from proxy.log import Stopwatch, message_record, now
 from proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
 from proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from proxy.models.violations import Verdict
-from proxy.redact import redact_path
+from proxy.redact import printable, redact_path
 from proxy.routes import Route
 from proxy.validation import Checked
 
@@ -60,7 +60,7 @@ class Exchange:
             time=self.started,
             id=self.id,
             method=self.method,
-            path=redact_path(self.raw_path),
+            path=printable(redact_path(self.raw_path)),
             route=self.route.name,
             response_id=self.route.response_id,
             status=status,
@@ -98,8 +98,12 @@ def _record(headers: CIMultiDictProxy[str], body: bytes) -> MessageRecord:
 
 
 def _response_record(response: ProxyResponse) -> MessageRecord:
-    try:
-        body = response.decoded_body()
-    except UndecodableBody:
-        body = response.body
-    return message_record(response.headers, body, len(response.body))
+    """The response as logged; built once per response object (so once per replayed one)."""
+    record = response.memo.get("log")
+    if record is None:
+        try:
+            body = response.decoded_body()
+        except UndecodableBody:
+            body = response.body
+        record = response.memo["log"] = message_record(response.headers, body, len(response.body))
+    return record

@@ -72,9 +72,9 @@ async def read_request(request: web.Request, max_body_size: int) -> ProxyRequest
 
 
 def _too_large(size: int | None, limit: int) -> str:
-    got = f"{size} bytes" if size is not None else "more"
+    got = f"is {size} bytes" if size is not None else "is larger"
     return (
-        f"request body is {got}, over the proxy's limit of {limit} bytes; nothing was forwarded "
+        f"request body {got}, over the proxy's limit of {limit} bytes; nothing was forwarded "
         "(raise --max-body-size if this is expected)"
     )
 

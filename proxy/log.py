@@ -6,6 +6,7 @@ complete up to the last exchange, and several proxies may append to one file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -66,6 +67,7 @@ class AuditLog:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.failures = 0
         if path is None:
             self._fd = sys.stdout.fileno()
             self._owned = False
@@ -75,9 +77,19 @@ class AuditLog:
             self._owned = True
 
     def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
-        data = memoryview(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
-        while data:
-            data = data[os.write(self._fd, data) :]
+        """Write one line. Never raises: the log must not be what breaks a request."""
+        try:
+            data = memoryview(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except (OSError, TypeError, ValueError) as exc:  # broken pipe, full disk, bad value
+            self.failures += 1
+            if self.failures == 1 or self.failures % 1000 == 0:
+                with contextlib.suppress(OSError):
+                    sys.stderr.write(
+                        f"cassette-proxy: cannot write the log ({type(exc).__name__}: {exc}); "
+                        f"{self.failures} event(s) lost so far\n"
+                    )
 
     def lifecycle(self, event: str, **detail: Any) -> None:
         self.write(LifecycleEvent(now(), event, detail))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +48,52 @@ def serializer_for(path: Path) -> Serializer:
 
 def journal_path(cassette: Path) -> Path:
     return cassette.with_name(cassette.name + ".journal")
+
+
+def lock_path(cassette: Path) -> Path:
+    return cassette.with_name(cassette.name + ".lock")
+
+
+class CassetteLock:
+    """An advisory lock (``flock``) on ``<cassette>.lock``, held while a proxy may write the
+    cassette or its journal. The kernel drops it when the process dies, even by ``kill -9``,
+    so a journal whose lock is free was left by a crash and is safe to fold in."""
+
+    def __init__(self, cassette: Path) -> None:
+        self.path = lock_path(cassette)
+        self._fd = -1
+
+    def acquire(self) -> bool:
+        """Take the lock if it is free; False if another process holds it."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise CassetteFileError(
+                f"cannot create {str(self.path)!r} beside the cassette: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        try:
+            return self.path.read_text().strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(self._fd)
+            self._fd = -1
 
 
 # -- conversion between Interaction and vcrpy's dicts ---------------------------------------------
@@ -183,8 +230,8 @@ class Journal:
 
     def __init__(self, path: Path, header: JournalHeader) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as exc:
             raise CassetteFileError(f"cannot open journal {str(path)!r}: {exc.strerror}") from exc

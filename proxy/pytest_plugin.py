@@ -41,8 +41,9 @@ OPTIONS: Final = frozenset(
 # Errors of the proxy's own that mean the test did not see what it thinks it saw.
 FAILING_CODES: Final = frozenset(
     {"cassette_miss", "contract_violation", "upstream_unreachable", "upstream_broken",
-     "upstream_timeout"}
+     "upstream_timeout", "recording_failed", "internal_error"}
 )  # fmt: skip
+_REWRITTEN: Final = pytest.StashKey[set[Path]]()
 _UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
 
 
@@ -95,10 +96,6 @@ class CassetteProxy:
     settings: Settings
     _log: _CollectingLog = field(repr=False)
     _app: web.Application = field(repr=False)
-
-    @property
-    def origin(self) -> str:
-        return self.url.removesuffix("/v1")
 
     @property
     def _cassette(self) -> Cassette:
@@ -221,8 +218,12 @@ def cassette_proxy(
     cassette: Path = options["cassette"]
     mode = options["record_mode"]
     if mode == REWRITE:
-        for stale in (cassette, journal_path(cassette)):
-            stale.unlink(missing_ok=True)
+        # Deleted once per run: tests sharing a cassette then add to the new recording.
+        rewritten = request.config.stash.setdefault(_REWRITTEN, set())
+        if cassette not in rewritten:
+            rewritten.add(cassette)
+            for stale in (cassette, journal_path(cassette)):
+                stale.unlink(missing_ok=True)
         options["record_mode"] = RecordMode.NEW_EPISODES.value
     if options["record_mode"] == RecordMode.NONE.value and not cassette.exists():
         pytest.fail(_not_recorded_message(cassette, request.node.nodeid), pytrace=False)

@@ -26,10 +26,11 @@ from pathlib import Path
 from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Cassette, Interaction
-from proxy.errors import CassetteMiss
+from proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
 from proxy.matching import Matcher
 from proxy.models.http import ProxyResponse, UndecodableBody, decode_body
 from proxy.persist import (
+    CassetteLock,
     Journal,
     JournalHeader,
     journal_path,
@@ -108,6 +109,10 @@ def recording_of(response: ProxyResponse) -> tuple[tuple[tuple[str, str], ...], 
     return tuple(headers), redact_bytes(body)
 
 
+def _count(interactions: int) -> str:
+    return f"{interactions} interaction{'' if interactions == 1 else 's'}"
+
+
 class Recorder:
     """One cassette, opened under a record mode, for the lifetime of the proxy."""
 
@@ -115,28 +120,51 @@ class Recorder:
         assert settings.cassette is not None
         self.path = settings.cassette
         self.mode = settings.record_mode
-        self.recovered = recover(self.path)
+        self._lock = CassetteLock(self.path)
+        locked = self._lock.acquire()
+        # A journal is folded in only when no live proxy can be writing it.
+        self.recovered = recover(self.path) if locked else 0
         loaded = load_cassette(self.path)
         self.policy = Policy.of(self.mode, existed=loaded is not None)
+        if self.policy.record and not locked:
+            raise CassetteFileError(
+                f"cassette {str(self.path)!r} is being recorded by process "
+                f"{self._lock.holder()}; two proxies recording one cassette would lose "
+                "each other's interactions. Give each its own cassette, or replay it "
+                "(--record-mode none)"
+            )
+        if not self.policy.record:
+            self._lock.release()
         self.cassette = Cassette(
             self.path,
             Matcher(settings.match_on),
             allow_playback_repeats=settings.allow_playback_repeats,
             loaded=loaded or [],
         )
-        self._journal: Journal | None = None
-        self._journal_header = JournalHeader(self.mode.value, settings.match_on)
+        # Opened now, so an unwritable folder stops start-up instead of the first recording.
+        self._journal = (
+            Journal(journal_path(self.path), JournalHeader(self.mode.value, settings.match_on))
+            if self.policy.record
+            else None
+        )
 
     def play(self, request: VcrRequest) -> Interaction | None:
         return self.cassette.play(request) if self.policy.replay else None
 
     def record(self, request: VcrRequest, response: ProxyResponse) -> Interaction:
         """Keep ``response`` for ``request``, durably, before the client sees it."""
+        assert self._journal is not None, "record() in a mode that does not record"
         headers, body = recording_of(response)
         interaction = Interaction(request, response.status, response.reason, headers, body)
-        if self._journal is None:
-            self._journal = Journal(journal_path(self.path), self._journal_header)
-        self._journal.append(interaction)
+        try:
+            self._journal.append(interaction)
+        except (OSError, TypeError, ValueError) as exc:
+            raise RecordingFailed(
+                f"the upstream answered {request.method} {request.uri} with "
+                f"{response.status}, but the proxy could not record it in "
+                f"{str(self._journal.path)!r} ({type(exc).__name__}: {exc}); the response "
+                "was not passed on, because the recording promise could not be kept"
+            ) from exc
         self.cassette.record(interaction)
         return interaction
 
@@ -149,20 +177,23 @@ class Recorder:
         )
         return CassetteMiss(
             f"cassette-proxy found no recorded response for {request.method} {request.uri} "
-            f"in cassette {str(self.path)!r} ({len(self.cassette.loaded)} interactions; record "
+            f"in cassette {str(self.path)!r} ({_count(len(self.cassette.loaded))}; record "
             f"mode {self.mode.value!r}; matching on {', '.join(self.cassette.matcher.names)}), "
             f"and {why}. {self.cassette.explain_miss(request)}\nTo record it, run the proxy "
             "with --record-mode new_episodes (keeps what is recorded) or all (re-records)."
         )
 
     def close(self) -> Summary:
-        """Save what was recorded (atomically) and retire the journal."""
+        """Save what was recorded (atomically), retire the journal, release the lock.
+
+        If saving fails, the journal stays, and the next start folds it in."""
         saved = None
         if self.cassette.recorded:
             saved = _save(self.cassette, self.mode)
         if self._journal is not None:
             self._journal.close()
             journal_path(self.path).unlink(missing_ok=True)
+        self._lock.release()
         return Summary(
             cassette=str(self.path),
             loaded=len(self.cassette.loaded),

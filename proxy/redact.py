@@ -8,6 +8,7 @@ treatment. Redaction is deterministic, so a redacted request still matches its r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Final
@@ -18,22 +19,24 @@ CREDENTIAL_HEADERS: Final = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key"}
 )
 COOKIE_HEADERS: Final = frozenset({"cookie", "set-cookie"})
-AUTH_SCHEMES: Final = frozenset({"bearer", "api-key", "basic"})
+# A credential header holding only one of these words has nothing secret to hide.
+BARE_SCHEMES: Final = frozenset({"bearer", "api-key", "basic"})
 # Query parameters whose value is a credential.
 CREDENTIAL_PARAMS: Final = frozenset(
     {"api_key", "apikey", "api-key", "key", "token", "access_token", "iam_token", "secret"}
 )
 
 # Token shapes: OpenAI keys (sk-...), Yandex API keys (AQVN...), Yandex IAM tokens (t1....),
-# whatever follows an auth scheme in free text, and credential parameters inside URLs. A value
-# after a scheme must look like a token (12+ characters with a digit or a symbol), so prose such
-# as "a Basic explanation" is left alone: recorded bodies must replay as the upstream sent them.
+# whatever follows an auth scheme in free text, and credential parameters in URLs and form
+# bodies. A value after a scheme must look like a token (12+ characters with a digit or a
+# symbol), so prose such as "a Basic explanation" is left alone: recorded bodies must replay
+# as the upstream sent them.
 _CREDENTIAL_CHARS: Final = r"[A-Za-z0-9._~+/=-]"
 _TOKEN: Final = re.compile(
     r"(?P<scheme>\b(?:Bearer|bearer|BEARER|Api-Key|api-key|Basic)\s+)"
     rf"(?P<cred>(?={_CREDENTIAL_CHARS}*[0-9._~+/=-]){_CREDENTIAL_CHARS}{{12,}})"
     r"|(?P<bare>\bsk-[A-Za-z0-9_-]{16,}|\bAQVN[A-Za-z0-9_-]{16,}|\bt1\.[A-Za-z0-9_.-]{16,})"
-    r"|(?P<param>[?&](?i:" + "|".join(sorted(map(re.escape, CREDENTIAL_PARAMS))) + r")=)"
+    r"|(?P<param>(?:^|[?&])(?i:" + "|".join(sorted(map(re.escape, CREDENTIAL_PARAMS))) + r")=)"
     r"(?P<value>[^&#\s'\"]+)",
 )
 _FINGERPRINT: Final = re.compile(r"^sha256:[0-9a-f]{8}$")
@@ -57,8 +60,16 @@ def _replace_token(match: re.Match[str]) -> str:
     return prefix + fingerprint(secret)
 
 
+# Every match of _TOKEN contains one of these; checking for them first is much cheaper than the
+# regular expression, and most text (a response body) holds none.
+_MARKERS: Final = ("Bearer", "bearer", "BEARER", "Api-Key", "api-key", "Basic", "sk-", "AQVN",
+                   "t1.", "=")  # fmt: skip
+
+
 def redact_text(text: str) -> str:
     """Every credential-looking token in free text replaced by its fingerprint."""
+    if not any(marker in text for marker in _MARKERS):
+        return text
     return _TOKEN.sub(_replace_token, text)
 
 
@@ -89,7 +100,7 @@ def _redact_credential(value: str) -> str:
     cred = cred.strip()
     if sep and cred:
         return f"{scheme} {cred if _FINGERPRINT.match(cred) else fingerprint(cred)}"
-    if _FINGERPRINT.match(value) or value.lower() in AUTH_SCHEMES:  # nothing secret left
+    if _FINGERPRINT.match(value) or value.lower() in BARE_SCHEMES:  # nothing secret left
         return value
     return fingerprint(value)
 
@@ -107,8 +118,20 @@ def _redact_cookies(value: str, *, set_cookie: bool) -> str:
     return ";".join(redacted + parts[len(secret_parts) :])
 
 
+def printable(value: str) -> str:
+    """``value`` as valid Unicode: bytes that were not UTF-8 (kept by aiohttp as surrogates)
+    become U+FFFD, so the value can be written to JSON and YAML."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value
+
+
+@functools.lru_cache(maxsize=8192)  # the same headers come with every request
 def redact_header(name: str, value: str) -> str:
-    """The value of header ``name`` as it may be logged or recorded."""
+    """The value of header ``name`` as it may be logged or recorded (valid Unicode)."""
+    value = printable(value)
     lowered = name.lower()
     if lowered in CREDENTIAL_HEADERS:
         return _redact_credential(value)

@@ -112,6 +112,21 @@ class Settings(BaseSettings):
             raise ValueError(f"give at least one matcher; choose from {', '.join(MATCHERS)}")
         return value
 
+    @field_validator("upstream")
+    @classmethod
+    def _plain_origin(cls, value: AnyHttpUrl) -> AnyHttpUrl:
+        if value.username or value.password:
+            raise ValueError(
+                "put no credentials in the upstream URL (they would show in logs and health); "
+                "use CASSETTE_PROXY_UPSTREAM_API_KEY"
+            )
+        if value.query or value.fragment:
+            raise ValueError(
+                "the upstream URL takes a scheme, host, port and optional path prefix, "
+                "without a query or fragment"
+            )
+        return value
+
     @field_validator("cassette")
     @classmethod
     def _cassette_format(cls, value: Path | None) -> Path | None:

@@ -18,6 +18,8 @@ from yarl import URL
 from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from proxy.models.http import ProxyResponse, end_to_end
 
+MAX_HEADER_BYTES = 64 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundRequest:
@@ -58,6 +60,10 @@ class AiohttpTransport:
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
+                # Whatever the upstream sends goes through: aiohttp's 8 KiB default would turn
+                # a long header (a big Set-Cookie, a trace) into a 502.
+                max_line_size=MAX_HEADER_BYTES,
+                max_field_size=MAX_HEADER_BYTES,
             )
         return self._session
 

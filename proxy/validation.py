@@ -14,7 +14,8 @@ from proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from proxy.models.violations import Verdict, Violation, verdict_of
 from proxy.routes import CANCEL, Route
 
-AUTH_SCHEMES = ("bearer", "api-key")
+# The schemes the API accepts (Yandex: Bearer <IAM token or key>, Api-Key <key>).
+API_AUTH_SCHEMES = ("bearer", "api-key")
 
 
 @dataclass(slots=True)
@@ -73,7 +74,7 @@ def check_request(route: Route, request: ProxyRequest, *, injecting_key: bool) -
             scheme, _, credential = auth.strip().partition(" ")
             if not credential:  # never quote it: a schemeless value is the secret itself
                 problem = "Authorization has no scheme"
-            elif scheme.lower() not in AUTH_SCHEMES:
+            elif scheme.lower() not in API_AUTH_SCHEMES:
                 problem = f"unknown Authorization scheme {scheme[:20]!r}"
             else:
                 problem = ""
@@ -90,9 +91,20 @@ def check_request(route: Route, request: ProxyRequest, *, injecting_key: bool) -
 
 
 def check_response(route: Route, response: ProxyResponse) -> Checked:
-    """The response checked against the route's contract (nothing for routes without one)."""
+    """The response checked against the route's contract (nothing for routes without one).
+
+    The result is kept on the response, so a replayed response is checked once, not per play.
+    """
     if route.name != CANCEL:
         return Checked()
+    key = f"checked:{route.name}"
+    cached = response.memo.get(key)
+    if cached is None:
+        cached = response.memo[key] = _check_cancel(response)
+    return cached
+
+
+def _check_cancel(response: ProxyResponse) -> Checked:
     try:
         body = response.decoded_body()
     except UndecodableBody as exc:

@@ -287,3 +287,32 @@ def test_the_examples_folder_shows_one_pass_and_one_failure(pytester: pytest.Pyt
     result = pytester.runpytest("examples")
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_unrecorded_call_fails*"])
+
+
+def test_rewrite_deletes_a_shared_cassette_once_per_run(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    _, url = upstream
+    pytester.makepyfile(
+        test_shared=f"""
+        import openai, pytest
+
+        SHARED = pytest.mark.cassette_proxy(cassette="cassettes/shared.yaml")
+
+        @SHARED
+        def test_one(cassette_proxy):
+            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
+            client.responses.cancel("{vectors.V1_ID}")
+
+        @SHARED
+        def test_two(cassette_proxy):
+            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
+            client.responses.cancel("{vectors.V2_ID}")
+        """
+    )
+    args = ("--cassette-record-mode=rewrite", f"--cassette-upstream={url}")
+    pytester.runpytest(*args).assert_outcomes(passed=2)
+    pytester.runpytest(*args).assert_outcomes(passed=2)
+    shared = yaml.safe_load((pytester.path / "cassettes" / "shared.yaml").read_text())
+    assert len(shared["interactions"]) == 2
+    pytester.runpytest(f"--cassette-upstream={url}").assert_outcomes(passed=2)

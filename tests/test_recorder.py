@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +12,13 @@ import openai
 import pytest
 import yaml
 from multidict import CIMultiDict, CIMultiDictProxy
+from vcr.request import Request as VcrRequest
 
+from proxy.cassette import Interaction
+from proxy.errors import CassetteFileError
 from proxy.persist import journal_path, load_cassette
+from proxy.recorder import Recorder
+from proxy.settings import Settings
 from tests import vectors
 from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
 from tests.fake_upstream import FakeUpstream
@@ -265,3 +271,61 @@ async def test_journal_left_by_a_crash_is_folded_in_on_the_next_start(
     assert len(loaded) == 2
     opened = next(e for e in second.log_lines() if e["event"] == "cassette_opened")
     assert opened["detail"]["recovered_from_journal"] == 2
+
+
+async def test_two_proxies_cannot_record_one_cassette(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "shared.yaml"
+    first = await start_proxy(cassette=cassette, record_mode="new_episodes")
+    with pytest.raises(CassetteFileError, match="is being recorded by process") as refused:
+        await start_proxy(cassette=cassette, record_mode="new_episodes")
+    assert str(os.getpid()) in str(refused.value)
+    # Replaying beside a recording proxy is fine, and leaves its journal alone.
+    await cancel(first, vectors.V1_ID)
+    replaying = await start_proxy(cassette=cassette, record_mode="none")
+    assert journal_path(cassette).exists()
+    await replaying.stop()
+    await first.stop()
+    assert len(interactions(cassette)) == 1
+    second = await start_proxy(cassette=cassette, record_mode="new_episodes")  # lock released
+    await second.stop()
+
+
+def test_an_unwritable_cassette_folder_stops_start_up(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    with pytest.raises(CassetteFileError, match="cannot create"):
+        Recorder(Settings(cassette=blocked / "tape.yaml", record_mode="once"))
+
+
+async def test_non_utf8_header_bytes_are_recorded_and_logged_not_a_500(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "latin1.yaml"
+    proxy = await start_proxy(cassette=cassette, record_mode="once")
+    host, port = proxy.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /v1/responses/{vectors.V1_ID}/cancel HTTP/1.1\r\nHost: x\r\n".encode()
+        + b"Authorization: Bearer t\r\nX-Name: caf\xe9\r\nContent-Length: 0\r\n"
+        + b"Connection: close\r\n\r\n"
+    )
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    await proxy.stop()
+    [line] = proxy.exchanges()
+    assert line["request"]["headers"]["x-name"] == "caf\ufffd"
+    assert len(interactions(cassette)) == 1
+
+
+def test_a_body_in_a_coding_the_proxy_cannot_decode_keeps_its_label() -> None:
+    brotli = Interaction(
+        VcrRequest("POST", "https://h/v1/responses/x/cancel", b"", {}),
+        200,
+        "OK",
+        (("Content-Encoding", "br"), ("Content-Type", "application/json")),
+        b"\x8b\x03\x80{}\x03",
+    )
+    assert brotli.replay.headers["Content-Encoding"] == "br"

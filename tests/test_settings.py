@@ -83,3 +83,23 @@ def test_help_is_the_field_descriptions() -> None:
             continue
         assert "--" + name.replace("_", "-") in result.output
         assert f"CASSETTE_PROXY_{name.upper()}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("upstream", "message"),
+    [
+        ("http://bob:hunter2@127.0.0.1:9", "no credentials in the upstream URL"),
+        ("http://127.0.0.1:9/?a=1", "without a query or fragment"),
+        ("http://127.0.0.1:9/#top", "without a query or fragment"),
+    ],
+)
+def test_upstream_urls_that_would_leak_or_misroute_are_refused(upstream: str, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings(upstream=upstream)
+    assert "hunter2" not in str(refused.value).split("input_value")[0]
+
+
+def test_an_upstream_path_prefix_is_kept() -> None:
+    assert Settings(upstream="http://127.0.0.1:9/prefix/").upstream_base == (
+        "http://127.0.0.1:9/prefix"
+    )

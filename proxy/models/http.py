@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -43,6 +43,9 @@ def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict
         if lowered not in HOP_BY_HOP and lowered not in named:
             kept.add(name, value)
     return CIMultiDictProxy(kept)
+
+
+DECODABLE: Final = frozenset({"gzip", "x-gzip", "deflate"})
 
 
 class UndecodableBody(ValueError):
@@ -95,10 +98,13 @@ class ProxyResponse:
     reason: str
     headers: CIMultiDictProxy[str]
     body: bytes
-    _decoded: list[bytes] = field(default_factory=list, repr=False, compare=False)
+    # Work that depends only on this response (decoding, validation, its log record), done
+    # once: a replayed response is the same object every time it is played.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def decoded_body(self) -> bytes:
         """The body with its content coding undone (cached); raises :class:`UndecodableBody`."""
-        if not self._decoded:
-            self._decoded.append(decode_body(self.headers, self.body))
-        return self._decoded[0]
+        decoded = self.memo.get("decoded")
+        if decoded is None:
+            decoded = self.memo["decoded"] = decode_body(self.headers, self.body)
+        return decoded
