@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Coroutine
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -72,6 +73,17 @@ def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     return f"invalid value {value!r} for {source}: {message}"
 
 
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop where it is installed (the proxy's default dependency on Linux and macOS):
+    it halves the event loop's cost per request (see README, Performance)."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional: Windows has no uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
+
+
 def parse_time_option(value: str) -> datetime:
     try:
         return parse_time(value)
@@ -99,7 +111,7 @@ def serve_command(**options: Any) -> None:
         click.echo(f"Error: {_one_line(error, given)}", err=True)
         sys.exit(2)
     try:
-        asyncio.run(serve(settings))
+        run(serve(settings))
     except StartupError as error:
         click.echo(f"Error: {type(error).__name__}: {error}", err=True)
         sys.exit(1)

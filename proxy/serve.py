@@ -21,12 +21,20 @@ from proxy.errors import StartupError
 from proxy.settings import Settings
 
 SHUTDOWN_GRACE: Final = 30.0
+# aiohttp's parser refuses request lines and headers over 8 KiB with a bare text/plain 400,
+# before the proxy can answer in its envelope; 64 KiB lets long ids reach the proxy's own checks.
+RUNNER_OPTIONS: Final = {"max_line_size": 64 * 1024, "max_field_size": 64 * 1024}
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on ``host:port``; the runner (to clean up) and the URL it listens on."""
     runner = web.AppRunner(
-        app, handle_signals=False, access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=SHUTDOWN_GRACE,
+        max_line_size=RUNNER_OPTIONS["max_line_size"],
+        max_field_size=RUNNER_OPTIONS["max_field_size"],
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port)

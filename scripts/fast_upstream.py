@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 import orjson
+import uvloop
 from aiohttp import web
 
 BODY = orjson.dumps(
@@ -76,7 +77,8 @@ async def cancel(request: web.Request) -> web.Response:
 def main() -> None:
     app = web.Application()
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
+    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
+                loop=uvloop.new_event_loop())  # fmt: skip
 
 
 if __name__ == "__main__":

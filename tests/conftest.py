@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from proxy.app import build_app
 from proxy.log import AuditLog
+from proxy.serve import RUNNER_OPTIONS
 from proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
@@ -86,7 +87,10 @@ async def start_proxy(upstream_url: str, tmp_path: Path) -> AsyncIterator[StartP
         settings = Settings(**{"upstream": upstream_url, "log_file": log_path, **overrides})
         app: web.Application = build_app(settings, audit_log=AuditLog(settings.log_file))
         server = TestServer(app, host="127.0.0.1")
-        await server.start_server()
+        await server.start_server(
+            max_line_size=RUNNER_OPTIONS["max_line_size"],
+            max_field_size=RUNNER_OPTIONS["max_field_size"],
+        )
         running = RunningProxy(server, settings, log_path)
         started.append(running)
         return running
