@@ -216,3 +216,73 @@ async def test_undecodable_gzip_passes_through_unchanged_and_fails_validation(
     assert "gzip" in violation["message"]
     assert line["response"]["body"] == {"binary": True, "size": len(BAD_GZIP)}
     assert line["response"]["size"] == len(BAD_GZIP)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "verdict"),
+    [
+        (b"application/json", b'{"id": "resp_1", "object": "resp', "failed"),  # invalid JSON
+        (b"text/html", vectors.V1_BODY, "passed"),  # right body, wrong Content-Type: a warning
+    ],
+    ids=["invalid-json", "wrong-content-type"],
+)
+async def test_odd_bodies_pass_through_unchanged_in_warn_mode(
+    start_proxy: StartProxy,
+    raw_upstream: RawUpstream,
+    content_type: bytes,
+    body: bytes,
+    verdict: str,
+) -> None:
+    raw_upstream.reply = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: " + content_type + b"\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )  # fmt: skip
+    proxy = await start_proxy(upstream=raw_upstream.url)
+    answer = await cancel(proxy, vectors.V1_ID)
+    assert answer.status == 200
+    assert answer.body == body
+    assert answer.headers["Content-Type"] == content_type.decode()
+    assert answer.headers["X-Proxy-Source"] == "upstream"
+    assert answer.headers["X-Proxy-Validation"] == verdict
+    [line] = proxy.exchanges()
+    assert line["validation"]["response"]["violations"][0]["kind"] == "body"
+
+
+async def test_a_client_that_hangs_up_mid_request_sends_nothing_upstream(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream
+) -> None:
+    proxy = await start_proxy()
+    host, port = proxy.url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\npartial")
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    await asyncio.sleep(0.2)
+    assert fake_upstream.received == []
+    assert (await cancel(proxy, vectors.V1_ID)).status == 200  # still serving
+
+
+async def test_a_client_that_hangs_up_mid_response_leaves_a_whole_recording(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    fake_upstream.slow_seconds = 0.5
+    cassette = tmp_path / "hangup.yaml"
+    proxy = await start_proxy(cassette=cassette, record_mode="all")
+    host, port = proxy.url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /v1/responses/resp_slow_1/cancel HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer t\r\nContent-Length: 0\r\n\r\n"
+    )
+    await writer.drain()
+    writer.close()  # gone before the upstream answers
+    await writer.wait_closed()
+    await asyncio.sleep(1.0)
+    assert (await cancel(proxy, vectors.V2_ID)).status == 200
+    await proxy.stop()
+    stored = yaml.safe_load(cassette.read_text())["interactions"]
+    # The upstream did answer the first request: it is recorded whole, or not at all.
+    assert [i["response"]["status"]["code"] for i in stored] in ([200, 200], [200])
+    for interaction in stored:
+        assert interaction["response"]["body"]["string"].startswith('{"id":')
