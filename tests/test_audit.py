@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from proxy.cli import main
 from tests import vectors
+from tests.client import cancel
 from tests.conftest import StartProxy
-from tests.test_recorder import cancel
 
 
 def audit(*args: str, stdin: bytes | None = None) -> tuple[int, str]:

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from proxy.cli import main
 from proxy.persist import load_cassette
 from tests import vectors
+from tests.client import cancel
 from tests.conftest import StartProxy
-from tests.test_recorder import cancel
 
 OPENAI_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz012345"
 YANDEX_KEY = "AQVNabcdefghijklmnopqrstuvwxyz01234"

@@ -4,46 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
-from multidict import CIMultiDictProxy
 
 from proxy.log import BODY_LIMIT
 from tests import vectors
-from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
+from tests.client import TIMEOUT, post
+from tests.conftest import DUMMY_KEY, StartProxy
 
-TIMEOUT = aiohttp.ClientTimeout(total=10)
 FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-async def post(
-    proxy: RunningProxy,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    data: bytes | None = None,
-) -> Answer:
-    async with (
-        aiohttp.ClientSession(timeout=TIMEOUT) as session,
-        session.post(
-            proxy.url + path,
-            headers={"Authorization": f"Bearer {DUMMY_KEY}"} if headers is None else headers,
-            data=data,
-        ) as response,
-    ):
-        return Answer(response.status, response.headers, await response.read())
 
 
 def fingerprint(secret: str) -> str:

@@ -8,8 +8,8 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import vectors
+from tests.client import cancel
 from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
-from tests.test_recorder import cancel
 
 
 async def scrape(proxy: RunningProxy) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

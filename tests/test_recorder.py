@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import openai
 import pytest
 import yaml
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Interaction
@@ -20,31 +18,9 @@ from proxy.persist import journal_path, load_cassette
 from proxy.recorder import Recorder
 from proxy.settings import Settings
 from tests import vectors
-from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
+from tests.client import cancel
+from tests.conftest import DUMMY_KEY, StartProxy
 from tests.fake_upstream import FakeUpstream
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-
-async def cancel(proxy: RunningProxy, response_id: str) -> Answer:
-    """One raw cancel through the proxy, with the headers the openai client sends."""
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{proxy.base_url}/responses/{response_id}/cancel",
-            headers={
-                "Authorization": f"Bearer {DUMMY_KEY}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-        ) as response,
-    ):
-        return Answer(response.status, response.headers, await response.read())
 
 
 def interactions(path: Path) -> list[dict[str, object]]:

@@ -9,47 +9,20 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import aiohttp
-import orjson
 import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from multidict import CIMultiDictProxy
 
 from proxy.persist import journal_path
 from tests import vectors
-from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
+from tests.client import cancel
+from tests.conftest import StartProxy
 from tests.fake_upstream import FakeUpstream
 
 TIMEOUT = aiohttp.ClientTimeout(total=15)
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def error(self) -> dict[str, Any]:
-        envelope = orjson.loads(self.body)
-        assert set(envelope) == {"error"}
-        error: dict[str, Any] = envelope["error"]
-        assert set(error) == {"message", "type", "param", "code"}
-        return error
-
-
-async def cancel(proxy: RunningProxy, response_id: str, *, raw: bool = False) -> Answer:
-    async with (
-        aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=not raw) as session,
-        session.post(
-            f"{proxy.base_url}/responses/{response_id}/cancel",
-            headers={"Authorization": f"Bearer {DUMMY_KEY}", "Accept-Encoding": "gzip"},
-        ) as response,
-    ):
-        return Answer(response.status, response.headers, await response.read())
 
 
 def closed_port() -> int:

@@ -3,54 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import openai
 import orjson
 import pytest
 import yaml
-from multidict import CIMultiDictProxy
 
 from tests import vectors
+from tests.client import cancel, post
 from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
 from tests.fake_upstream import SPECIAL, FakeUpstream
 
-TIMEOUT = aiohttp.ClientTimeout(total=10)
 AUTH = {"Authorization": f"Bearer {DUMMY_KEY}"}
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: CIMultiDictProxy[str]
-    body: bytes
-
-    def json(self) -> Any:
-        return orjson.loads(self.body)
-
-
-async def post(
-    proxy: RunningProxy,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    data: bytes | None = None,
-) -> Answer:
-    """One raw POST through the proxy (``headers`` default to a Bearer key)."""
-    async with (
-        aiohttp.ClientSession(timeout=TIMEOUT) as session,
-        session.post(
-            proxy.url + path, headers=AUTH if headers is None else headers, data=data
-        ) as response,
-    ):
-        return Answer(response.status, response.headers, await response.read())
-
-
-async def cancel(proxy: RunningProxy, response_id: str) -> Answer:
-    return await post(proxy, f"/v1/responses/{response_id}/cancel")
 
 
 def only_exchange(proxy: RunningProxy) -> dict[str, Any]:
