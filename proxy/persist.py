@@ -1,23 +1,18 @@
-"""Cassette files on disk: vcrpy's format in, vcrpy's format out, and a journal for durability.
+"""Cassette files on disk: vcrpy's format in, vcrpy's format out.
 
 - The cassette is read and written with vcrpy's own serializers (``vcr.serialize``,
   ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
   so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded.
 - Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it.
-- The journal (``<cassette>.journal``) is append-only JSON lines, one complete interaction per
-  line written with a single ``write(2)`` before the response is sent, so an interaction whose
-  response reached the client survives ``kill -9``. It is folded into the cassette on a clean
-  shutdown and on the next start.
+
+The journal that makes recording durable between saves is :mod:`proxy.journal`.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,8 +24,6 @@ from vcr.serializers import jsonserializer, yamlserializer
 
 from proxy.cassette import Interaction
 from proxy.errors import CassetteFileError
-
-JOURNAL_VERSION = 1
 
 
 class Serializer(Protocol):
@@ -44,56 +37,6 @@ class Serializer(Protocol):
 def serializer_for(path: Path) -> Serializer:
     chosen: Serializer = jsonserializer if path.suffix.lower() == ".json" else yamlserializer
     return chosen
-
-
-def journal_path(cassette: Path) -> Path:
-    return cassette.with_name(cassette.name + ".journal")
-
-
-def lock_path(cassette: Path) -> Path:
-    return cassette.with_name(cassette.name + ".lock")
-
-
-class CassetteLock:
-    """An advisory lock (``flock``) on ``<cassette>.lock``, held while a proxy may write the
-    cassette or its journal. The kernel drops it when the process dies, even by ``kill -9``,
-    so a journal whose lock is free was left by a crash and is safe to fold in."""
-
-    def __init__(self, cassette: Path) -> None:
-        self.path = lock_path(cassette)
-        self._fd = -1
-
-    def acquire(self) -> bool:
-        """Take the lock if it is free; False if another process holds it."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise CassetteFileError(
-                f"cannot create {str(self.path)!r} beside the cassette: {exc.strerror}"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def holder(self) -> str:
-        try:
-            return self.path.read_text().strip() or "another process"
-        except OSError:
-            return "another process"
-
-    def release(self) -> None:
-        if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            os.close(self._fd)
-            self._fd = -1
 
 
 # -- conversion between Interaction and vcrpy's dicts ---------------------------------------------
@@ -201,123 +144,3 @@ def _fsync_directory(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-# -- the journal ----------------------------------------------------------------------------------
-
-
-def _encode_body(body: bytes) -> dict[str, str]:
-    try:
-        return {"text": body.decode("utf-8")}
-    except UnicodeDecodeError:
-        return {"base64": base64.b64encode(body).decode("ascii")}
-
-
-def _decode_body(encoded: dict[str, str]) -> bytes:
-    if "base64" in encoded:
-        return base64.b64decode(encoded["base64"])
-    return encoded["text"].encode("utf-8")
-
-
-@dataclass(frozen=True, slots=True)
-class JournalHeader:
-    record_mode: str
-    match_on: tuple[str, ...]
-
-
-class Journal:
-    """Append-only log of interactions recorded in this run."""
-
-    def __init__(self, path: Path, header: JournalHeader) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        except OSError as exc:
-            raise CassetteFileError(f"cannot open journal {str(path)!r}: {exc.strerror}") from exc
-        if os.fstat(self._fd).st_size == 0:
-            self._write(
-                orjson.dumps(
-                    {
-                        "journal": JOURNAL_VERSION,
-                        "record_mode": header.record_mode,
-                        "match_on": header.match_on,
-                    }
-                )
-            )
-
-    def _write(self, line: bytes) -> None:
-        data = memoryview(line + b"\n")
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
-
-    def append(self, interaction: Interaction) -> None:
-        request = interaction.request
-        self._write(
-            orjson.dumps(
-                {
-                    "request": {
-                        "method": request.method,
-                        "uri": request.uri,
-                        "headers": list(request.headers.items()),
-                        "body": _encode_body(request.body or b""),
-                    },
-                    "response": {
-                        "status": interaction.status,
-                        "reason": interaction.reason,
-                        "headers": interaction.headers,
-                        "body": _encode_body(interaction.body),
-                    },
-                }
-            )
-        )
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def read_journal(path: Path) -> tuple[JournalHeader, list[Interaction]] | None:
-    """The header and the complete interactions of a journal; a torn last line is dropped."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise CassetteFileError(f"cannot read journal {str(path)!r}: {exc.strerror}") from exc
-    lines = raw.split(b"\n")
-    try:
-        head = orjson.loads(lines[0])
-        header = JournalHeader(str(head["record_mode"]), tuple(head["match_on"]))
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise CassetteFileError(
-            f"journal {str(path)!r} has no valid header line; it is left untouched"
-        ) from exc
-    interactions = []
-    for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            continue
-        try:
-            entry = orjson.loads(line)
-            req, resp = entry["request"], entry["response"]
-            request = VcrRequest(
-                req["method"], req["uri"], _decode_body(req["body"]), dict(req["headers"])
-            )
-            interactions.append(
-                Interaction(
-                    request=request,
-                    status=int(resp["status"]),
-                    reason=str(resp["reason"]),
-                    headers=tuple((str(n), str(v)) for n, v in resp["headers"]),
-                    body=_decode_body(resp["body"]),
-                )
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            if number == len(lines):
-                break  # the last line was torn by a crash mid-write: its response never left
-            raise CassetteFileError(
-                f"journal {str(path)!r} line {number} is corrupt ({exc}); it is left untouched"
-            ) from exc
-    return header, interactions

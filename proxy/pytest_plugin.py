@@ -26,9 +26,9 @@ from aiohttp import web
 
 from proxy.app import PIPELINE, build_app
 from proxy.cassette import Cassette, Interaction
+from proxy.journal import journal_path
 from proxy.log import AuditLog
 from proxy.models.events import ExchangeEvent, LifecycleEvent
-from proxy.persist import journal_path
 from proxy.serve import ServerThread
 from proxy.settings import RecordMode, Settings, ValidationMode
 

@@ -1,5 +1,5 @@
-"""The cassette as the proxy uses it: record-mode policy over memory (:mod:`proxy.cassette`) and
-disk (:mod:`proxy.persist`).
+"""The cassette as the proxy uses it: record-mode policy over memory (:mod:`proxy.cassette`),
+the file (:mod:`proxy.persist`) and the journal (:mod:`proxy.journal`).
 
 Record modes keep vcrpy's meaning (``vcr/record_mode.py``, ``vcr/cassette.py``):
 
@@ -27,17 +27,10 @@ from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Cassette, Interaction
 from proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
+from proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from proxy.matching import Matcher
 from proxy.models.http import ProxyResponse, UndecodableBody, decode_body
-from proxy.persist import (
-    CassetteLock,
-    Journal,
-    JournalHeader,
-    journal_path,
-    load_cassette,
-    read_journal,
-    save_cassette,
-)
+from proxy.persist import load_cassette, save_cassette
 from proxy.redact import redact_bytes, redact_header
 from proxy.settings import RecordMode, Settings
 

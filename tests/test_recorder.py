@@ -14,7 +14,8 @@ from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Interaction
 from proxy.errors import CassetteFileError
-from proxy.persist import journal_path, load_cassette
+from proxy.journal import journal_path
+from proxy.persist import load_cassette
 from proxy.recorder import Recorder
 from proxy.settings import Settings
 from tests import vectors

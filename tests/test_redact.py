@@ -14,7 +14,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.persist import journal_path
+from proxy.journal import journal_path
 from proxy.redact import (
     fingerprint,
     redact_bytes,
