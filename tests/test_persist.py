@@ -134,3 +134,12 @@ def test_json_cassettes_use_vcrpys_json_serializer(tmp_path: Path) -> None:
     )
     assert requests[0].uri == "https://h/v1/responses/x/cancel"
     assert responses[0]["body"]["string"] == vectors.V5A_BODY
+
+
+def test_an_unreadable_cassette_is_refused(tmp_path: Path) -> None:
+    # Running as root, file permissions do not stop a read; a directory in its place does.
+    cassette = tmp_path / "unreadable.yaml"
+    cassette.mkdir()
+    with pytest.raises(CassetteFileError, match="cannot read cassette"):
+        Recorder(Settings(cassette=cassette, record_mode="none"))
+    assert cassette.is_dir()
