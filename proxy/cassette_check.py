@@ -22,7 +22,7 @@ from proxy.cassette import Interaction
 from proxy.errors import CassetteFileError
 from proxy.models.http import ProxyRequest, end_to_end
 from proxy.models.violations import Severity
-from proxy.persist import load_cassette, save_cassette, serializer_for, write_atomically
+from proxy.persist import load_cassette, save_cassette, vcrpy_serializer_for, write_atomically
 from proxy.redact import redact_bytes, redact_header, token_secrets
 from proxy.routes import classify
 from proxy.validation import check_request, check_response
@@ -119,7 +119,7 @@ def check_cassette(path: Path) -> CassetteReport:
         return report
     report.interactions = len(interactions)
     try:
-        requests, *_ = FilesystemPersister.load_cassette(str(path), serializer_for(path))
+        requests, *_ = FilesystemPersister.load_cassette(str(path), vcrpy_serializer_for(path))
         report.vcrpy_loads = len(requests) == len(interactions)
     except Exception as exc:  # vcrpy's own reasons, reported as they are
         report.findings.append(
