@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import orjson
 import yaml
 from vcr.request import Request as VcrRequest
-from vcr.serialize import deserialize, serialize
-from vcr.serializers import jsonserializer, yamlserializer
+from vcr.serialize import _looks_like_an_old_cassette, _warn_about_old_cassette_format, serialize
+from vcr.serializers import compat, jsonserializer, yamlserializer
 
 from proxy import yaml_reader
 from proxy.cassette import Interaction
@@ -89,6 +89,21 @@ def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
     )
 
 
+def _interactions(data: Any) -> list[Interaction]:
+    """The interactions of a parsed cassette, built with vcrpy's own pieces, as
+    ``vcr.serialize.deserialize`` builds them. Each raw entry is released once it is built, so
+    the parsed document and the interactions are never both whole in memory."""
+    if _looks_like_an_old_cassette(data):
+        _warn_about_old_cassette_format()  # vcrpy's ValueError, in its words
+    raw = data["interactions"]
+    built: list[Interaction] = []
+    for index, entry in enumerate(raw):
+        raw[index] = None
+        request = VcrRequest._from_dict(entry["request"])
+        built.append(_interaction(request, compat.convert_to_bytes(entry["response"])))
+    return built
+
+
 # -- the cassette file ----------------------------------------------------------------------------
 
 
@@ -107,8 +122,9 @@ def load_cassette(path: Path) -> list[Interaction] | None:
     if not text.strip():
         return None
     try:
-        requests, responses, *_ = deserialize(text, serializer_for(path))
-        return [_interaction(req, resp) for req, resp in zip(requests, responses, strict=True)]
+        data = serializer_for(path).deserialize(text)
+        del text  # parsed: it can go before the interactions are built, which lowers the peak
+        return _interactions(data)
     except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CassetteFileError(

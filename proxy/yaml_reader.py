@@ -92,65 +92,59 @@ def _scalar(event: ScalarEvent) -> Any:
     return construct(_LOADER, ScalarNode(tag, value, style=event.style))
 
 
-class _Builder:
-    """Assembles the document as values complete: each goes into the innermost open container."""
+def _load(text: str) -> Any:  # noqa: PLR0912 - one loop over the events; see below
+    """Build the document from the event stream.
 
-    __slots__ = ("containers", "keys", "root")
-
-    def __init__(self) -> None:
-        self.containers: list[Any] = []  # the open mappings and sequences, innermost last
-        self.keys: list[Any] = []  # for each open container: the key waiting for its value
-        self.root: Any = None
-
-    def open(self, event: MappingStartEvent | SequenceStartEvent) -> None:
-        mapping = type(event) is MappingStartEvent
-        if event.anchor is not None or event.tag not in (_MAP_TAGS if mapping else _SEQ_TAGS):
-            raise _Unusual
-        self.containers.append({} if mapping else [])
-        self.keys.append(_NO_KEY)
-
-    def close(self) -> None:
-        if self.keys.pop() is not _NO_KEY:
-            raise _Unusual  # a key without a value: not a well-formed stream, let vcrpy say so
-        self.add(self.containers.pop())
-
-    def add(self, value: Any) -> None:
-        if not self.containers:
-            self.root = value
-            return
-        container = self.containers[-1]
-        if type(container) is list:
-            container.append(value)
-        elif self.keys[-1] is _NO_KEY:
-            if isinstance(value, list | dict):
-                raise _Unusual  # PyYAML's "found unhashable key"
-            self.keys[-1] = value
-        else:
-            container[self.keys[-1]] = value
-            self.keys[-1] = _NO_KEY
-
-
-def _load(text: str) -> Any:
+    One flat loop, on purpose: a cassette is about 50 events per interaction, and moving the
+    container handling into methods made loading about 10% slower. ``containers`` are the open
+    mappings and sequences, innermost last; ``keys`` holds, for each, the key waiting for its
+    value.
+    """
     parser = CParser(text)
-    builder = _Builder()
+    containers: list[Any] = []
+    keys: list[Any] = []
+    root: Any = None
     documents = 0
     try:
         while True:
             event = parser.get_event()
             if isinstance(event, ScalarEvent):
-                builder.add(_scalar(event))
+                value = _scalar(event)
             elif isinstance(event, MappingStartEvent | SequenceStartEvent):
-                builder.open(event)
+                mapping = isinstance(event, MappingStartEvent)
+                if event.anchor is not None or event.tag not in (
+                    _MAP_TAGS if mapping else _SEQ_TAGS
+                ):
+                    raise _Unusual
+                containers.append({} if mapping else [])
+                keys.append(_NO_KEY)
+                continue
             elif isinstance(event, MappingEndEvent | SequenceEndEvent):
-                builder.close()
+                if keys.pop() is not _NO_KEY:
+                    raise _Unusual  # a key without a value: not well-formed, let vcrpy say so
+                value = containers.pop()
             elif isinstance(event, DocumentStartEvent):
                 documents += 1
                 if documents > 1:
                     raise _Unusual  # vcrpy's yaml.load refuses more than one document
+                continue
             elif isinstance(event, AliasEvent):
                 raise _Unusual
             elif event is None or isinstance(event, StreamEndEvent):
-                return builder.root
-            # stream start and document end carry nothing
+                return root
+            else:  # stream start and document end carry nothing
+                continue
+            # A value is complete: it goes into the innermost open container.
+            if not containers:
+                root = value
+            elif type(container := containers[-1]) is list:
+                container.append(value)
+            elif keys[-1] is _NO_KEY:
+                if isinstance(value, list | dict):
+                    raise _Unusual  # PyYAML's "found unhashable key"
+                keys[-1] = value
+            else:
+                container[keys[-1]] = value
+                keys[-1] = _NO_KEY
     finally:
         parser.dispose()
