@@ -161,3 +161,7 @@ class StartupError(Exception):
 
 class CassetteFileError(StartupError):
     """A cassette or journal file cannot be read, parsed or written."""
+
+
+class CassetteLocked(CassetteFileError):
+    """Another live process is recording the cassette (it holds ``<cassette>.lock``)."""

@@ -17,6 +17,7 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDictProxy
 
+from proxy.errors import StartupError
 from proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
 from proxy.redact import redact_bytes, redact_header
 
@@ -72,8 +73,14 @@ class AuditLog:
             self._fd = sys.stdout.fileno()
             self._owned = False
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot open the log file {str(path)!r} (--log-file) for appending: "
+                    f"{exc.strerror or exc}"
+                ) from exc
             self._owned = True
 
     def write(self, event: ExchangeEvent | LifecycleEvent) -> None:

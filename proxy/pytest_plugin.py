@@ -16,6 +16,7 @@ strict validation failure or upstream error the proxy answered is raised with it
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +24,11 @@ from typing import Any, Final
 
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 
 from proxy.app import PIPELINE, build_app
 from proxy.cassette import Cassette, Interaction
+from proxy.errors import CassetteLocked
 from proxy.journal import journal_path
 from proxy.log import AuditLog
 from proxy.models.events import ExchangeEvent, LifecycleEvent
@@ -43,7 +46,12 @@ FAILING_CODES: Final = frozenset(
     {"cassette_miss", "contract_violation", "upstream_unreachable", "upstream_broken",
      "upstream_timeout", "recording_failed", "internal_error"}
 )  # fmt: skip
-_REWRITTEN: Final = pytest.StashKey[set[Path]]()
+# When this test run started: ``rewrite`` deletes only cassettes older than that, so tests
+# sharing a cassette, in one process or across pytest-xdist workers, add to one new recording.
+_RUN_STARTED: Final = pytest.StashKey[float]()
+RUN_STARTED_KEY: Final = "cassette_proxy_run_started"  # in xdist's workerinput
+# How long a test waits for another process (an xdist worker) recording the same cassette.
+LOCK_WAIT: Final = 300.0
 _UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
 
 
@@ -65,11 +73,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    config.stash[_RUN_STARTED] = (
+        float(workerinput[RUN_STARTED_KEY]) if workerinput is not None else time.time()
+    )
     config.addinivalue_line(
         "markers",
         f"{MARKER}(record_mode=..., match_on=..., validation=..., upstream=..., cassette=..., "
         "allow_playback_repeats=...): configure the cassette_proxy fixture for this test.",
     )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: every worker gets the controller's start time."""
+    node.workerinput[RUN_STARTED_KEY] = node.config.stash[_RUN_STARTED]
 
 
 class _CollectingLog(AuditLog):
@@ -145,7 +163,7 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
     marker = request.node.get_closest_marker(MARKER)
     from_marker: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
     if marker is not None and marker.args:
-        raise pytest.UsageError(f"@pytest.mark.{MARKER} takes keyword arguments only")
+        pytest.fail(f"@pytest.mark.{MARKER} takes keyword arguments only", pytrace=False)
     options: dict[str, Any] = {"validation": ValidationMode.STRICT.value}
     cli_mode = request.config.getoption("--cassette-record-mode")
     options["record_mode"] = cli_mode or RecordMode.NONE.value
@@ -155,18 +173,50 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
     for source, values in (("cassette_proxy_config", config), (f"@{MARKER}", from_marker)):
         unknown = set(values) - OPTIONS
         if unknown:
-            raise pytest.UsageError(
+            pytest.fail(
                 f"{source} has unknown option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(OPTIONS))}"
+                f"known: {', '.join(sorted(OPTIONS))}",
+                pytrace=False,
             )
         options.update(values)
     cassette = Path(options.get("cassette") or default_cassette_path(request))
     options["cassette"] = cassette if cassette.is_absolute() else request.path.parent / cassette
     if options["record_mode"] not in RECORD_MODES:
-        raise pytest.UsageError(
-            f"record_mode {options['record_mode']!r} is not one of {', '.join(RECORD_MODES)}"
+        pytest.fail(
+            f"record_mode {options['record_mode']!r} is not one of {', '.join(RECORD_MODES)}",
+            pytrace=False,
         )
     return options
+
+
+def _settings(options: dict[str, Any]) -> Settings:
+    """The proxy's settings, or a one-line failure naming the option that is wrong."""
+    try:
+        return Settings(**options, host="127.0.0.1", port=0)
+    except ValidationError as error:
+        first = error.errors()[0]
+    # Failed outside the except block, so pytest does not print pydantic's error as its cause.
+    name = str(first["loc"][0]) if first["loc"] else "settings"
+    message = first["msg"].removeprefix("Value error, ")
+    pytest.fail(
+        f"invalid cassette_proxy option {name}={options.get(name)!r}: {message}", pytrace=False
+    )
+
+
+def _start(settings: Settings, log: _CollectingLog) -> ServerThread:
+    """Start the proxy; if another process (an xdist worker) is recording the same cassette,
+    wait for it to finish, up to LOCK_WAIT seconds."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        server = ServerThread(lambda: build_app(settings, audit_log=log))
+        try:
+            server.start()
+        except CassetteLocked as locked:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{locked} (waited {LOCK_WAIT:g} s)", pytrace=False)
+            time.sleep(0.1)
+            continue
+        return server
 
 
 def _not_recorded_message(cassette: Path, nodeid: str) -> str:
@@ -218,26 +268,25 @@ def cassette_proxy(
     cassette: Path = options["cassette"]
     mode = options["record_mode"]
     if mode == REWRITE:
-        # Deleted once per run: tests sharing a cassette then add to the new recording.
-        rewritten = request.config.stash.setdefault(_REWRITTEN, set())
-        if cassette not in rewritten:
-            rewritten.add(cassette)
+        # Only a cassette from before this run is deleted: tests sharing one then add to the
+        # new recording, whichever process (xdist worker) runs them.
+        started = request.config.stash[_RUN_STARTED]
+        if cassette.exists() and cassette.stat().st_mtime < started:
             for stale in (cassette, journal_path(cassette)):
                 stale.unlink(missing_ok=True)
         options["record_mode"] = RecordMode.NEW_EPISODES.value
-    if options["record_mode"] == RecordMode.NONE.value and not cassette.exists():
+    settings = _settings(options)
+    if settings.record_mode is RecordMode.NONE and not cassette.exists():
         pytest.fail(_not_recorded_message(cassette, request.node.nodeid), pytrace=False)
-    settings = Settings(**options, host="127.0.0.1", port=0)
     log = _CollectingLog()
-    server = ServerThread(lambda: build_app(settings, audit_log=log))
     try:
-        url = server.start()
-    except Exception:
+        server = _start(settings, log)
+    except BaseException:  # pytest.fail too: the log must still be closed
         log.close()
         raise
     assert server.app is not None
     proxy = CassetteProxy(
-        f"{url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
+        f"{server.url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
     )
     try:
         yield proxy

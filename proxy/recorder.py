@@ -26,7 +26,7 @@ from pathlib import Path
 from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Cassette, Interaction
-from proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
+from proxy.errors import CassetteLocked, CassetteMiss, RecordingFailed
 from proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from proxy.matching import Matcher
 from proxy.models.http import ProxyResponse, UndecodableBody, decode_body
@@ -120,7 +120,7 @@ class Recorder:
         loaded = load_cassette(self.path)
         self.policy = Policy.of(self.mode, existed=loaded is not None)
         if self.policy.record and not locked:
-            raise CassetteFileError(
+            raise CassetteLocked(
                 f"cassette {str(self.path)!r} is being recorded by process "
                 f"{self._lock.holder()}; two proxies recording one cassette would lose "
                 "each other's interactions. Give each its own cassette, or replay it "

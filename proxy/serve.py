@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
+from yarl import URL
 
 from proxy import __version__
 from proxy.app import AUDIT_LOG, build_app
@@ -44,7 +45,7 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         await runner.cleanup()
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     bound_host, bound_port = runner.addresses[0][:2]
-    return runner, f"http://{bound_host}:{bound_port}"
+    return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
 
 
 async def serve(settings: Settings) -> None:

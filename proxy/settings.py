@@ -39,7 +39,11 @@ class Settings(BaseSettings):
     """Everything ``cassette-proxy serve`` can be told."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # VAR= in a deployment means "not set", as in most tools
+        frozen=True,
+        extra="forbid",
+        validate_default=True,
     )
 
     upstream: AnyHttpUrl = Field(

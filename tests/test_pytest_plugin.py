@@ -264,6 +264,54 @@ def test_unknown_marker_options_are_a_usage_error(pytester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(["*unknown option(s) recordmode*"])
 
 
+def test_a_bad_option_value_fails_in_one_line_naming_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_bad="""
+        import pytest
+
+        @pytest.mark.cassette_proxy(validation="loud")
+        def test_loud(cassette_proxy):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*invalid cassette_proxy option validation='loud': *"])
+    result.stdout.no_fnmatch_line("*pydantic*")
+
+
+def test_xdist_workers_sharing_a_cassette_take_turns_recording_it(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    """Four tests, one cassette, two workers: one records at a time (the lock), the others
+    wait for it; rewrite deletes only the cassette from before the run."""
+    fake, url = upstream
+    ids = [vectors.V1_ID, vectors.V2_ID, "resp_gzip_1", "resp_chunked_1"]  # all answer 200
+    pytester.makepyfile(
+        test_shared="\n".join(
+            f"""
+import time, openai, pytest
+
+@pytest.mark.cassette_proxy(cassette="cassettes/shared.yaml")
+def test_{n}(cassette_proxy):
+    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
+    client.responses.cancel("{response_id}")
+    time.sleep(0.5)  # hold the cassette, so the other worker has to wait for it
+"""
+            for n, response_id in enumerate(ids)
+        )
+    )
+    args = ("-n", "2", f"--cassette-upstream={url}")
+    for _ in range(2):  # the second run deletes the first run's recording, and records anew
+        result = pytester.runpytest_subprocess("--cassette-record-mode=rewrite", *args)
+        result.assert_outcomes(passed=4)
+        shared = yaml.safe_load((pytester.path / "cassettes" / "shared.yaml").read_text())
+        assert len(shared["interactions"]) == 4
+    assert fake.cancels == 8
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=4)  # replay, offline
+    assert fake.cancels == 8
+
+
 def test_each_xdist_worker_runs_its_own_proxies(
     pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -306,3 +307,34 @@ def test_a_body_in_a_coding_the_proxy_cannot_decode_keeps_its_label() -> None:
         b"\x8b\x03\x80{}\x03",
     )
     assert brotli.replay.headers["Content-Encoding"] == "br"
+
+
+async def _cancel_with_openai(base_url: str, response_id: str, flavour: str) -> dict[str, Any]:
+    """One cancel with the real openai client; the sync one runs in a thread, off this loop."""
+    if flavour == "sync":
+
+        def call() -> dict[str, Any]:
+            with openai.OpenAI(base_url=base_url, api_key=DUMMY_KEY, max_retries=0) as client:
+                return client.responses.cancel(response_id).model_dump()
+
+        return await asyncio.to_thread(call)
+    async with openai.AsyncOpenAI(base_url=base_url, api_key=DUMMY_KEY, max_retries=0) as client:
+        return (await client.responses.cancel(response_id)).model_dump()
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("mode", ["once", "new_episodes", "all"])
+async def test_the_openai_client_records_in_every_mode_and_replays_the_same(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path, mode: str, flavour: str
+) -> None:
+    cassette = tmp_path / "tape.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode=mode)
+    recorded = await _cancel_with_openai(recording.base_url, vectors.V1_ID, flavour)
+    await recording.stop()
+    assert recorded["status"] == "cancelled"
+    assert fake_upstream.cancels == 1
+    replaying = await start_proxy(cassette=cassette, record_mode="none")
+    replayed = await _cancel_with_openai(replaying.base_url, vectors.V1_ID, flavour)
+    assert replayed == recorded
+    assert fake_upstream.cancels == 1  # served from the cassette
+    assert [e["source"] for e in replaying.exchanges()] == ["cassette"]

@@ -221,3 +221,39 @@ async def test_a_corrupt_cassette_stops_start_up_with_exit_1(tmp_path: Path) -> 
     assert b"CassetteFileError" in stderr
     assert str(cassette).encode() in stderr
     assert cassette.read_text() == "interactions: [ {"
+
+
+async def test_a_log_file_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "serve", "--port", "0", "--log-file", str(tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await process.communicate()
+    assert process.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines  # no traceback
+    assert lines[0].startswith("Error: StartupError: cannot open the log file")
+    assert str(tmp_path) in lines[0]
+    assert stdout == b""
+
+
+def _has_ipv6_loopback() -> bool:
+    import socket  # noqa: PLC0415 - only this test needs it
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
+async def test_an_ipv6_address_is_announced_as_a_usable_url(upstream_url: str) -> None:
+    async with running("--host", "::1", "--upstream", upstream_url) as proxy:
+        assert proxy.url.startswith("http://[::1]:")
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{proxy.url}/_proxy/health") as response,
+        ):
+            assert response.status == 200

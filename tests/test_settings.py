@@ -49,6 +49,15 @@ def test_every_option_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert "AQVN-secret" not in repr(settings)
 
 
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A deployment template's KEY= must not make the proxy send "Api-Key " with no key.
+    monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM_API_KEY", "")
+    monkeypatch.setenv("CASSETTE_PROXY_CASSETTE", "")
+    settings = Settings()
+    assert settings.upstream_api_key is None
+    assert settings.cassette is None
+
+
 def test_explicit_values_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CASSETTE_PROXY_PORT", "9000")
     assert Settings(port=9100).port == 9100

@@ -1,4 +1,8 @@
-"""Two tests a newcomer can copy: one replays a recorded call, one shows a miss failing."""
+"""Two tests a newcomer can copy: one replays a recorded call, one shows a miss failing.
+
+pytest tests/examples --cassette-record-mode=rewrite   # record again from the local upstream
+pytest tests/examples                                  # replay, offline (record mode none)
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,11 @@ def test_cancel_replays(cassette_proxy: CassetteProxy) -> None:
     assert cassette_proxy.played + cassette_proxy.recorded == 1
 
 
-@pytest.mark.cassette_proxy(cassette="cassettes/test_example/test_cancel_replays.yaml")
+# record_mode="none" here, whatever the command line says: a run that records would record
+# the "miss" too, and this test would stop showing what it is for.
+@pytest.mark.cassette_proxy(
+    cassette="cassettes/test_example/test_cancel_replays.yaml", record_mode="none"
+)
 def test_unrecorded_call_fails(cassette_proxy: CassetteProxy) -> None:
     client = openai.OpenAI(base_url=cassette_proxy.url, api_key="not-needed-for-replay")
     # Not in the cassette: the proxy answers 501, cancel_job swallows it and returns None...
