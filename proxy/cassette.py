@@ -34,17 +34,14 @@ class Interaction:
     reason: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
-    _replay: ProxyResponse | None = field(default=None, init=False, repr=False, compare=False)
+    replay: ProxyResponse = field(init=False, repr=False, compare=False)
 
-    @property
-    def replay(self) -> ProxyResponse:
-        """The response to send on replay. Built on first play and kept, so a replay costs no
-        header work, and loading a large cassette builds nothing it may never play."""
-        if self._replay is None:
-            replay = _replayable(self.headers, self.status, self.reason, self.body)
-            object.__setattr__(self, "_replay", replay)
-            return replay
-        return self._replay
+    def __post_init__(self) -> None:
+        # Built at load, once: replay then costs a dict lookup and no header work per request,
+        # and memory does not grow as a long replay reaches interactions for the first time.
+        object.__setattr__(
+            self, "replay", _replayable(self.headers, self.status, self.reason, self.body)
+        )
 
 
 def _replayable(

@@ -33,7 +33,7 @@ class Serializer(Protocol):
 
     def serialize(self, cassette_dict: dict[str, Any]) -> str: ...
 
-    def deserialize(self, cassette_string: str) -> dict[str, Any]: ...
+    def deserialize(self, cassette_string: str | bytes) -> dict[str, Any]: ...
 
 
 def serializer_for(path: Path) -> Serializer:
@@ -109,8 +109,10 @@ def _interactions(data: Any) -> list[Interaction]:
 
 def load_cassette(path: Path) -> list[Interaction] | None:
     """The interactions in ``path``, or None if it does not exist or is empty (vcrpy's rule)."""
+    serializer = serializer_for(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -121,9 +123,13 @@ def load_cassette(path: Path) -> list[Interaction] | None:
         ) from exc
     if not text.strip():
         return None
+    # libyaml reads UTF-8 bytes as they are (it would copy a str), json reads a str as it is:
+    # one copy of the file in memory while it is parsed, none once the interactions are built.
+    source: str | bytes = raw if serializer is yaml_reader else text
+    del raw, text
     try:
-        data = serializer_for(path).deserialize(text)
-        del text  # parsed: it can go before the interactions are built, which lowers the peak
+        data = serializer.deserialize(source)
+        del source
         return _interactions(data)
     except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -59,8 +59,11 @@ class _Unusual(Exception):
     """The text uses something only vcrpy's full loader handles."""
 
 
-def deserialize(cassette_string: str) -> Any:
-    """Like ``vcr.serializers.yamlserializer.deserialize``, only faster on ordinary cassettes."""
+def deserialize(cassette_string: str | bytes) -> Any:
+    """Like ``vcr.serializers.yamlserializer.deserialize``, only faster on ordinary cassettes.
+
+    Give it bytes where you can: libyaml reads UTF-8 bytes as they are, but copies a ``str``
+    into UTF-8 first, and holds the copy while it parses."""
     if not LIBYAML:
         return yamlserializer.deserialize(cassette_string)
     try:
@@ -92,7 +95,7 @@ def _scalar(event: ScalarEvent) -> Any:
     return construct(_LOADER, ScalarNode(tag, value, style=event.style))
 
 
-def _load(text: str) -> Any:  # noqa: PLR0912 - one loop over the events; see below
+def _load(text: str | bytes) -> Any:  # noqa: PLR0912 - one loop over the events; see below
     """Build the document from the event stream.
 
     One flat loop, on purpose: a cassette is about 50 events per interaction, and moving the
