@@ -16,7 +16,7 @@ from proxy.log import Stopwatch, message_record, now
 from proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
 from proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from proxy.models.violations import Verdict
-from proxy.redact import printable, redact_path
+from proxy.redact import printable, redact_path, redact_text
 from proxy.routes import Route
 from proxy.validation import Checked
 
@@ -62,7 +62,7 @@ class Exchange:
             method=self.method,
             path=printable(redact_path(self.raw_path)),
             route=self.route.name,
-            response_id=self.route.response_id,
+            response_id=_logged_id(self.route.response_id),
             status=status,
             source=self.source,
             duration_ms=duration_ms,
@@ -91,6 +91,11 @@ class Exchange:
         if self.request is None:
             return MessageRecord({}, None, 0)
         return message_record(self.request.headers, self.request.body, len(self.request.body))
+
+
+def _logged_id(response_id: str | None) -> str | None:
+    """The id as logged: like the path it came from, a key-shaped id is fingerprinted."""
+    return None if response_id is None else printable(redact_text(response_id))
 
 
 def _record(headers: CIMultiDictProxy[str], body: bytes) -> MessageRecord:

@@ -14,11 +14,16 @@ from collections.abc import Callable
 from typing import Final
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
 from yarl import URL
 
 from proxy import __version__
-from proxy.app import AUDIT_LOG, build_app
-from proxy.errors import StartupError
+from proxy.app import AUDIT_LOG, SOURCE_HEADER, VALIDATION_HEADER, build_app, error_response
+from proxy.errors import HTTPRefusal, StartupError
+from proxy.log import AuditLog
+from proxy.models.violations import Verdict
 from proxy.settings import Settings
 
 SHUTDOWN_GRACE: Final = 30.0
@@ -27,9 +32,72 @@ SHUTDOWN_GRACE: Final = 30.0
 RUNNER_OPTIONS: Final = {"max_line_size": 64 * 1024, "max_field_size": 64 * 1024}
 
 
+class _ConnectionHandler(RequestHandler):
+    """aiohttp's handler of one connection, but for requests its HTTP parser rejects.
+
+    aiohttp answers those itself, before any application code runs, with a text/plain 400 that
+    quotes the offending request line or header, and logs a traceback quoting it too: a
+    credential in that line would leak to the client, to stderr and to whatever collects it.
+    Here they get the OpenAI error envelope like every other refusal, with aiohttp's reason and
+    never the raw bytes, and an ``unparsable_request`` event in the audit log, holding only the
+    reason, instead of the traceback.
+    """
+
+    audit_log: AuditLog
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500 or request.writer.output_size > 0:
+            return super().handle_error(request, status, exc, message)
+        # aiohttp's message is "<reason>:\n\n  b'<the raw line>'\n  ^": keep only the reason.
+        reason = (message or "").split("\n", 1)[0].rstrip(": ") or type(exc).__name__
+        self.audit_log.lifecycle("unparsable_request", status=status, reason=reason)
+        response = error_response(
+            HTTPRefusal(
+                status,
+                f"cassette-proxy could not parse the request ({reason}), so nothing was "
+                "forwarded; the offending line is not quoted, as it may hold a credential",
+            )
+        )
+        response.headers[SOURCE_HEADER] = "proxy"
+        response.headers[VALIDATION_HEADER] = Verdict.SKIPPED.value
+        response.force_close()
+        return response
+
+
+class _Server(Server):
+    """aiohttp's server, making :class:`_ConnectionHandler` for each connection."""
+
+    audit_log: AuditLog
+
+    def __call__(self) -> RequestHandler:
+        # Server.__call__ with our handler class; _loop and _kwargs are what it passes too.
+        handler = _ConnectionHandler(self, loop=self._loop, **self._kwargs)
+        handler.audit_log = self.audit_log
+        return handler
+
+
+class _Runner(web.AppRunner):
+    """aiohttp's runner for ``app``, serving it with :class:`_Server`."""
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        # The app's server as aiohttp configured it, given our connection handler: _Server adds
+        # no state of its own, so it can take over the instance.
+        server.__class__ = _Server
+        assert isinstance(server, _Server)
+        server.audit_log = self.app[AUDIT_LOG]
+        return server
+
+
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on ``host:port``; the runner (to clean up) and the URL it listens on."""
-    runner = web.AppRunner(
+    runner = _Runner(
         app,
         handle_signals=False,
         access_log=None,

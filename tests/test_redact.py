@@ -272,6 +272,11 @@ async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
     for method, path, headers, body in calls:
         status, answer = await _request(recording, method, path, headers=headers, data=body)
         assert status == 200, answer
+    # A key pasted where the id goes: the upstream's 404 echoes it (that is the upstream's
+    # answer, passed on as it is), but the log's path and response_id must not.
+    key_as_id = f"/v1/responses/{OPENAI_KEY}/cancel"
+    status, _ = await _request(recording, "POST", key_as_id, headers={"Authorization": "Bearer x"})
+    assert status == 404
     # The secrets really travelled: the upstream got them, so their absence below means something.
     assert any(OPENAI_KEY in r.headers["authorization"] for r in fake_upstream.received)
     assert any(YANDEX_KEY.encode() in r.body for r in fake_upstream.received)
@@ -283,10 +288,14 @@ async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
     status, health = await _request(recording, "GET", "/_proxy/health")
     assert status == 200
     _assert_clean("/_proxy/health", health)
+    status, metrics = await _request(recording, "GET", "/_proxy/metrics")
+    assert status == 200
+    assert b"cassette_proxy_requests" in metrics
+    _assert_clean("/_proxy/metrics", metrics)
     await recording.stop()
 
     stored = yaml.safe_load(cassette.read_text())["interactions"]
-    assert len(stored) == len(calls)
+    assert len(stored) == len(calls) + 1
     _assert_clean("the cassette", cassette.read_bytes())
     _assert_clean("the recording log", recording.log_path.read_bytes())
 

@@ -257,3 +257,46 @@ async def test_an_ipv6_address_is_announced_as_a_usable_url(upstream_url: str) -
             session.get(f"{proxy.url}/_proxy/health") as response,
         ):
             assert response.status == 200
+
+
+UNPARSABLE = [  # requests aiohttp's parser rejects, each with a credential in the bad line
+    b"GET /v1/models?api_key=sk-proj-LEAKLEAKLEAKLEAK0001\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /v1/responses/r/cancel HTTP/1.1\r\nHost: x\r\n"
+    b"Authorization: Bearer sk-proj-LEAKLEAKLEAKLEAK0002\x01\r\n\r\n",
+    b"POST /v1/responses/r/cancel HTTP/1.1\r\nHost: x\r\n"
+    b"Authorization : Bearer plain-LEAKLEAKLEAK0003\r\n\r\n",
+]
+
+
+async def test_requests_the_parser_rejects_get_the_envelope_and_leak_nothing(
+    upstream_url: str, fake_upstream: FakeUpstream
+) -> None:
+    async with running("--upstream", upstream_url) as proxy:
+        host, port = proxy.url.removeprefix("http://").split(":")
+        for raw in UNPARSABLE:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(raw)
+            await writer.drain()
+            async with asyncio.timeout(10):
+                answer = await reader.read()  # the proxy closes the connection after it
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            assert head.split(b" ", 2)[1] == b"400", answer
+            assert b"X-Proxy-Source: proxy" in head
+            error = orjson.loads(body)["error"]
+            assert error["code"] == "proxy_refused_request"
+            assert "could not parse the request" in error["message"]
+            assert b"LEAK" not in answer
+        events = await _stop(proxy)  # the log, on stdout
+        assert proxy.process.stderr is not None
+        stderr = await proxy.process.stderr.read()
+    assert proxy.process.returncode == 0
+    assert b"LEAK" not in stderr, stderr
+    assert b"Traceback" not in stderr
+    assert "LEAK" not in orjson.dumps(events).decode()
+    assert [e["detail"]["reason"] for e in events if e["event"] == "unparsable_request"] == [
+        "Invalid char in url query",
+        "Invalid header value char",
+        "Invalid header token",
+    ]
+    assert fake_upstream.received == []
