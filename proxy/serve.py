@@ -83,15 +83,18 @@ class _Server(Server):
 
 
 class _Runner(web.AppRunner):
-    """aiohttp's runner for ``app``, serving it with :class:`_Server`."""
+    """aiohttp's runner for ``app``, serving a proxy application with :class:`_Server`."""
 
     async def _make_server(self) -> Server:
         server = await super()._make_server()
+        audit_log = self.app.get(AUDIT_LOG)
+        if audit_log is None:  # not a proxy (ServerThread also serves test upstreams)
+            return server
         # The app's server as aiohttp configured it, given our connection handler: _Server adds
         # no state of its own, so it can take over the instance.
         server.__class__ = _Server
         assert isinstance(server, _Server)
-        server.audit_log = self.app[AUDIT_LOG]
+        server.audit_log = audit_log
         return server
 
 
