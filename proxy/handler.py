@@ -10,7 +10,9 @@ by the middleware in :mod:`proxy.app`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Final
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -48,14 +50,39 @@ class Pipeline:
         return self.settings.validation is ValidationMode.STRICT
 
 
+# Escapes that can spell a dot segment: ".", and the separators some servers decode before
+# they route ("/" and "\\").
+_SEGMENT_ESCAPES: Final = {"2e": ".", "2f": "/", "5c": "\\"}
+_SEGMENT_ESCAPE: Final = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
+_SEPARATOR: Final = re.compile(r"[/\\]")
+
+
+def has_dot_segment(raw_path: str) -> bool:
+    """Whether the path (no query) has a ``.`` or ``..`` segment, spelt plainly, as ``%2e``, or
+    between encoded slashes or backslashes (``resp%2F..%2Fadmin``)."""
+    if "." not in raw_path and "%2" not in raw_path.lower():
+        return False  # most paths: no dot, nothing encoded that could make one
+    decoded = _SEGMENT_ESCAPE.sub(lambda m: _SEGMENT_ESCAPES[m[1].lower()], raw_path)
+    return any(part in {".", ".."} for part in _SEPARATOR.split(decoded))
+
+
 def refuse_foreign_target(request: web.Request) -> None:
-    """Refuse what an open proxy would take: CONNECT, and absolute-form or authority targets."""
+    """Refuse what an open proxy would take: CONNECT, absolute-form or authority targets, and
+    paths with dot segments, which a server that normalises them would route outside the
+    upstream's path (``/api/v1/../../admin``)."""
     if request.method == "CONNECT" or not request.raw_path.startswith("/"):
         raise RefusedTarget(
             f"cassette-proxy is a reverse proxy for one configured upstream, not an open proxy: "
             f"{request.method} {redact_path(request.raw_path)[:200]!r} is refused; send "
             "origin-form requests "
             "such as POST /v1/responses/{id}/cancel"
+        )
+    if has_dot_segment(request.raw_path.partition("?")[0]):
+        raise RefusedTarget(
+            f"cassette-proxy refuses {request.method} {redact_path(request.raw_path)[:200]!r}: "
+            "its path has a '.' or '..' segment (plain or percent-encoded), which a server that "
+            "normalises paths would route outside the upstream's API; nothing was forwarded. "
+            "Send the path without dot segments"
         )
 
 

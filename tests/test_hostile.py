@@ -66,11 +66,43 @@ async def test_hostile_ids_reach_only_the_cancel_route_as_sent(
         assert "x-injected" not in seen.headers
     if raw_id == b"resp_\xff\xfe":
         # aiohttp's HTTP parser refuses bytes that cannot be in a URL before the proxy sees
-        # the request: its own plain 400, and nothing forwarded.
+        # the request: a 400, and nothing forwarded.
         assert status == 400
+        assert fake_upstream.received == []
+    elif raw_id in DOT_SEGMENT_IDS:
+        assert status == 400, answer[:300]
+        assert b"X-Proxy-Source: proxy" in answer
+        assert b"'.' or '..' segment" in answer
         assert fake_upstream.received == []
     elif status:
         assert b"X-Proxy-Source:" in answer
+
+
+DOT_SEGMENT_IDS = (b"..", b"%2e%2e", b"%2e%2e%2f%2e%2e%2fadmin")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/../admin",
+        b"/v1/../../admin",
+        b"/v1/responses/%2e%2e/%2E%2E/%2e%2e/admin/cancel",
+        b"/v1/responses/resp%2F..%2F..%2F..%2Fadmin/cancel",
+        b"/v1/responses/resp%5C..%5C..%5Cadmin/cancel",
+        b"/v1/./responses/resp_1/cancel",
+    ],
+)
+async def test_dot_segments_cannot_escape_the_upstreams_path_prefix(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream, upstream_url: str, target: bytes
+) -> None:
+    proxy = await start_proxy(upstream=upstream_url + "/api")
+    answer = await send_raw(proxy, b"POST " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(answer) == 400, answer[:300]
+    assert b"X-Proxy-Source: proxy" in answer
+    assert fake_upstream.received == []
+    # The same proxy still forwards an ordinary request under the prefix, as sent.
+    await send_raw(proxy, cancel_request(b"resp_a%2Fb"))
+    assert [r.raw_path for r in fake_upstream.received] == ["/api/v1/responses/resp_a%2Fb/cancel"]
 
 
 @pytest.mark.parametrize(
