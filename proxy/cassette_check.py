@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import orjson
+import yaml
 from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.persisters.filesystem import FilesystemPersister
 
@@ -49,32 +50,40 @@ class CassetteReport:
         return sum(1 for f in self.findings if f.severity == severity)
 
 
+Location = tuple[str | int, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Secret:
-    """A secret found in a cassette: where, and the text that replaces it."""
+    """A secret found in a cassette: where (the path to the field in the cassette's document),
+    and the text that replaces it."""
 
-    pointer: str
+    where: Location
     original: str
     replacement: str
 
+    @property
+    def pointer(self) -> str:
+        return "/" + "/".join(str(step) for step in self.where)
+
 
 def _secrets_in_interaction(index: int, interaction: Interaction) -> Iterator[Secret]:
-    base = f"/interactions/{index}"
+    base: Location = ("interactions", index)
     request = interaction.request
     for name, value in request.headers.items():
         redacted = redact_header(name, value)
         if redacted != value:
-            yield Secret(f"{base}/request/headers/{name}", value, redacted)
+            yield Secret((*base, "request", "headers", name), value, redacted)
     for original, replacement in token_secrets(request.uri):
-        yield Secret(f"{base}/request/uri", original, replacement)
+        yield Secret((*base, "request", "uri"), original, replacement)
     for where, body in (("request", request.body or b""), ("response", interaction.body)):
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
         for original, replacement in token_secrets(text):
-            yield Secret(f"{base}/{where}/body", original, replacement)
+            yield Secret((*base, where, "body"), original, replacement)
     for name, value in interaction.headers:
         redacted = redact_header(name, value)
         if redacted != value:
-            yield Secret(f"{base}/response/headers/{name}", value, redacted)
+            yield Secret((*base, "response", "headers", name), value, redacted)
 
 
 def find_secrets(interactions: list[Interaction]) -> list[Secret]:
@@ -149,8 +158,11 @@ class RedactResult:
 def redact_cassette(path: Path) -> RedactResult:
     """Replace every secret in the cassette, atomically, leaving every other byte as it was.
 
-    Secrets are replaced in the file's text. If one cannot be found there verbatim (a YAML
-    scalar folded across lines, say), the cassette is re-serialized from its redacted
+    Each secret is replaced only inside the scalars of the field it was found in (a header's
+    values, the URI, a body), located in the file's text by PyYAML's composer, which reads the
+    JSON cassettes as well: "json" as an Authorization value is redacted there and left alone
+    in ``application/json``. If a secret cannot be found verbatim in its field (a YAML scalar
+    folded inside the token, say), the cassette is re-serialized from its redacted
     interactions instead, and the result says so.
     """
     interactions = load_cassette(path)
@@ -159,16 +171,60 @@ def redact_cassette(path: Path) -> RedactResult:
     secrets = find_secrets(interactions)
     if not secrets:
         return RedactResult(0, "unchanged")
-    text = path.read_text(encoding="utf-8")
-    for secret in sorted(secrets, key=lambda s: -len(s.original)):
-        text = text.replace(secret.original, secret.replacement)
-    write_atomically(path, text)
-    with contextlib.suppress(CassetteFileError):
-        reloaded = load_cassette(path)
-        if reloaded is not None and not find_secrets(reloaded):
-            return RedactResult(len(secrets), "in place")
+    text = _replaced_in_place(path.read_text(encoding="utf-8"), secrets)
+    if text is not None:
+        write_atomically(path, text)
+        with contextlib.suppress(CassetteFileError):
+            reloaded = load_cassette(path)
+            if reloaded is not None and not find_secrets(reloaded):
+                return RedactResult(len(secrets), "in place")
     save_cassette(path, [_redacted(i) for i in interactions])
     return RedactResult(len(secrets), "re-serialized")
+
+
+def _replaced_in_place(text: str, secrets: list[Secret]) -> str | None:
+    """``text`` with each secret replaced inside its own field, or None if one is not there."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    edits: dict[tuple[int, int], str] = {}  # span of a scalar -> its text, redacted so far
+    for secret in sorted(secrets, key=lambda s: -len(s.original)):
+        found = False
+        for span in _value_spans(root, secret.where):
+            current = edits.get(span, text[span[0] : span[1]])
+            if secret.original in current:
+                edits[span] = current.replace(secret.original, secret.replacement)
+                found = True
+            elif secret.replacement in current:
+                found = True  # replaced already, as part of a longer secret in the same field
+        if not found:
+            return None
+    for (start, end), replaced in sorted(edits.items(), reverse=True):
+        text = text[:start] + replaced + text[end:]
+    return text
+
+
+def _value_spans(node: yaml.Node | None, where: Location) -> list[tuple[int, int]]:
+    """The text spans of the value scalars at or under ``where`` in a composed document."""
+    for step in where:
+        if isinstance(step, int) and isinstance(node, yaml.SequenceNode):
+            node = node.value[step] if step < len(node.value) else None
+        elif isinstance(step, str) and isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == step), None)
+        else:
+            node = None
+    spans: list[tuple[int, int]] = []
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, yaml.ScalarNode):
+            spans.append((current.start_mark.index, current.end_mark.index))
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+        elif isinstance(current, yaml.MappingNode):
+            pending.extend(value for _, value in current.value)
+    return spans
 
 
 def _redacted(interaction: Interaction) -> Interaction:

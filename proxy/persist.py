@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -152,11 +153,18 @@ def save_cassette(path: Path, interactions: list[Interaction]) -> None:
 
 
 def write_atomically(path: Path, data: str) -> None:
-    """Replace ``path`` with ``data``: a temporary file beside it, fsynced, renamed over it."""
+    """Replace ``path`` with ``data``: a temporary file beside it, fsynced, renamed over it. The
+    file keeps its permissions (a private cassette stays private)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    try:
         with temporary.open("w", encoding="utf-8") as file:
+            if mode is not None:
+                os.fchmod(file.fileno(), mode)
             file.write(data)
             file.flush()
             os.fsync(file.fileno())

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import aiohttp
 import orjson
+import pytest
 import vcr
 import yaml
 from click.testing import CliRunner
 
 from proxy.cli import main
 from proxy.persist import load_cassette
+from proxy.redact import fingerprint
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy
@@ -19,6 +21,7 @@ from tests.conftest import StartProxy
 OPENAI_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz012345"
 YANDEX_KEY = "AQVNabcdefghijklmnopqrstuvwxyz01234"
 QUERY_KEY = "q-secret-0123456789"
+COOKIE = "s3cr3t-cookie-value"  # the test upstream's Set-Cookie value
 
 
 def check(*args: str) -> tuple[int, str]:
@@ -135,3 +138,35 @@ def test_cassettes_that_cannot_be_loaded_are_errors(tmp_path: Path) -> None:
     assert [r["vcrpy_loads"] for r in reports] == [False, False, False]
     assert all(r["findings"][0]["kind"] == "load" for r in reports)
     assert load_cassette(missing) is None
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+async def test_redact_touches_only_the_field_a_secret_was_found_in(
+    upstream_url: str, tmp_path: Path, suffix: str
+) -> None:
+    # A short, plain credential ("json") that also appears elsewhere in the file, in
+    # "application/json": only the Authorization header's value may change.
+    cassette = tmp_path / f"short{suffix}"
+    serializer = "json" if suffix == ".json" else "yaml"
+    with vcr.use_cassette(str(cassette), record_mode="all", serializer=serializer):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{upstream_url}/v1/responses/{vectors.V1_ID}/cancel",
+                headers={"Authorization": "json", "Content-Type": "application/json"},
+            ) as response,
+        ):
+            await response.read()
+    before = cassette.read_text()
+    assert before.count("json") > 2
+    result = CliRunner().invoke(main, ["cassette", "redact", str(cassette)])
+    assert result.exit_code == 0, result.output
+    assert "in place" in result.output
+    after = cassette.read_text()
+    # Exactly two values change: the Authorization header's, and the Set-Cookie value that the
+    # test upstream sends. Every other byte stays, "application/json" included.
+    quoted = '"{}"' if suffix == ".json" else "- {}\n"
+    expected = before.replace(quoted.format("json"), quoted.format(fingerprint("json")), 1)
+    expected = expected.replace(COOKIE, fingerprint(COOKIE))
+    assert after == expected
+    assert after.count("application/json") == before.count("application/json")

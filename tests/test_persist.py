@@ -117,6 +117,10 @@ def test_save_is_atomic_and_leaves_no_temporary_files(tmp_path: Path) -> None:
     loaded = load_cassette(cassette)
     assert loaded is not None
     assert [i.body for i in loaded] == [vectors.V1_BODY, vectors.V1_BODY]
+    # A private cassette stays private when it is rewritten (saved again, or redacted).
+    cassette.chmod(0o600)
+    save_cassette(cassette, [interaction])
+    assert cassette.stat().st_mode & 0o777 == 0o600
 
 
 def test_json_cassettes_use_vcrpys_json_serializer(tmp_path: Path) -> None:
