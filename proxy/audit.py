@@ -2,8 +2,9 @@
 
 Logs are streamed line by line (plain, ``.gz``, or ``-`` for stdin), so the memory needed grows
 with the number of distinct routes, pointers and drift findings, plus eight bytes per exchange
-for the latency percentiles, never with the size of the bodies. A line that is not JSON is
-reported with its file and line number, and the rest is still counted.
+for the latency percentiles, never with the size of the bodies. A line that is not JSON, or not
+an event this proxy writes (a status that is not a number, say), is reported with its file and
+line number, and the rest is still counted; so is a file that breaks off (a truncated ``.gz``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import gzip
 import re
 import sys
 import time
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable
@@ -72,20 +74,34 @@ class Summary:
     last: str = ""
 
     def add(self, event: dict[str, Any]) -> None:
+        """Count one exchange event; raises :class:`BadEvent` (counting nothing) if it is not
+        one this proxy writes."""
+        when = _typed(event, "time", str)
+        status = _typed(event, "status", int)
+        duration = float(_typed(event, "duration_ms", int | float, 0.0))
+        violations = [
+            (side, violation)
+            for side, record in _typed(event, "validation", dict, {}).items()
+            for violation in _typed(_mapping(record, f"validation.{side}"), "violations", list, [])
+        ]
+        if not all(isinstance(violation, dict) for _, violation in violations):
+            raise BadEvent("a violation that is not an object")
         self.exchanges += 1
         route = str(event.get("route"))
-        when = str(event.get("time", ""))
         self.first = min(self.first, when) if self.first else when
         self.last = max(self.last, when)
         self.by_route[route] += 1
-        self.by_status[int(event.get("status", 0))] += 1
+        self.by_status[status] += 1
         self.by_source[str(event.get("source"))] += 1
-        duration = float(event.get("duration_ms") or 0.0)
         self.latency.setdefault("(all)", array("d")).append(duration)
         self.latency.setdefault(route, array("d")).append(duration)
-        for side, record in (event.get("validation") or {}).items():
-            for violation in record.get("violations", []):
-                self._violation(side, violation, when, str(event.get("id", "")))
+        for side, violation in violations:
+            self._violation(side, violation, when, str(event.get("id", "")))
+
+    def note_corrupt(self, source: str, line: int, error: str) -> None:
+        self.corrupt_count += 1
+        if len(self.corrupt) < CORRUPT_SHOWN:
+            self.corrupt.append(Corrupt(source, line, error))
 
     def _violation(self, side: str, violation: dict[str, Any], when: str, example: str) -> None:
         kind = violation.get("kind", "")
@@ -141,6 +157,30 @@ class Summary:
         }
 
 
+class BadEvent(ValueError):
+    """A JSON object that is not an exchange event as this proxy writes it."""
+
+
+_NAMES: Final = {str: "a string", int: "an integer", dict: "an object", list: "an array"}
+
+
+def _typed(event: dict[str, Any], name: str, kind: Any, default: Any = None) -> Any:
+    """``event[name]`` if it has the type the proxy writes (``default`` if absent or null)."""
+    value = event.get(name)
+    if value is None and default is not None:
+        return default
+    if not isinstance(value, kind) or isinstance(value, bool):
+        expected = _NAMES.get(kind, "a number")
+        raise BadEvent(f"{name} is {orjson.dumps(value).decode()[:60]}, not {expected}")
+    return value
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise BadEvent(f"{name} is not an object")
+    return value
+
+
 def _percentile(ordered: list[float], p: int) -> float:
     """Nearest-rank percentile of sorted values."""
     rank = max(1, -(-p * len(ordered) // 100))
@@ -191,6 +231,37 @@ def _parse(line: bytes) -> dict[str, Any] | str:
     return event
 
 
+def _count(
+    summary: Summary,
+    line: bytes,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    source: str,
+    number: int,
+) -> None:
+    """Count the event on one line, or note why it cannot be counted."""
+    event = _parse(line)
+    if isinstance(event, str):
+        summary.note_corrupt(source, number, event)
+        return
+    if event.get("event") != "exchange":
+        return
+    try:
+        if since or until:
+            value = _typed(event, "time", str)
+            try:
+                when = parse_time(value)
+            except ValueError:
+                raise BadEvent(f"time {value[:40]!r} is not an ISO 8601 time") from None
+            if (since and when < since) or (until and when >= until):
+                summary.skipped_by_time += 1
+                return
+        summary.add(event)
+    except BadEvent as exc:
+        summary.note_corrupt(source, number, f"not an exchange event: {exc}")
+
+
 def summarise(
     sources: Iterable[str],
     *,
@@ -203,27 +274,21 @@ def summarise(
     for source in sources:
         summary.files.append(source)
         handle = _open(source)
+        number = 0
         try:
             for number, line in enumerate(handle, start=1):
                 summary.lines += 1
                 if summary.lines % 4096 == 0:
                     progress.update(summary, source)
-                if not line.strip():
-                    continue
-                event = _parse(line)
-                if isinstance(event, str):
-                    summary.corrupt_count += 1
-                    if len(summary.corrupt) < CORRUPT_SHOWN:
-                        summary.corrupt.append(Corrupt(source, number, event))
-                    continue
-                if event.get("event") != "exchange":
-                    continue
-                if since or until:
-                    when = parse_time(str(event.get("time")))
-                    if (since and when < since) or (until and when >= until):
-                        summary.skipped_by_time += 1
-                        continue
-                summary.add(event)
+                if line.strip():
+                    _count(summary, line, since=since, until=until, source=source, number=number)
+        except (OSError, EOFError, zlib.error) as exc:  # a truncated or damaged .gz, say
+            summary.note_corrupt(
+                source,
+                number + 1,
+                f"the file cannot be read from here ({type(exc).__name__}: {exc}); "
+                "the lines before it were counted",
+            )
         finally:
             if handle is not sys.stdin.buffer:
                 handle.close()
@@ -273,7 +338,10 @@ def render_text(summary: Summary) -> str:
         add(f"  {group.count:>6,} x {kind:<14} {where}: {message}")
         add(f"           first seen {group.first_seen}, e.g. exchange {group.example}")
     if summary.corrupt_count:
-        add(f"\nCorrupt lines: {summary.corrupt_count:,} (not JSON; the rest was counted)")
+        add(
+            f"\nCorrupt lines: {summary.corrupt_count:,} (not JSON, or not an event; the rest "
+            "was counted)"
+        )
         for corrupt in summary.corrupt:
             add(f"  {corrupt.source}:{corrupt.line}: {corrupt.error}")
     return "\n".join(out) + "\n"

@@ -97,3 +97,49 @@ async def test_since_and_until_select_a_window(start_proxy: StartProxy, tmp_path
     code, output = audit("--since", "yesterday", str(log))
     assert code == 2
     assert "not an ISO 8601 time" in output
+
+
+async def test_events_of_the_wrong_shape_are_corrupt_lines_not_a_crash(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    log = await make_log(start_proxy, tmp_path)
+    good = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    exchange = next(e for e in good if e["event"] == "exchange")
+    broken = [
+        exchange | {"status": "abc"},
+        exchange | {"status": None},
+        exchange | {"validation": ["not", "an", "object"]},
+        exchange | {"duration_ms": "x"},
+        exchange | {"time": "yesterday"},
+        exchange | {"validation": {"response": {"violations": [1]}}},
+    ]
+    log.write_bytes(log.read_bytes() + b"".join(orjson.dumps(e) + b"\n" for e in broken))
+    first_broken = len(good) + 1
+    code, output = audit("--format", "json", "--since", "2000-01-01", str(log))
+    assert code == 0, output
+    report = orjson.loads(output)
+    assert report["exchanges"] == 6  # the good ones, all counted
+    assert report["corrupt_lines"] == len(broken)
+    assert [c["line"] for c in report["corrupt"]] == list(
+        range(first_broken, first_broken + len(broken))
+    )
+    reasons = [c["error"] for c in report["corrupt"]]
+    assert reasons[0] == 'not an exchange event: status is "abc", not an integer'
+    assert "time 'yesterday' is not an ISO 8601 time" in reasons[4]
+
+
+async def test_a_truncated_gz_is_reported_and_the_other_files_still_counted(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    log = await make_log(start_proxy, tmp_path)
+    whole = gzip.compress(log.read_bytes() * 50)
+    truncated = tmp_path / "cut.log.gz"
+    truncated.write_bytes(whole[: len(whole) // 2])
+    code, output = audit("--format", "json", str(truncated), str(log))
+    assert code == 0, output
+    report = orjson.loads(output)
+    [corrupt] = report["corrupt"]
+    assert corrupt["file"] == str(truncated)
+    assert "cannot be read from here" in corrupt["error"]
+    # The whole plain log (6), and the exchanges the .gz held before the cut.
+    assert 6 < report["exchanges"] < 6 * 51
