@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
@@ -46,8 +47,20 @@ async def _read_events(process: asyncio.subprocess.Process) -> AsyncIterator[dic
         yield orjson.loads(line)
 
 
+def _listening_url(log_file: Path) -> str | None:
+    lines = log_file.read_bytes().splitlines() if log_file.exists() else []
+    events = (orjson.loads(line) for line in lines)
+    return next((e["detail"]["url"] for e in events if e["event"] == "listening"), None)
+
+
 @asynccontextmanager
-async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterator[ProxyProcess]:
+async def running(
+    *args: str, env: dict[str, str] | None = None, log_file: Path | None = None
+) -> AsyncIterator[ProxyProcess]:
+    """The proxy as a process. It logs to stdout, read by the test, or to ``log_file`` (for
+    runs that log more than a pipe holds while the test is not reading it)."""
+    if log_file is not None:
+        args = (*args, "--log-file", str(log_file))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -63,10 +76,15 @@ async def running(*args: str, env: dict[str, str] | None = None) -> AsyncIterato
     try:
         url = None
         async with asyncio.timeout(20):
-            async for event in _read_events(process):
-                if event["event"] == "listening":
-                    url = event["detail"]["url"]
-                    break
+            if log_file is not None:
+                while url is None and process.returncode is None:
+                    await asyncio.sleep(0.02)
+                    url = _listening_url(log_file)
+            else:
+                async for event in _read_events(process):
+                    if event["event"] == "listening":
+                        url = event["detail"]["url"]
+                        break
         assert url is not None, await process.stderr.read()  # type: ignore[union-attr]
         yield ProxyProcess(process, url)
     finally:
@@ -144,6 +162,50 @@ async def test_kill_9_loses_no_interaction_whose_response_reached_the_client(
     assert [body for _, _, body in replayed] == [body for _, _, body in answers]
     with vcr.use_cassette(str(cassette), record_mode="none") as loaded_by_vcrpy:
         assert len(loaded_by_vcrpy) == len(ids)
+
+
+async def test_kill_9_mid_run_keeps_every_interaction_a_client_was_answered(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    """16 clients record without pause; the proxy is killed while requests are in flight."""
+    cassette = tmp_path / "killed-mid-run.yaml"
+    answered: dict[str, bytes] = {}
+    numbers = itertools.count()
+
+    async def client(proxy: ProxyProcess) -> None:
+        while True:  # until the proxy dies: bounded by the kill below, and the timeout
+            response_id = f"resp_midkill_{next(numbers)}"
+            try:
+                status, _, body = await proxy.cancel(response_id)
+            except aiohttp.ClientError:
+                return  # killed: this request may or may not be recorded, never half
+            assert status == 404
+            answered[response_id] = body
+
+    log = tmp_path / "proxy.log"
+    async with running(
+        "--upstream", upstream_url, "--cassette", str(cassette), log_file=log
+    ) as proxy:
+        clients = [asyncio.ensure_future(client(proxy)) for _ in range(16)]
+        async with asyncio.timeout(60):
+            while len(answered) < 300:
+                await asyncio.sleep(0.002)
+            proxy.process.kill()  # SIGKILL, with requests in flight
+            await proxy.process.wait()
+            await asyncio.gather(*clients)
+    sent = next(numbers)
+    assert sent > len(answered)  # some requests were in flight when the proxy died
+    async with running(
+        "--upstream", upstream_url, "--cassette", str(cassette), "--record-mode", "none",
+        log_file=tmp_path / "replay.log",
+    ) as replay:  # fmt: skip
+        for response_id, body in answered.items():
+            status, headers, replayed = await replay.cancel(response_id)
+            assert (status, headers["X-Proxy-Source"]) == (404, "cassette"), response_id
+            assert replayed == body
+        await _stop(replay)
+    with vcr.use_cassette(str(cassette), record_mode="none") as loaded_by_vcrpy:
+        assert len(answered) <= len(loaded_by_vcrpy) <= sent
 
 
 @pytest.mark.parametrize(
