@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 from multidict import CIMultiDictProxy
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import DUMMY_KEY, RunningProxy
 
@@ -65,3 +66,19 @@ async def post(
 async def cancel(proxy: RunningProxy, response_id: str, *, raw: bool = False) -> Answer:
     """``POST /v1/responses/{response_id}/cancel``, as the openai client sends it."""
     return await post(proxy, f"/v1/responses/{response_id}/cancel", raw=raw)
+
+
+async def scrape(proxy: RunningProxy) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(proxy.url + "/_proxy/metrics") as response,
+    ):
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    assert DUMMY_KEY not in text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

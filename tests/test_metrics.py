@@ -4,28 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aiohttp
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests import vectors
-from tests.client import cancel
-from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
-
-
-async def scrape(proxy: RunningProxy) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.get(proxy.url + "/_proxy/metrics") as response,
-    ):
-        assert response.status == 200
-        assert response.headers["Content-Type"].startswith("text/plain")
-        text = await response.text()
-    assert DUMMY_KEY not in text
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+from tests.client import cancel, scrape
+from tests.conftest import StartProxy
 
 
 async def test_metrics_count_requests_replays_recordings_and_failures(

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from proxy.journal import journal_path
 from tests import vectors
-from tests.client import cancel
+from tests.client import cancel, scrape
 from tests.conftest import StartProxy
 from tests.fake_upstream import FakeUpstream
 
@@ -67,6 +67,8 @@ async def test_silent_upstream_is_a_quick_504(
     assert line["error"] == "upstream_timeout"
     assert line["status"] == 504
     assert line["upstream_ms"] >= 400
+    metrics = await scrape(proxy)
+    assert metrics["cassette_proxy_upstream_errors_total", (("kind", "timeout"),)] == 1
 
 
 async def test_a_hanging_request_does_not_block_others(
@@ -140,6 +142,8 @@ async def test_connection_reset_mid_body_is_502_and_not_recorded(
     assert line["error"] == "upstream_broken"
     assert line["source"] == "proxy"
     assert line["status"] == 502
+    metrics = await scrape(proxy)
+    assert metrics["cassette_proxy_upstream_errors_total", (("kind", "broken"),)] == 1
     await proxy.stop()
     if cassette.exists():
         assert yaml.safe_load(cassette.read_text())["interactions"] == []
