@@ -7,7 +7,7 @@ or a header value, so nothing secret and nothing unbounded reaches a label.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -76,27 +76,38 @@ class Metrics:
             registry=r,
         )
 
+        # Each label set's child, once: prometheus_client's labels() takes a lock and checks
+        # its arguments on every call, which showed in the request path's profile.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Counter | Histogram, *labels: str) -> Any:
+        key = (metric, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def observe(self, exchange: Exchange, status: int, duration_ms: float) -> None:
         route = exchange.route.name
-        self.requests.labels(route, str(status), exchange.source).inc()
-        self.duration.labels(route).observe(duration_ms / 1000)
+        self._child(self.requests, route, str(status), exchange.source).inc()
+        self._child(self.duration, route).observe(duration_ms / 1000)
         if exchange.upstream_ms is not None:
-            self.upstream_duration.labels(route).observe(exchange.upstream_ms / 1000)
+            self._child(self.upstream_duration, route).observe(exchange.upstream_ms / 1000)
         for side, check in (
             ("request", exchange.request_check),
             ("response", exchange.response_check),
         ):
             for violation in check.violations:
-                self.violations.labels(route, side, violation.severity).inc()
+                self._child(self.violations, route, side, violation.severity).inc()
         code = exchange.error.code if exchange.error is not None else None
         if exchange.source == CASSETTE:
-            self.replay.labels("hit").inc()
+            self._child(self.replay, "hit").inc()
         elif code == "cassette_miss":
-            self.replay.labels("miss").inc()
+            self._child(self.replay, "miss").inc()
         if exchange.recorded:
             self.recorded.inc()
         if code in UPSTREAM_ERRORS:
-            self.upstream_errors.labels(UPSTREAM_ERRORS[code]).inc()
+            self._child(self.upstream_errors, UPSTREAM_ERRORS[code]).inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
