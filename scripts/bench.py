@@ -58,6 +58,9 @@ class Row:
     p99_ms: float
     errors: int
     peak_rss_mb: float | None = None
+    # CPU time the measured server process spent per request (user + system), from /proc: far
+    # steadier than requests/s on a machine that wrk, the upstream and the proxy share.
+    cpu_us: float | None = None
 
 
 @dataclass
@@ -85,6 +88,11 @@ def wait_for_port(port: int, timeout: float = 60.0) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -123,10 +131,13 @@ def _ms(text: str) -> float:
     return float(match[1]) * _UNITS[match[2]]
 
 
-def wrk(url: str, connections: int, duration: float, ids: int, script_dir: Path) -> Row:
+def wrk(
+    url: str, connections: int, duration: float, ids: int, script_dir: Path, *, pid: int | None
+) -> Row:
     script = script_dir / f"ids{ids}.lua"
     script.write_text(LUA.format(ids=ids))
     threads = min(connections, 2)  # wrk needs as many connections as threads
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration:g}s", "--latency",
          "-s", str(script), url],
@@ -140,7 +151,9 @@ def wrk(url: str, connections: int, duration: float, ids: int, script_dir: Path)
     count = int(errors[1]) if errors else 0
     if socket_errors:
         count += sum(int(n) for n in re.findall(r"\d+", socket_errors[1]))
-    return Row("", connections, rate, p50, p99, count)
+    requests = int(re.search(r"(\d+) requests in", out)[1])  # type: ignore[index]
+    cpu_us = (cpu_seconds(pid) - cpu_before) / requests * 1e6 if pid and requests else None
+    return Row("", connections, rate, p50, p99, count, cpu_us=cpu_us)
 
 
 def make_cassette(path: Path, upstream: str, count: int) -> None:
@@ -248,23 +261,25 @@ class Bench:
         )
         self.sizes = (10, 1_000) if args.quick else (10, 10_000, 100_000)
 
-    def measure(self, name: str, url: str, pid: int | None, ids: int) -> None:
-        wrk(url, 4, 1.0, ids, self.work)  # warm-up: connections, caches, lazy imports
+    def measure(self, name: str, url: str, pid: int, ids: int) -> None:
+        wrk(url, 4, 1.0, ids, self.work, pid=None)  # warm-up: connections, caches, lazy imports
         for connections in (1, 16):
             # The median of --repeat runs: on a 2-core machine that wrk, the upstream and the
             # proxy share, single runs swing by tens of percent.
             runs = sorted(
-                (wrk(url, connections, self.args.duration, ids, self.work)
+                (wrk(url, connections, self.args.duration, ids, self.work, pid=pid)
                  for _ in range(self.args.repeat)),
                 key=lambda run: run.requests_per_s,
             )  # fmt: skip
             row = runs[len(runs) // 2]
             row.name = name
-            row.peak_rss_mb = round(peak_rss_mb(pid), 1) if pid else None
+            row.peak_rss_mb = round(peak_rss_mb(pid), 1)
+            cpu = sorted(run.cpu_us for run in runs if run.cpu_us is not None)
+            row.cpu_us = round(cpu[len(cpu) // 2], 1) if cpu else None  # the median, too
             self.results.rows.append(row)
             print(f"  {name:<30} c={connections:<3} {row.requests_per_s:>8.0f} req/s  "
-                  f"p50 {row.p50_ms:.3f} ms  p99 {row.p99_ms:.3f} ms  errors {row.errors}",
-                  flush=True)  # fmt: skip
+                  f"p50 {row.p50_ms:.3f} ms  p99 {row.p99_ms:.3f} ms  errors {row.errors}  "
+                  f"cpu {row.cpu_us} us/req", flush=True)  # fmt: skip
 
     def proxy(self, upstream: str, *extra: str) -> Iterator[tuple[str, int]]:
         """Run cassette-proxy for the body of a ``for`` loop (one iteration), then stop it."""
@@ -277,8 +292,8 @@ class Bench:
         upstream_port = free_port()
         upstream = f"http://127.0.0.1:{upstream_port}"
         with process(PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(upstream_port),
-                     port=upstream_port):  # fmt: skip
-            self.run_against(upstream)
+                     port=upstream_port) as proc:  # fmt: skip
+            self.run_against(upstream, proc.pid)
         print("cassette load time and memory ...", flush=True)
         for path in self.load_cassettes:
             self.results.loading.append(measure_load(path))
@@ -286,17 +301,18 @@ class Bench:
         self.results.ratios = self.ratios()
         return self.results
 
-    def run_against(self, upstream: str) -> None:
+    def run_against(self, upstream: str, upstream_pid: int) -> None:
         print("generating cassettes ...", flush=True)
         cassettes = {size: self.work / f"replay-{size}.json" for size in self.sizes}
         for size, path in cassettes.items():
             make_cassette(path, upstream, size)
-        yaml_cassette = self.work / f"replay-{self.sizes[-2]}.yaml"
-        make_cassette(yaml_cassette, upstream, self.sizes[-2])
+        yaml_size = max(size for size in self.sizes if size <= 10_000)  # the target's size
+        yaml_cassette = self.work / f"replay-{yaml_size}.yaml"
+        make_cassette(yaml_cassette, upstream, yaml_size)
         self.load_cassettes = [yaml_cassette, *(p for s, p in cassettes.items() if s >= 1_000)]
 
         print("load with wrk ...", flush=True)
-        self.measure("upstream (direct)", upstream, None, 1000)
+        self.measure("upstream (direct)", upstream, upstream_pid, 1000)
         port = free_port()
         thin = (PYTHON, str(ROOT / "scripts" / "thin_proxy.py"), str(port), upstream)
         with process(*thin, port=port) as proc:
@@ -367,11 +383,12 @@ class Bench:
 def render(results: Results) -> str:
     lines = [f"machine: {results.machine}", ""]
     lines.append(f"{'target':<32} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
-                 f"{'errors':>6} {'peak MB':>8}")  # fmt: skip
+                 f"{'errors':>6} {'peak MB':>8} {'CPU us/req':>10}")  # fmt: skip
     for r in results.rows:
         peak = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "-"
+        cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
         lines.append(f"{r.name:<32} {r.connections:>5} {r.requests_per_s:>8.0f} {r.p50_ms:>8.3f} "
-                     f"{r.p99_ms:>8.3f} {r.errors:>6} {peak:>8}")  # fmt: skip
+                     f"{r.p99_ms:>8.3f} {r.errors:>6} {peak:>8} {cpu:>10}")  # fmt: skip
     lines.append("")
     rates = ", ".join(f"{name} {value:.0f}" for name, value in results.client.items())
     lines.append(f"openai client, sequential cancels/s: {rates}")
