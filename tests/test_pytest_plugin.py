@@ -249,34 +249,31 @@ def test_rewrite_deletes_the_cassette_and_records_it_again(
     assert fake.cancels == 2
 
 
-def test_unknown_marker_options_are_a_usage_error(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ('recordmode="once"', "*unknown option(s) recordmode*"),
+        ('validation="loud"', "*invalid cassette_proxy option validation='loud': *"),
+        ('record_mode="sometimes"', "*record_mode 'sometimes' is not one of *"),
+    ],
+    ids=["unknown-option", "bad-value", "bad-record-mode"],
+)
+def test_bad_marker_options_fail_in_one_line_naming_them(
+    pytester: pytest.Pytester, options: str, expected: str
+) -> None:
     pytester.makepyfile(
-        test_typo="""
+        test_bad=f"""
         import pytest
 
-        @pytest.mark.cassette_proxy(recordmode="once")
-        def test_typo(cassette_proxy):
+        @pytest.mark.cassette_proxy({options})
+        def test_bad(cassette_proxy):
             pass
         """
     )
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*unknown option(s) recordmode*"])
-
-
-def test_a_bad_option_value_fails_in_one_line_naming_it(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        test_bad="""
-        import pytest
-
-        @pytest.mark.cassette_proxy(validation="loud")
-        def test_loud(cassette_proxy):
-            pass
-        """
-    )
-    result = pytester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*invalid cassette_proxy option validation='loud': *"])
+    result.stdout.fnmatch_lines([expected])
+    result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*pydantic*")
 
 

@@ -271,27 +271,30 @@ async def test_environment_configures_the_proxy(upstream_url: str, tmp_path: Pat
     assert process.returncode == 0
 
 
+async def refused_start(*args: str) -> tuple[int | None, bytes, bytes]:
+    """Run ``cassette-proxy serve --port 0 ARGS`` that is expected to stop at start-up."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "proxy", "serve", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        stdout, stderr = await process.communicate()
+    return process.returncode, stdout, stderr
+
+
 async def test_a_corrupt_cassette_stops_start_up_with_exit_1(tmp_path: Path) -> None:
     cassette = tmp_path / "corrupt.yaml"
     cassette.write_text("interactions: [ {")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy", "serve", "--port", "0", "--cassette", str(cassette),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, stderr = await process.communicate()
-    assert process.returncode == 1
+    code, _, stderr = await refused_start("--cassette", str(cassette))
+    assert code == 1
     assert b"CassetteFileError" in stderr
     assert str(cassette).encode() in stderr
     assert cassette.read_text() == "interactions: [ {"
 
 
 async def test_a_log_file_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy", "serve", "--port", "0", "--log-file", str(tmp_path),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    stdout, stderr = await process.communicate()
-    assert process.returncode == 1
+    code, stdout, stderr = await refused_start("--log-file", str(tmp_path))
+    assert code == 1
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1, lines  # no traceback
     assert lines[0].startswith("Error: StartupError: cannot open the log file")
