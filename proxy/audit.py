@@ -60,6 +60,7 @@ class Corrupt:
 class Summary:
     files: list[str] = field(default_factory=list)
     lines: int = 0
+    events: int = 0  # lines that are events of any kind (exchange, lifecycle)
     exchanges: int = 0
     skipped_by_time: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
@@ -245,6 +246,8 @@ def _count(
     if isinstance(event, str):
         summary.note_corrupt(source, number, event)
         return
+    if "event" in event:
+        summary.events += 1
     if event.get("event") != "exchange":
         return
     try:
@@ -344,4 +347,6 @@ def render_text(summary: Summary) -> str:
         )
         for corrupt in summary.corrupt:
             add(f"  {corrupt.source}:{corrupt.line}: {corrupt.error}")
+        if summary.corrupt_count > len(summary.corrupt):
+            add(f"  ... and {summary.corrupt_count - len(summary.corrupt):,} more")
     return "\n".join(out) + "\n"

@@ -23,6 +23,7 @@ from proxy.models.http import (
 )
 
 CLOSEST_SHOWN = 3
+UPSTREAM_MATCHERS = frozenset({"scheme", "host", "port"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,17 @@ def _replayable(
             del mutable["Content-Encoding"]
             kept = CIMultiDictProxy(mutable)
     return ProxyResponse(status=status, reason=reason, headers=kept, body=body)
+
+
+def _other_upstream_hint(recorded: VcrRequest) -> str:
+    """For a miss whose closest recording differs only in scheme, host or port."""
+    origin = f"{recorded.scheme}://{recorded.host}:{recorded.port}"
+    return (
+        f"\nThe closest recording differs only in the upstream: it was recorded from {origin}. "
+        f"To replay it, run the proxy with --upstream {origin} (in pytest: "
+        "--cassette-upstream), or match without scheme, host and port "
+        "(--match-on method,path,query,body)."
+    )
 
 
 @dataclass(slots=True)
@@ -136,6 +148,7 @@ class Cassette:
         if not self.loaded:
             return "The cassette holds no interactions."
         request_key = self.matcher.key(request)
+        hint = ""
         scored: list[tuple[int, int]] = []
         for position, key in enumerate(self._keys):
             same = sum(a == b for a, b in zip(request_key, key, strict=True))
@@ -163,6 +176,8 @@ class Cassette:
                     f"- {recorded.method} {recorded.uri} "
                     f"({same}/{len(self.matcher.names)} matchers agree; failed {detail})"
                 )
+                if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
+                    hint = _other_upstream_hint(recorded)
             if len(lines) == CLOSEST_SHOWN:
                 break
-        return "Closest recorded interactions:\n" + "\n".join(lines)
+        return "Closest recorded interactions:\n" + "\n".join(lines) + hint

@@ -246,7 +246,8 @@ def render_text(reports: list[CassetteReport]) -> str:
     out = []
     for report in reports:
         loads = "vcrpy loads it" if report.vcrpy_loads else "vcrpy cannot load it"
-        out.append(f"{report.path}: {report.interactions} interactions, {loads}")
+        count = f"{report.interactions} interaction{'' if report.interactions == 1 else 's'}"
+        out.append(f"{report.path}: {count}, {loads}")
         for severity in ("error", "warning"):
             found = [f for f in report.findings if f.severity == severity]
             if found:

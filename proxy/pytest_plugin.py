@@ -114,6 +114,7 @@ class CassetteProxy:
     settings: Settings
     _log: _CollectingLog = field(repr=False)
     _app: web.Application = field(repr=False)
+    _pinned_by: str | None = field(default=None, repr=False)  # what set record_mode, if not the CLI
 
     @property
     def _cassette(self) -> Cassette:
@@ -241,7 +242,12 @@ def _failure_report(proxy: CassetteProxy, failures: list[ExchangeEvent]) -> str:
         message = body.get("error", {}).get("message") if isinstance(body, dict) else None
         if message:
             lines.append("  " + str(message).replace("\n", "\n  "))
-        if event.error == "cassette_miss":
+        if event.error == "cassette_miss" and proxy._pinned_by:
+            lines.append(
+                f"  This test's record_mode {proxy.record_mode!r} is set by {proxy._pinned_by}, "
+                "which wins over --cassette-record-mode: change it there to record this call."
+            )
+        elif event.error == "cassette_miss":
             lines.append(
                 f"  To record it from pytest: pytest {proxy.nodeid!r} "
                 "--cassette-record-mode=new_episodes"
@@ -285,8 +291,23 @@ def cassette_proxy(
         log.close()
         raise
     assert server.app is not None
+    marker = request.node.get_closest_marker(MARKER)
+    pinned_by = (
+        f"@pytest.mark.{MARKER}"
+        if marker is not None and "record_mode" in marker.kwargs
+        else "the cassette_proxy_config fixture"
+        if "record_mode" in cassette_proxy_config
+        else None
+    )
     proxy = CassetteProxy(
-        f"{server.url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
+        f"{server.url}/v1",
+        request.node.nodeid,
+        cassette,
+        mode,
+        settings,
+        log,
+        server.app,
+        pinned_by,
     )
     try:
         yield proxy

@@ -118,7 +118,8 @@ class Recorder:
         # A journal is folded in only when no live proxy can be writing it.
         self.recovered = recover(self.path) if locked else 0
         loaded = load_cassette(self.path)
-        self.policy = Policy.of(self.mode, existed=loaded is not None)
+        self.existed = loaded is not None
+        self.policy = Policy.of(self.mode, existed=self.existed)
         if self.policy.record and not locked:
             raise CassetteLocked(
                 f"cassette {str(self.path)!r} is being recorded by process "

@@ -8,7 +8,9 @@ SIGTERM and SIGINT stop accepting connections, let in-flight requests finish (up
 from __future__ import annotations
 
 import asyncio
+import errno
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from typing import Final
@@ -20,7 +22,14 @@ from aiohttp.web_server import Server
 from yarl import URL
 
 from proxy import __version__
-from proxy.app import AUDIT_LOG, SOURCE_HEADER, VALIDATION_HEADER, build_app, error_response
+from proxy.app import (
+    AUDIT_LOG,
+    PIPELINE,
+    SOURCE_HEADER,
+    VALIDATION_HEADER,
+    build_app,
+    error_response,
+)
 from proxy.errors import HTTPRefusal, StartupError
 from proxy.log import AuditLog
 from proxy.models.violations import Verdict
@@ -114,7 +123,12 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        hint = (
+            "; is another proxy running there? Pick another --port, or --port 0 for a free one"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
 
@@ -123,6 +137,13 @@ async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain, save and return."""
     app = build_app(settings)
     log = app[AUDIT_LOG]
+    recorder = app[PIPELINE].recorder
+    if recorder is not None and not recorder.existed and not recorder.policy.record:
+        sys.stderr.write(
+            f"cassette-proxy: warning: cassette {str(recorder.path)!r} does not exist and "
+            f"record mode {recorder.mode.value!r} does not record: every request will be "
+            "answered 501. Record it first (--record-mode once)\n"
+        )
     runner, url = await start(app, settings.host, settings.port)
     log.lifecycle(
         "listening",

@@ -143,3 +143,13 @@ async def test_a_truncated_gz_is_reported_and_the_other_files_still_counted(
     assert "cannot be read from here" in corrupt["error"]
     # The whole plain log (6), and the exchanges the .gz held before the cut.
     assert 6 < report["exchanges"] < 6 * 51
+
+
+def test_a_file_that_is_not_a_log_says_so_and_fails() -> None:
+    demo = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
+    result = CliRunner().invoke(main, ["audit", str(demo)])
+    assert result.exit_code == 1
+    assert "no line is a cassette-proxy log event" in result.output
+    assert "cassette-proxy cassette check" in result.output
+    lines = len(demo.read_text().splitlines())
+    assert f"... and {lines - 20:,} more" in result.output  # 20 shown, the rest counted

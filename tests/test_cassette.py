@@ -94,6 +94,17 @@ def test_miss_explanation_names_the_closest_and_the_failing_matchers() -> None:
     assert "--allow-playback-repeats" in spent
 
 
+def test_a_miss_recorded_from_another_upstream_says_so_and_how_to_replay_it() -> None:
+    cassette = Cassette(Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), loaded=[interaction("r", "r")])
+    local = VcrRequest("POST", "http://127.0.0.1:8099/v1/responses/r/cancel", b"", {})
+    explained = cassette.explain_miss(local)
+    assert "differs only in the upstream: it was recorded from https://" in explained
+    assert "--upstream https://" in explained
+    assert "--match-on method,path,query,body" in explained
+    # A miss for another reason gets no such hint.
+    assert "differs only in the upstream" not in cassette.explain_miss(request("other"))
+
+
 def test_a_replayed_body_is_never_labelled_with_a_coding_it_is_not_in() -> None:
     labelled = Interaction(
         request("resp_a"), 200, "OK", (("Content-Encoding", "gzip"), ("X-A", "1")), b"{}"

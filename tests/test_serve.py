@@ -365,3 +365,32 @@ async def test_requests_the_parser_rejects_get_the_envelope_and_leak_nothing(
         "Invalid header token",
     ]
     assert fake_upstream.received == []
+
+
+async def test_a_busy_port_is_one_line_with_a_way_out() -> None:
+    import socket  # noqa: PLC0415 - only this test needs it
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, stderr = await refused_start("--port", str(port))  # the last --port wins
+    assert code == 1
+    [line] = stderr.decode().strip().splitlines()
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "--port 0 for a free one" in line
+
+
+async def test_replaying_a_cassette_that_does_not_exist_warns_once(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    missing = tmp_path / "never-recorded.yaml"
+    args = ("--upstream", upstream_url, "--cassette", str(missing), "--record-mode", "none")
+    async with running(*args) as proxy:
+        status, _, _ = await proxy.cancel(vectors.V1_ID)
+        assert status == 501
+        await _stop(proxy)
+        assert proxy.process.stderr is not None
+        stderr = (await proxy.process.stderr.read()).decode()
+    assert stderr.count("does not exist and record mode 'none' does not record") == 1
+    assert str(missing) in stderr

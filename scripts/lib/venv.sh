@@ -15,8 +15,12 @@ ensure_venv() {
     echo "Creating $VENV ..." >&2
     "$python" -m venv "$VENV"
   fi
-  # Reinstall only when pyproject.toml changed since the last install of this flavour.
+  # Reinstall only when pyproject.toml changed since the last install of this flavour. The
+  # plain flavour is also satisfied by the dev one, which installs the project and more.
   stamp="$VENV/.installed${extra:+-$extra}"
+  if [ -z "$extra" ] && [ -f "$VENV/.installed-dev" ] && [ ! "$ROOT/pyproject.toml" -nt "$VENV/.installed-dev" ]; then
+    return 0
+  fi
   if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
     echo "Installing cassette-proxy${extra:+ with [$extra]} into $VENV ..." >&2
     "$VENV/bin/python" -m pip install --quiet --upgrade pip >&2
