@@ -330,6 +330,12 @@ UNPARSABLE = [  # requests aiohttp's parser rejects, each with a credential in t
     b"Authorization: Bearer sk-proj-LEAKLEAKLEAKLEAK0002\x01\r\n\r\n",
     b"POST /v1/responses/r/cancel HTTP/1.1\r\nHost: x\r\n"
     b"Authorization : Bearer plain-LEAKLEAKLEAK0003\r\n\r\n",
+    # Lines over the size limit: aiohttp's LineTooLong quotes their start in its first line.
+    b"POST /v1/responses/r/cancel HTTP/1.1\r\nHost: x\r\nAuthorization: Basic LEAK0004"
+    + b"A" * 70_000
+    + b"\r\n\r\n",
+    b"GET /v1/models?api_key=LEAK0005" + b"B" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nCookie: session=LEAK0006\x01\r\n\r\n",
 ]
 
 
@@ -363,6 +369,9 @@ async def test_requests_the_parser_rejects_get_the_envelope_and_leak_nothing(
         "Invalid char in url query",
         "Invalid header value char",
         "Invalid header token",
+        "LineTooLong",
+        "LineTooLong",
+        "Invalid header value char",
     ]
     assert fake_upstream.received == []
 
