@@ -85,8 +85,9 @@ class Summary:
             for side, record in _typed(event, "validation", dict, {}).items()
             for violation in _typed(_mapping(record, f"validation.{side}"), "violations", list, [])
         ]
-        if not all(isinstance(violation, dict) for _, violation in violations):
-            raise BadEvent("a violation that is not an object")
+        for _, violation in violations:
+            for key in ("pointer", "message", "severity", "kind"):
+                _typed(_mapping(violation, "a violation"), key, str, "")
         self.exchanges += 1
         route = str(event.get("route"))
         self.first = min(self.first, when) if self.first else when

@@ -112,6 +112,7 @@ async def test_events_of_the_wrong_shape_are_corrupt_lines_not_a_crash(
         exchange | {"duration_ms": "x"},
         exchange | {"time": "yesterday"},
         exchange | {"validation": {"response": {"violations": [1]}}},
+        exchange | {"validation": {"response": {"violations": [{"kind": ["x"]}]}}},
     ]
     log.write_bytes(log.read_bytes() + b"".join(orjson.dumps(e) + b"\n" for e in broken))
     first_broken = len(good) + 1
