@@ -45,22 +45,35 @@ class CassetteLock:
 
     def acquire(self) -> bool:
         """Take the lock if it is free; False if another process holds it."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise CassetteFileError(
-                f"cannot create {str(self.path)!r} beside the cassette: {exc.strerror}"
-            ) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        while True:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise CassetteFileError(
+                    f"cannot create {str(self.path)!r} beside the cassette: {exc.strerror}"
+                ) from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            # The holder before us unlinks the file when it releases the lock: if that
+            # happened after we opened it, our lock is on a file no one else will open, and
+            # another process may already hold one on the new file. Then try again.
+            if self._is_current(fd):
+                break
             os.close(fd)
-            return False
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
         return True
+
+    def _is_current(self, fd: int) -> bool:
+        try:
+            return os.fstat(fd).st_ino == self.path.stat().st_ino
+        except FileNotFoundError:
+            return False
 
     def holder(self) -> str:
         try:

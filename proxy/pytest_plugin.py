@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from proxy.app import PIPELINE, build_app
 from proxy.cassette import Cassette, Interaction
 from proxy.errors import CassetteLocked
-from proxy.journal import journal_path
+from proxy.journal import CassetteLock, journal_path
 from proxy.log import AuditLog
 from proxy.models.events import ExchangeEvent, LifecycleEvent
 from proxy.serve import ServerThread
@@ -204,15 +204,39 @@ def _settings(options: dict[str, Any]) -> Settings:
     )
 
 
-def _start(settings: Settings, log: _CollectingLog) -> ServerThread:
-    """Start the proxy; if another process (an xdist worker) is recording the same cassette,
-    wait for it to finish, up to LOCK_WAIT seconds."""
+def _delete_if_stale(cassette: Path, run_started: float) -> None:
+    """``rewrite``: delete the cassette (and its journal) if it predates this run. Under the
+    cassette's lock, so a worker recording it now is never disturbed."""
+    lock = CassetteLock(cassette)
+    if not lock.acquire():
+        raise CassetteLocked(
+            f"cassette {str(cassette)!r} is being recorded by process {lock.holder()}"
+        )
+    try:
+        if cassette.exists() and cassette.stat().st_mtime < run_started:
+            for stale in (cassette, journal_path(cassette)):
+                stale.unlink(missing_ok=True)
+    finally:
+        lock.release()
+
+
+def _start(
+    settings: Settings, log: _CollectingLog, *, rewrite_before: float | None, wait: bool
+) -> ServerThread:
+    """Start the proxy (for ``rewrite``, deleting a cassette older than ``rewrite_before``
+    first). If another process is recording the same cassette: under pytest-xdist (``wait``),
+    wait for it, up to LOCK_WAIT seconds; otherwise fail now."""
+    assert settings.cassette is not None
     deadline = time.monotonic() + LOCK_WAIT
     while True:
-        server = ServerThread(lambda: build_app(settings, audit_log=log))
         try:
+            if rewrite_before is not None:
+                _delete_if_stale(settings.cassette, rewrite_before)
+            server = ServerThread(lambda: build_app(settings, audit_log=log))
             server.start()
         except CassetteLocked as locked:
+            if not wait:
+                pytest.fail(str(locked), pytrace=False)
             if time.monotonic() > deadline:
                 pytest.fail(f"{locked} (waited {LOCK_WAIT:g} s)", pytrace=False)
             time.sleep(0.1)
@@ -273,20 +297,18 @@ def cassette_proxy(
     options = resolve_options(request, cassette_proxy_config)
     cassette: Path = options["cassette"]
     mode = options["record_mode"]
+    # rewrite: only a cassette from before this run is deleted, so tests sharing one add to the
+    # new recording, whichever process (xdist worker) runs them.
+    rewrite_before = request.config.stash[_RUN_STARTED] if mode == REWRITE else None
     if mode == REWRITE:
-        # Only a cassette from before this run is deleted: tests sharing one then add to the
-        # new recording, whichever process (xdist worker) runs them.
-        started = request.config.stash[_RUN_STARTED]
-        if cassette.exists() and cassette.stat().st_mtime < started:
-            for stale in (cassette, journal_path(cassette)):
-                stale.unlink(missing_ok=True)
         options["record_mode"] = RecordMode.NEW_EPISODES.value
     settings = _settings(options)
     if settings.record_mode is RecordMode.NONE and not cassette.exists():
         pytest.fail(_not_recorded_message(cassette, request.node.nodeid), pytrace=False)
     log = _CollectingLog()
     try:
-        server = _start(settings, log)
+        xdist_worker = getattr(request.config, "workerinput", None) is not None
+        server = _start(settings, log, rewrite_before=rewrite_before, wait=xdist_worker)
     except BaseException:  # pytest.fail too: the log must still be closed
         log.close()
         raise

@@ -34,6 +34,8 @@ from proxy.persist import load_cassette, save_cassette
 from proxy.redact import redact_bytes, redact_header
 from proxy.settings import RecordMode, Settings
 
+_ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
@@ -115,18 +117,19 @@ class Recorder:
         self.mode = settings.record_mode
         self._lock = CassetteLock(self.path)
         locked = self._lock.acquire()
+        # Refused before the cassette is parsed when this mode will record whatever it holds.
+        will_record = self.mode in _ALWAYS_RECORD or (
+            self.mode is RecordMode.ONCE and not self.path.exists()
+        )
+        if not locked and will_record:
+            self._refuse_locked()
         # A journal is folded in only when no live proxy can be writing it.
         self.recovered = recover(self.path) if locked else 0
         loaded = load_cassette(self.path)
         self.existed = loaded is not None
         self.policy = Policy.of(self.mode, existed=self.existed)
         if self.policy.record and not locked:
-            raise CassetteLocked(
-                f"cassette {str(self.path)!r} is being recorded by process "
-                f"{self._lock.holder()}; two proxies recording one cassette would lose "
-                "each other's interactions. Give each its own cassette, or replay it "
-                "(--record-mode none)"
-            )
+            self._refuse_locked()
         if not self.policy.record:
             self._lock.release()
         self.cassette = Cassette(
@@ -140,6 +143,14 @@ class Recorder:
             Journal(journal_path(self.path), JournalHeader(self.mode.value, settings.match_on))
             if self.policy.record
             else None
+        )
+
+    def _refuse_locked(self) -> None:
+        raise CassetteLocked(
+            f"cassette {str(self.path)!r} is being recorded by process "
+            f"{self._lock.holder()}; two proxies recording one cassette would lose "
+            "each other's interactions. Give each its own cassette, or replay it "
+            "(--record-mode none)"
         )
 
     def play(self, request: VcrRequest) -> Interaction | None:

@@ -7,12 +7,14 @@ block this thread; the inner tests use the real ``openai`` client, sync and asyn
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from proxy.journal import CassetteLock
 from proxy.serve import ServerThread
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
@@ -275,6 +277,23 @@ def test_bad_marker_options_fail_in_one_line_naming_them(
     result.stdout.fnmatch_lines([expected])
     result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*pydantic*")
+
+
+def test_outside_xdist_a_cassette_another_process_records_fails_at_once(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    _, url = upstream
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    holder = CassetteLock(cassette_of(pytester, "test_sync", "test_cancel"))
+    assert holder.acquire()  # as a `cassette-proxy serve` recording it would
+    try:
+        started = time.monotonic()
+        result = pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}")
+        assert time.monotonic() - started < 30  # not the xdist wait
+    finally:
+        holder.release()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*is being recorded by process*"])
 
 
 def test_xdist_workers_sharing_a_cassette_take_turns_recording_it(

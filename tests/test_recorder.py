@@ -14,8 +14,8 @@ from multidict import CIMultiDict
 from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Interaction
-from proxy.errors import CassetteFileError
-from proxy.journal import journal_path
+from proxy.errors import CassetteFileError, CassetteLocked
+from proxy.journal import CassetteLock, journal_path
 from proxy.persist import load_cassette
 from proxy.recorder import Recorder
 from proxy.settings import Settings
@@ -268,6 +268,18 @@ async def test_two_proxies_cannot_record_one_cassette(
     assert len(interactions(cassette)) == 1
     second = await start_proxy(cassette=cassette, record_mode="new_episodes")  # lock released
     await second.stop()
+
+
+def test_a_locked_cassette_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    cassette = tmp_path / "big.yaml"
+    cassette.write_text("interactions: [ {")  # would fail to parse, if it were parsed
+    holder = CassetteLock(cassette)
+    assert holder.acquire()
+    try:
+        with pytest.raises(CassetteLocked, match="is being recorded by process"):
+            Recorder(Settings(cassette=cassette, record_mode="all"))
+    finally:
+        holder.release()
 
 
 def test_an_unwritable_cassette_folder_stops_start_up(tmp_path: Path) -> None:
