@@ -185,7 +185,8 @@ def redact_cassette(path: Path) -> RedactResult:
 def _replaced_in_place(text: str, secrets: list[Secret]) -> str | None:
     """``text`` with each secret replaced inside its own field, or None if one is not there."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        # libyaml's composer (ten times PyYAML's); its marks count characters, as text[...] does.
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None
     edits: dict[tuple[int, int], str] = {}  # span of a scalar -> its text, redacted so far

@@ -157,6 +157,7 @@ async def test_redact_touches_only_the_field_a_secret_was_found_in(
             ) as response,
         ):
             await response.read()
+    cassette.chmod(0o600)
     before = cassette.read_text()
     assert before.count("json") > 2
     result = CliRunner().invoke(main, ["cassette", "redact", str(cassette)])
@@ -170,3 +171,37 @@ async def test_redact_touches_only_the_field_a_secret_was_found_in(
     expected = expected.replace(COOKIE, fingerprint(COOKIE))
     assert after == expected
     assert after.count("application/json") == before.count("application/json")
+    assert cassette.stat().st_mode & 0o777 == 0o600  # a private cassette stays private
+
+
+def test_redact_spans_count_characters_in_a_hand_edited_utf8_cassette(tmp_path: Path) -> None:
+    # vcrpy's dumpers escape non-ASCII; a cassette edited by hand may hold it raw, before the
+    # secret, where byte and character offsets differ.
+    cassette = tmp_path / "edited.yaml"
+    cassette.write_text(
+        "interactions:\n"
+        "- request:\n"
+        "    body: 'Привет, ✓ — json'\n"
+        "    headers:\n"
+        "      Authorization:\n"
+        "      - json\n"
+        "    method: POST\n"
+        "    uri: https://ai.api.cloud.yandex.net/v1/responses/r/cancel\n"
+        "  response:\n"
+        "    body:\n"
+        "      string: '{}'\n"
+        "    headers:\n"
+        "      Content-Type:\n"
+        "      - application/json\n"
+        "    status:\n"
+        "      code: 200\n"
+        "      message: OK\n"
+        "version: 1\n",
+        encoding="utf-8",
+    )
+    before = cassette.read_text(encoding="utf-8")
+    result = CliRunner().invoke(main, ["cassette", "redact", str(cassette)])
+    assert result.exit_code == 0, result.output
+    assert "in place" in result.output
+    expected = before.replace("      - json\n", f"      - {fingerprint('json')}\n")
+    assert cassette.read_text(encoding="utf-8") == expected
