@@ -37,7 +37,7 @@ from proxy.models.violations import Verdict
 from proxy.settings import Settings
 
 SHUTDOWN_GRACE: Final = 30.0
-_PLAIN_REASON: Final = re.compile(r"[A-Za-z][A-Za-z0-9 ,'-]{0,100}")  # words, no quoted bytes
+_LLHTTP_MESSAGE: Final = re.compile(r"(?P<reason>[A-Za-z][A-Za-z0-9 ,'-]{0,100}):\n\n  b['\"]")
 # aiohttp's parser refuses request lines and headers over 8 KiB with a bare text/plain 400,
 # before the proxy can answer in its envelope; 64 KiB lets long ids reach the proxy's own checks.
 RUNNER_OPTIONS: Final = {"max_line_size": 64 * 1024, "max_field_size": 64 * 1024}
@@ -65,11 +65,12 @@ class _ConnectionHandler(RequestHandler):
     ) -> web.StreamResponse:
         if status >= 500 or request.writer.output_size > 0:
             return super().handle_error(request, status, exc, message)
-        # aiohttp's message is mostly "<reason>:\n\n  b'<the raw line>'\n  ^", but some put the
-        # raw bytes in the first line too (LineTooLong: "Got more than 65536 bytes when
-        # reading: b'...'"). Only a first line of plain words is used; otherwise the class name.
-        first = (message or "").split("\n", 1)[0].rstrip(": ")
-        reason = first if _PLAIN_REASON.fullmatch(first) else type(exc).__name__
+        # llhttp's messages are "<reason>:\n\n  b'<the raw line>'\n  ^": the reason is kept.
+        # Any other shape may hold request bytes in its first line (LineTooLong: "Got more
+        # than 65536 bytes when reading: b'...'"; the pure-Python parser's "Bad HTTP method in
+        # status line '<line>'"), so only the exception's class name is used then.
+        shaped = _LLHTTP_MESSAGE.match(message or "")
+        reason = shaped["reason"] if shaped else type(exc).__name__
         self.audit_log.lifecycle("unparsable_request", status=status, reason=reason)
         response = error_response(
             HTTPRefusal(
