@@ -171,7 +171,8 @@ def redact_cassette(path: Path) -> RedactResult:
     secrets = find_secrets(interactions)
     if not secrets:
         return RedactResult(0, "unchanged")
-    text = _replaced_in_place(path.read_text(encoding="utf-8"), secrets)
+    # Bytes decoded as they are: read_text would turn CRLF line endings into LF.
+    text = _replaced_in_place(path.read_bytes().decode("utf-8"), secrets)
     if text is not None:
         write_atomically(path, text)
         with contextlib.suppress(CassetteFileError):
@@ -184,15 +185,18 @@ def redact_cassette(path: Path) -> RedactResult:
 
 def _replaced_in_place(text: str, secrets: list[Secret]) -> str | None:
     """``text`` with each secret replaced inside its own field, or None if one is not there."""
+    # libyaml's composer (ten times PyYAML's). Its marks count characters, as text[...] does,
+    # but not a byte-order mark, so one is left out of what it reads and added to every span.
+    bom = 1 if text.startswith("\ufeff") else 0
     try:
-        # libyaml's composer (ten times PyYAML's); its marks count characters, as text[...] does.
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        root = yaml.compose(text[bom:], Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError:
         return None
     edits: dict[tuple[int, int], str] = {}  # span of a scalar -> its text, redacted so far
     for secret in sorted(secrets, key=lambda s: -len(s.original)):
         found = False
-        for span in _value_spans(root, secret.where):
+        for start, end in _value_spans(root, secret.where):
+            span = (start + bom, end + bom)
             current = edits.get(span, text[span[0] : span[1]])
             if secret.original in current:
                 edits[span] = current.replace(secret.original, secret.replacement)

@@ -157,10 +157,11 @@ def _check_utf8(raw: bytes, path: Path, chunk: int = 1 << 20) -> None:
     decoder = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(raw)
     for start in range(0, len(raw), chunk):
+        held = len(decoder.getstate()[0])  # bytes of a character begun in the last chunk
         try:
             decoder.decode(view[start : start + chunk], final=start + chunk >= len(raw))
         except UnicodeDecodeError as exc:
-            raise _not_utf8(path, start + exc.start) from exc
+            raise _not_utf8(path, start - held + exc.start) from exc
 
 
 def save_cassette(path: Path, interactions: list[Interaction]) -> None:
@@ -185,7 +186,7 @@ def write_atomically(path: Path, data: str) -> None:
     except FileNotFoundError:
         mode = None
     try:
-        with temporary.open("w", encoding="utf-8") as file:
+        with temporary.open("w", encoding="utf-8", newline="") as file:  # "\n" stays "\n"
             if mode is not None:
                 os.fchmod(file.fileno(), mode)
             file.write(data)

@@ -174,34 +174,40 @@ async def test_redact_touches_only_the_field_a_secret_was_found_in(
     assert cassette.stat().st_mode & 0o777 == 0o600  # a private cassette stays private
 
 
-def test_redact_spans_count_characters_in_a_hand_edited_utf8_cassette(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("bom", "newline"), [("", "\n"), ("\ufeff", "\n"), ("", "\r\n")], ids=["lf", "bom", "crlf"]
+)
+def test_redact_keeps_every_other_byte_of_a_hand_edited_utf8_cassette(
+    tmp_path: Path, bom: str, newline: str
+) -> None:
     # vcrpy's dumpers escape non-ASCII; a cassette edited by hand may hold it raw, before the
-    # secret, where byte and character offsets differ.
+    # secret (where byte and character offsets differ), after a byte-order mark, with CRLF.
+    lines = [
+        "interactions:",
+        "- request:",
+        "    body: 'Привет, ✓ — json'",
+        "    headers:",
+        "      Authorization:",
+        "      - json",
+        "    method: POST",
+        "    uri: https://ai.api.cloud.yandex.net/v1/responses/r/cancel",
+        "  response:",
+        "    body:",
+        "      string: '{}'",
+        "    headers:",
+        "      Content-Type:",
+        "      - application/json",
+        "    status:",
+        "      code: 200",
+        "      message: OK",
+        "version: 1",
+    ]
     cassette = tmp_path / "edited.yaml"
-    cassette.write_text(
-        "interactions:\n"
-        "- request:\n"
-        "    body: 'Привет, ✓ — json'\n"
-        "    headers:\n"
-        "      Authorization:\n"
-        "      - json\n"
-        "    method: POST\n"
-        "    uri: https://ai.api.cloud.yandex.net/v1/responses/r/cancel\n"
-        "  response:\n"
-        "    body:\n"
-        "      string: '{}'\n"
-        "    headers:\n"
-        "      Content-Type:\n"
-        "      - application/json\n"
-        "    status:\n"
-        "      code: 200\n"
-        "      message: OK\n"
-        "version: 1\n",
-        encoding="utf-8",
-    )
-    before = cassette.read_text(encoding="utf-8")
+    cassette.write_bytes((bom + newline.join(lines) + newline).encode("utf-8"))
+    before = cassette.read_bytes()
     result = CliRunner().invoke(main, ["cassette", "redact", str(cassette)])
     assert result.exit_code == 0, result.output
     assert "in place" in result.output
-    expected = before.replace("      - json\n", f"      - {fingerprint('json')}\n")
-    assert cassette.read_text(encoding="utf-8") == expected
+    secret_line = f"      - json{newline}".encode()
+    expected = before.replace(secret_line, f"      - {fingerprint('json')}{newline}".encode())
+    assert cassette.read_bytes() == expected
