@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
@@ -67,14 +68,19 @@ def _replayable(
     return ProxyResponse(status=status, reason=reason, headers=kept, body=body)
 
 
-def _other_upstream_hint(recorded: VcrRequest) -> str:
-    """For a miss whose closest recording differs only in scheme, host or port."""
-    origin = f"{recorded.scheme}://{recorded.host}:{recorded.port}"
+def _other_upstream_hint(recorded: VcrRequest, upstream: str, names: tuple[str, ...]) -> str:
+    """For a miss whose closest recording differs only in scheme, host or port: the upstream it
+    was recorded from (with the current upstream's path prefix, which the path matched)."""
+    default_port = {"http": 80, "https": 443}.get(recorded.scheme)
+    port = "" if recorded.port == default_port else f":{recorded.port}"
+    prefix = urlsplit(upstream).path.rstrip("/")
+    origin = f"{recorded.scheme}://{recorded.host}{port}{prefix}"
+    others = ",".join(name for name in names if name not in UPSTREAM_MATCHERS)
+    without = f" (--match-on {others})" if others else ""
     return (
         f"\nThe closest recording differs only in the upstream: it was recorded from {origin}. "
         f"To replay it, run the proxy with --upstream {origin} (in pytest: "
-        "--cassette-upstream), or match without scheme, host and port "
-        "(--match-on method,path,query,body)."
+        f"--cassette-upstream), or match without scheme, host and port{without}."
     )
 
 
@@ -143,7 +149,7 @@ class Cassette:
         kept = [i for i, key in zip(self.loaded, self._keys, strict=True) if key not in rerecorded]
         return kept + self.recorded
 
-    def explain_miss(self, request: VcrRequest) -> str:
+    def explain_miss(self, request: VcrRequest, upstream: str = "") -> str:
         """The closest recorded requests and, for each, the matchers that failed (vcrpy's words)."""
         if not self.loaded:
             return "The cassette holds no interactions."
@@ -177,7 +183,7 @@ class Cassette:
                     f"({same}/{len(self.matcher.names)} matchers agree; failed {detail})"
                 )
                 if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
-                    hint = _other_upstream_hint(recorded)
+                    hint = _other_upstream_hint(recorded, upstream, self.matcher.names)
             if len(lines) == CLOSEST_SHOWN:
                 break
         return "Closest recorded interactions:\n" + "\n".join(lines) + hint

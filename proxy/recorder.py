@@ -115,6 +115,7 @@ class Recorder:
         assert settings.cassette is not None
         self.path = settings.cassette
         self.mode = settings.record_mode
+        self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
         locked = self._lock.acquire()
         # Refused before the cassette is parsed when this mode will record whatever it holds.
@@ -184,8 +185,9 @@ class Recorder:
             f"cassette-proxy found no recorded response for {request.method} {request.uri} "
             f"in cassette {str(self.path)!r} ({_count(len(self.cassette.loaded))}; record "
             f"mode {self.mode.value!r}; matching on {', '.join(self.cassette.matcher.names)}), "
-            f"and {why}. {self.cassette.explain_miss(request)}\nTo record it, run the proxy "
-            "with --record-mode new_episodes (keeps what is recorded) or all (re-records)."
+            f"and {why}. {self.cassette.explain_miss(request, self.upstream)}\nTo record it, "
+            "run the proxy with --record-mode new_episodes (keeps what is recorded) or all "
+            "(re-records)."
         )
 
     def close(self) -> Summary:

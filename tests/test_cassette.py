@@ -97,10 +97,21 @@ def test_miss_explanation_names_the_closest_and_the_failing_matchers() -> None:
 def test_a_miss_recorded_from_another_upstream_says_so_and_how_to_replay_it() -> None:
     cassette = Cassette(Path("c.yaml"), Matcher(DEFAULT_MATCH_ON), loaded=[interaction("r", "r")])
     local = VcrRequest("POST", "http://127.0.0.1:8099/v1/responses/r/cancel", b"", {})
-    explained = cassette.explain_miss(local)
-    assert "differs only in the upstream: it was recorded from https://" in explained
-    assert "--upstream https://" in explained
+    explained = cassette.explain_miss(local, upstream="http://127.0.0.1:8099")
+    recorded_from = "https://ai.api.cloud.yandex.net"
+    assert f"differs only in the upstream: it was recorded from {recorded_from}." in explained
+    assert f"--upstream {recorded_from} " in explained
     assert "--match-on method,path,query,body" in explained
+    # Behind a path prefix the suggested upstream keeps it, and the user's own matchers stay.
+    prefixed = Cassette(
+        Path("c.yaml"),
+        Matcher(("method", "host", "path")),
+        loaded=[interaction("r", "r")],
+    )
+    moved = VcrRequest("POST", "http://127.0.0.1:8099/v1/responses/r/cancel", b"", {})
+    hint = prefixed.explain_miss(moved, upstream="http://127.0.0.1:8099/v1/")
+    assert "--upstream https://ai.api.cloud.yandex.net/v1 " in hint
+    assert "--match-on method,path)" in hint
     # A miss for another reason gets no such hint.
     assert "differs only in the upstream" not in cassette.explain_miss(request("other"))
 
