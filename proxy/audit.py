@@ -61,6 +61,7 @@ class Summary:
     files: list[str] = field(default_factory=list)
     lines: int = 0
     events: int = 0  # lines that are events of any kind (exchange, lifecycle)
+    broken_files: int = 0  # files that could not be read to their end
     exchanges: int = 0
     skipped_by_time: int = 0
     by_route: Counter[str] = field(default_factory=Counter)
@@ -287,6 +288,7 @@ def summarise(
                 if line.strip():
                     _count(summary, line, since=since, until=until, source=source, number=number)
         except (OSError, EOFError, zlib.error) as exc:  # a truncated or damaged .gz, say
+            summary.broken_files += 1
             summary.note_corrupt(
                 source,
                 number + 1,

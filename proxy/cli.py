@@ -172,7 +172,7 @@ def audit(logs: tuple[str, ...], since: datetime | None, until: datetime | None,
         click.echo(orjson.dumps(summary.as_json(), option=orjson.OPT_INDENT_2).decode())
     else:
         click.echo(render_audit(summary), nl=False)
-    if summary.events == 0 and summary.corrupt_count:
+    if summary.events == 0 and summary.corrupt_count > summary.broken_files:
         click.echo(
             "Error: no line is a cassette-proxy log event; audit reads the JSON lines of "
             "serve --log-file (a cassette is checked with: cassette-proxy cassette check)",

@@ -10,6 +10,7 @@ retry it; :func:`proxy.app.error_middleware` turns them into responses, in that 
     ├── HTTPRefusal            4xx  aiohttp itself refused the request (unroutable target)
     ├── ProxyRouteNotFound         404  a /_proxy/ path that is not one of the proxy's own
     ├── BodyTooLarge               413  request body over --max-body-size
+    ├── ClientDisconnected         400  the client went away before its body was read
     ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
     ├── ResponseRejected           502  strict validation found an error in the upstream's response
     ├── RecordingFailed            502  the response could not be journalled, so it is not passed on
@@ -99,6 +100,16 @@ class BodyTooLarge(ProxyError):
     status = 413
     error_type = "invalid_request_error"
     code = "request_too_large"
+
+
+class ClientDisconnected(ProxyError):
+    """The connection was lost while the request body was being read; nothing was forwarded.
+    (A body that turns malformed after the headers, such as a bad chunk size, is not answered
+    by aiohttp: it waits until the client gives up, which ends here.)"""
+
+    status = 400
+    error_type = "invalid_request_error"
+    code = "client_disconnected"
 
 
 class CassetteMiss(ProxyError):

@@ -19,7 +19,13 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
-from proxy.errors import BodyTooLarge, ContractRejected, RefusedTarget, ResponseRejected
+from proxy.errors import (
+    BodyTooLarge,
+    ClientDisconnected,
+    ContractRejected,
+    RefusedTarget,
+    ResponseRejected,
+)
 from proxy.exchange import CASSETTE, UPSTREAM, Exchange
 from proxy.log import Stopwatch
 from proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
@@ -95,6 +101,11 @@ async def read_request(request: web.Request, max_body_size: int) -> ProxyRequest
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise BodyTooLarge(_too_large(None, max_body_size)) from exc
+    except ConnectionResetError as exc:
+        raise ClientDisconnected(
+            f"the connection was lost while reading the body of {request.method} "
+            f"{redact_path(request.raw_path)[:200]!r}; nothing was forwarded"
+        ) from exc
     return ProxyRequest(request.method, request.raw_path, end_to_end(request.headers), body)
 
 

