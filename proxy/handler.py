@@ -56,20 +56,21 @@ class Pipeline:
         return self.settings.validation is ValidationMode.STRICT
 
 
-# Escapes that can spell a dot segment: ".", and the separators some servers decode before
-# they route ("/" and "\\").
-_SEGMENT_ESCAPES: Final = {"2e": ".", "2f": "/", "5c": "\\"}
-_SEGMENT_ESCAPE: Final = re.compile(r"%(2e|2f|5c)", re.IGNORECASE)
+# Escapes that can spell a dot segment: ".", the separators some servers decode before they
+# route ("/" and "\\"), and ";", which starts path parameters some servers drop ("/..;/").
+_SEGMENT_ESCAPES: Final = {"2e": ".", "2f": "/", "5c": "\\", "3b": ";"}
+_SEGMENT_ESCAPE: Final = re.compile(r"%(2e|2f|5c|3b)", re.IGNORECASE)
 _SEPARATOR: Final = re.compile(r"[/\\]")
 
 
 def has_dot_segment(raw_path: str) -> bool:
-    """Whether the path (no query) has a ``.`` or ``..`` segment, spelt plainly, as ``%2e``, or
-    between encoded slashes or backslashes (``resp%2F..%2Fadmin``)."""
+    """Whether the path (no query) has a ``.`` or ``..`` segment, spelt plainly, as ``%2e``,
+    between encoded slashes or backslashes (``resp%2F..%2Fadmin``), or with path parameters
+    (``..;x``, which servers such as Tomcat read as ``..``)."""
     if "." not in raw_path and "%2" not in raw_path.lower():
         return False  # most paths: no dot, nothing encoded that could make one
     decoded = _SEGMENT_ESCAPE.sub(lambda m: _SEGMENT_ESCAPES[m[1].lower()], raw_path)
-    return any(part in {".", ".."} for part in _SEPARATOR.split(decoded))
+    return any(part.partition(";")[0] in {".", ".."} for part in _SEPARATOR.split(decoded))
 
 
 def refuse_foreign_target(request: web.Request) -> None:

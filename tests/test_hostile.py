@@ -90,6 +90,8 @@ DOT_SEGMENT_IDS = (b"..", b"%2e%2e", b"%2e%2e%2f%2e%2e%2fadmin")
         b"/v1/responses/resp%2F..%2F..%2F..%2Fadmin/cancel",
         b"/v1/responses/resp%5C..%5C..%5Cadmin/cancel",
         b"/v1/./responses/resp_1/cancel",
+        b"/v1/responses/..;/..;/admin/cancel",
+        b"/v1/responses/%2e%2e%3bx/admin/cancel",
     ],
 )
 async def test_dot_segments_cannot_escape_the_upstreams_path_prefix(
