@@ -21,7 +21,7 @@ import orjson
 from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Interaction
-from proxy.errors import CassetteFileError
+from proxy.errors import CassetteFileError, CassetteLocked
 
 JOURNAL_VERSION: Final = 1
 
@@ -40,6 +40,7 @@ class CassetteLock:
     so a journal whose lock is free was left by a crash and is safe to fold in."""
 
     def __init__(self, cassette: Path) -> None:
+        self.cassette = cassette
         self.path = lock_path(cassette)
         self._fd = -1
 
@@ -74,6 +75,14 @@ class CassetteLock:
             return os.fstat(fd).st_ino == self.path.stat().st_ino
         except FileNotFoundError:
             return False
+
+    def refusal(self) -> CassetteLocked:
+        """The error for a proxy that would record the cassette while another process does."""
+        return CassetteLocked(
+            f"cassette {str(self.cassette)!r} is being recorded by process {self.holder()}; "
+            "two proxies recording one cassette would lose each other's interactions. Give "
+            "each its own cassette, or replay it (--record-mode none)"
+        )
 
     def holder(self) -> str:
         try:

@@ -123,9 +123,12 @@ def load_cassette(path: Path) -> list[Interaction] | None:
         return None
     # One copy of the file in memory while it is parsed, none once the interactions are built:
     # libyaml reads UTF-8 bytes as they are (it would copy a str), json reads a str.
-    source: str | bytes = raw if serializer is yaml_reader else _decoded(raw, path)
+    source: str | bytes
     if serializer is yaml_reader:
         _check_utf8(raw, path)
+        source = raw
+    else:
+        source = _decoded(raw, path)
     del raw
     try:
         data = serializer.deserialize(source)

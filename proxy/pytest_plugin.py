@@ -209,9 +209,7 @@ def _delete_if_stale(cassette: Path, run_started: float) -> None:
     cassette's lock, so a worker recording it now is never disturbed."""
     lock = CassetteLock(cassette)
     if not lock.acquire():
-        raise CassetteLocked(
-            f"cassette {str(cassette)!r} is being recorded by process {lock.holder()}"
-        )
+        raise lock.refusal()
     try:
         if cassette.exists() and cassette.stat().st_mtime < run_started:
             for stale in (cassette, journal_path(cassette)):

@@ -26,7 +26,7 @@ from pathlib import Path
 from vcr.request import Request as VcrRequest
 
 from proxy.cassette import Cassette, Interaction
-from proxy.errors import CassetteLocked, CassetteMiss, RecordingFailed
+from proxy.errors import CassetteMiss, RecordingFailed
 from proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from proxy.matching import Matcher
 from proxy.models.http import ProxyResponse, UndecodableBody, decode_body
@@ -123,14 +123,14 @@ class Recorder:
             self.mode is RecordMode.ONCE and not self.path.exists()
         )
         if not locked and will_record:
-            self._refuse_locked()
+            raise self._lock.refusal()
         # A journal is folded in only when no live proxy can be writing it.
         self.recovered = recover(self.path) if locked else 0
         loaded = load_cassette(self.path)
         self.existed = loaded is not None
         self.policy = Policy.of(self.mode, existed=self.existed)
         if self.policy.record and not locked:
-            self._refuse_locked()
+            raise self._lock.refusal()
         if not self.policy.record:
             self._lock.release()
         self.cassette = Cassette(
@@ -144,14 +144,6 @@ class Recorder:
             Journal(journal_path(self.path), JournalHeader(self.mode.value, settings.match_on))
             if self.policy.record
             else None
-        )
-
-    def _refuse_locked(self) -> None:
-        raise CassetteLocked(
-            f"cassette {str(self.path)!r} is being recorded by process "
-            f"{self._lock.holder()}; two proxies recording one cassette would lose "
-            "each other's interactions. Give each its own cassette, or replay it "
-            "(--record-mode none)"
         )
 
     def play(self, request: VcrRequest) -> Interaction | None:
