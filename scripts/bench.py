@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 from fast_upstream import BODY  # noqa: E402
 from vcr.request import Request as VcrRequest  # noqa: E402
 
-from proxy.cassette import Interaction  # noqa: E402
-from proxy.persist import save_cassette  # noqa: E402
+from cassette_proxy.cassette import Interaction  # noqa: E402
+from cassette_proxy.persist import save_cassette  # noqa: E402
 
 LUA = """
 counter = 0
@@ -118,7 +118,7 @@ def process(*args: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def proxy_args(port: int, upstream: str, *extra: str) -> tuple[str, ...]:
-    return (PYTHON, "-m", "proxy", "serve", "--port", str(port), "--upstream", upstream, *extra)
+    return (PYTHON, "-m", "cassette_proxy", "serve", "--port", str(port), "--upstream", upstream, *extra)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -179,8 +179,8 @@ def make_cassette(path: Path, upstream: str, count: int) -> None:
 LOAD_PROBE = """
 import sys, time
 from pathlib import Path
-from proxy.recorder import Recorder
-from proxy.settings import Settings
+from cassette_proxy.recorder import Recorder
+from cassette_proxy.settings import Settings
 def rss():
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):

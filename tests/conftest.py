@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.app import build_app
-from proxy.log import AuditLog
-from proxy.serve import RUNNER_OPTIONS
-from proxy.settings import Settings
+from cassette_proxy.app import build_app
+from cassette_proxy.log import AuditLog
+from cassette_proxy.serve import RUNNER_OPTIONS
+from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
 pytest_plugins = ["pytester"]

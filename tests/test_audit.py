@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from click.testing import CliRunner
 
-from proxy.cli import main
+from cassette_proxy.cli import main
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from vcr.request import Request as VcrRequest
 
-from proxy.cassette import Cassette, Interaction
-from proxy.matching import Key, Matcher
-from proxy.settings import DEFAULT_MATCH_ON
+from cassette_proxy.cassette import Cassette, Interaction
+from cassette_proxy.matching import Key, Matcher
+from cassette_proxy.settings import DEFAULT_MATCH_ON
 
 BASE = "https://ai.api.cloud.yandex.net/v1/responses"
 

@@ -11,9 +11,9 @@ import vcr
 import yaml
 from click.testing import CliRunner
 
-from proxy.cli import main
-from proxy.persist import load_cassette
-from proxy.redact import fingerprint
+from cassette_proxy.cli import main
+from cassette_proxy.persist import load_cassette
+from cassette_proxy.redact import fingerprint
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from proxy.contract_check import check_cancel_response
-from proxy.models.violations import Violation
+from cassette_proxy.contract_check import check_cancel_response
+from cassette_proxy.models.violations import Violation
 from tests import vectors
 
 JSON = "application/json"

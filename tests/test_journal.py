@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from proxy.journal import CassetteLock, lock_path
+from cassette_proxy.journal import CassetteLock, lock_path
 
 
 def test_a_lock_released_and_unlinked_during_acquire_is_taken_on_the_new_file(

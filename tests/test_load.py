@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from proxy.persist import load_cassette
+from cassette_proxy.persist import load_cassette
 from tests.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.slow
@@ -40,7 +40,7 @@ def rss_mb(pid: int) -> float:
 async def start(log: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
     """A proxy process logging to ``log``; its URL, from the ``listening`` event."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy", "serve", "--port", "0", "--log-file", str(log), *args,
+        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0", "--log-file", str(log), *args,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     async with asyncio.timeout(30):

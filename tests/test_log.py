@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from proxy.log import BODY_LIMIT
+from cassette_proxy.log import BODY_LIMIT
 from tests import vectors
 from tests.client import TIMEOUT, post
 from tests.conftest import DUMMY_KEY, StartProxy

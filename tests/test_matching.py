@@ -6,7 +6,7 @@ import pytest
 from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 
-from proxy.matching import PROJECTIONS, Matcher
+from cassette_proxy.matching import PROJECTIONS, Matcher
 
 JSON = {"Content-Type": "application/json"}
 U = "https://ai.api.cloud.yandex.net/v1/responses/resp_1/cancel"

@@ -10,11 +10,11 @@ import openai
 import pytest
 import vcr
 
-from proxy.cassette import Interaction
-from proxy.errors import CassetteFileError
-from proxy.persist import load_cassette, save_cassette
-from proxy.recorder import Recorder
-from proxy.settings import Settings
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.errors import CassetteFileError
+from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.recorder import Recorder
+from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.conftest import DUMMY_KEY, StartProxy
 from tests.fake_upstream import FakeUpstream

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.app import build_app
-from proxy.log import AuditLog
-from proxy.serve import ServerThread
-from proxy.settings import Settings
+from cassette_proxy.app import build_app
+from cassette_proxy.log import AuditLog
+from cassette_proxy.serve import ServerThread
+from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
 pytestmark = pytest.mark.slow

@@ -1,6 +1,6 @@
 """The pytest plugin, used the way a user would: through ``pytester`` runs of real test files.
 
-The upstream runs on a thread (:class:`proxy.serve.ServerThread`), because the inner pytest runs
+The upstream runs on a thread (:class:`cassette_proxy.serve.ServerThread`), because the inner pytest runs
 block this thread; the inner tests use the real ``openai`` client, sync and async.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from proxy.journal import CassetteLock
-from proxy.serve import ServerThread
+from cassette_proxy.journal import CassetteLock
+from cassette_proxy.serve import ServerThread
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 

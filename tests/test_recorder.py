@@ -13,12 +13,12 @@ import yaml
 from multidict import CIMultiDict
 from vcr.request import Request as VcrRequest
 
-from proxy.cassette import Interaction
-from proxy.errors import CassetteFileError, CassetteLocked
-from proxy.journal import CassetteLock, journal_path
-from proxy.persist import load_cassette
-from proxy.recorder import Recorder
-from proxy.settings import Settings
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.errors import CassetteFileError, CassetteLocked
+from cassette_proxy.journal import CassetteLock, journal_path
+from cassette_proxy.persist import load_cassette
+from cassette_proxy.recorder import Recorder
+from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import DUMMY_KEY, StartProxy

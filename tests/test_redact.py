@@ -1,4 +1,4 @@
-"""Redaction: the rules of :mod:`proxy.redact`, and no secret in any artefact of a real run."""
+"""Redaction: the rules of :mod:`cassette_proxy.redact`, and no secret in any artefact of a real run."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.journal import journal_path
-from proxy.redact import (
+from cassette_proxy.journal import journal_path
+from cassette_proxy.redact import (
     fingerprint,
     redact_bytes,
     redact_header,

@@ -17,7 +17,7 @@ import orjson
 import pytest
 import vcr
 
-from proxy.persist import load_cassette
+from cassette_proxy.persist import load_cassette
 from tests import vectors
 from tests.conftest import DUMMY_KEY
 from tests.fake_upstream import FakeUpstream
@@ -64,7 +64,7 @@ async def running(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "proxy",
+        "cassette_proxy",
         "serve",
         "--port",
         "0",
@@ -230,7 +230,7 @@ async def test_bad_configuration_is_one_line_and_exit_2(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "proxy",
+        "cassette_proxy",
         "serve",
         *args,
         stdout=asyncio.subprocess.PIPE,
@@ -254,7 +254,7 @@ async def test_environment_configures_the_proxy(upstream_url: str, tmp_path: Pat
         "CASSETTE_PROXY_LOG_FILE": str(log_file),
     }
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy", "serve", "--port", "0",
+        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **env},
     )  # fmt: skip
@@ -278,7 +278,7 @@ async def test_environment_configures_the_proxy(upstream_url: str, tmp_path: Pat
 async def refused_start(*args: str) -> tuple[int | None, bytes, bytes]:
     """Run ``cassette-proxy serve --port 0 ARGS`` that is expected to stop at start-up."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "proxy", "serve", "--port", "0", *args,
+        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     async with asyncio.timeout(30):

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from proxy.cli import main
-from proxy.settings import DEFAULT_MATCH_ON, RecordMode, Settings, ValidationMode
+from cassette_proxy.cli import main
+from cassette_proxy.settings import DEFAULT_MATCH_ON, RecordMode, Settings, ValidationMode
 
 
 def test_defaults_are_a_safe_pass_through() -> None:

@@ -16,7 +16,7 @@ import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from proxy.journal import journal_path
+from cassette_proxy.journal import journal_path
 from tests import vectors
 from tests.client import cancel, scrape
 from tests.conftest import StartProxy

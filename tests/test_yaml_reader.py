@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vcr.serializers import yamlserializer
 
-from proxy import yaml_reader
+from cassette_proxy import yaml_reader
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = sorted([ROOT / "cassettes" / "demo.yaml", *(ROOT / "tests" / "examples").rglob("*.yaml")])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from proxy.pytest_plugin import CassetteProxy
+from cassette_proxy.pytest_plugin import CassetteProxy
 
 
 def cancel_job(client: openai.OpenAI, response_id: str) -> str | None:

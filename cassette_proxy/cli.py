@@ -1,4 +1,4 @@
-"""The command line, kept thin: options come from :class:`proxy.settings.Settings` (their help is
+"""The command line, kept thin: options come from :class:`cassette_proxy.settings.Settings` (their help is
 the field descriptions), values are validated there, and domain errors are printed once."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import click
 import orjson
 from pydantic import ValidationError
 
-from proxy import __version__
-from proxy.audit import Progress, parse_time, summarise
-from proxy.audit import render_text as render_audit
-from proxy.cassette_check import check_cassette, redact_cassette, render_json, render_text
-from proxy.errors import StartupError
-from proxy.serve import serve
-from proxy.settings import ENV_PREFIX, Settings
+from cassette_proxy import __version__
+from cassette_proxy.audit import Progress, parse_time, summarise
+from cassette_proxy.audit import render_text as render_audit
+from cassette_proxy.cassette_check import check_cassette, redact_cassette, render_json, render_text
+from cassette_proxy.errors import StartupError
+from cassette_proxy.serve import serve
+from cassette_proxy.settings import ENV_PREFIX, Settings
 
 CLI_FIELDS = [name for name, info in Settings.model_fields.items() if not info.exclude]
 

@@ -1,7 +1,7 @@
 """Checks a request and its response against the route's documented contract.
 
-The contract itself (pydantic models) lives in :mod:`proxy.models.contract`; the rules for turning
-pydantic's findings into violations with severities in :mod:`proxy.contract_check`. This module
+The contract itself (pydantic models) lives in :mod:`cassette_proxy.models.contract`; the rules for turning
+pydantic's findings into violations with severities in :mod:`cassette_proxy.contract_check`. This module
 adds the request-side checks and decides what a route without a contract gets (nothing).
 """
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from proxy.contract_check import check_cancel_response
-from proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
-from proxy.models.violations import Verdict, Violation, verdict_of
-from proxy.routes import CANCEL, Route
+from cassette_proxy.contract_check import check_cancel_response
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
+from cassette_proxy.models.violations import Verdict, Violation, verdict_of
+from cassette_proxy.routes import CANCEL, Route
 
 # The schemes the API accepts (Yandex: Bearer <IAM token or key>, Api-Key <key>).
 API_AUTH_SCHEMES = ("bearer", "api-key")

@@ -3,7 +3,7 @@
 The journal (``<cassette>.journal``) is append-only JSON lines, one complete interaction per line
 written with a single ``write(2)`` before the response is sent, so an interaction whose response
 reached the client survives ``kill -9``. It is folded into the cassette on a clean shutdown and
-on the next start (:func:`proxy.recorder.recover`). The lock (``<cassette>.lock``) makes sure only
+on the next start (:func:`cassette_proxy.recorder.recover`). The lock (``<cassette>.lock``) makes sure only
 one process writes a cassette and its journal at a time.
 """
 
@@ -20,8 +20,8 @@ from typing import Final
 import orjson
 from vcr.request import Request as VcrRequest
 
-from proxy.cassette import Interaction
-from proxy.errors import CassetteFileError, CassetteLocked
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.errors import CassetteFileError, CassetteLocked
 
 JOURNAL_VERSION: Final = 1
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from proxy.exchange import CASSETTE, Exchange
+from cassette_proxy.exchange import CASSETTE, Exchange
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # Seconds: a replay answers in well under a millisecond, an upstream in up to minutes.

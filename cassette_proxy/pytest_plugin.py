@@ -26,14 +26,14 @@ import pytest
 from aiohttp import web
 from pydantic import ValidationError
 
-from proxy.app import PIPELINE, build_app
-from proxy.cassette import Cassette, Interaction
-from proxy.errors import CassetteLocked
-from proxy.journal import CassetteLock, journal_path
-from proxy.log import AuditLog
-from proxy.models.events import ExchangeEvent, LifecycleEvent
-from proxy.serve import ServerThread
-from proxy.settings import RecordMode, Settings, ValidationMode
+from cassette_proxy.app import PIPELINE, build_app
+from cassette_proxy.cassette import Cassette, Interaction
+from cassette_proxy.errors import CassetteLocked
+from cassette_proxy.journal import CassetteLock, journal_path
+from cassette_proxy.log import AuditLog
+from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
+from cassette_proxy.serve import ServerThread
+from cassette_proxy.settings import RecordMode, Settings, ValidationMode
 
 REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
 RECORD_MODES: Final = (*(mode.value for mode in RecordMode), REWRITE)

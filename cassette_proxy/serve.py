@@ -22,8 +22,8 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 from yarl import URL
 
-from proxy import __version__
-from proxy.app import (
+from cassette_proxy import __version__
+from cassette_proxy.app import (
     AUDIT_LOG,
     PIPELINE,
     SOURCE_HEADER,
@@ -31,10 +31,10 @@ from proxy.app import (
     build_app,
     error_response,
 )
-from proxy.errors import HTTPRefusal, StartupError
-from proxy.log import AuditLog
-from proxy.models.violations import Verdict
-from proxy.settings import Settings
+from cassette_proxy.errors import HTTPRefusal, StartupError
+from cassette_proxy.log import AuditLog
+from cassette_proxy.models.violations import Verdict
+from cassette_proxy.settings import Settings
 
 SHUTDOWN_GRACE: Final = 30.0
 _LLHTTP_MESSAGE: Final = re.compile(r"(?P<reason>[A-Za-z][A-Za-z0-9 ,'-]{0,100}):\n\n  b['\"]")

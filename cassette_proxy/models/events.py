@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from proxy.models.violations import Violation
-from proxy.redact import redact_text
+from cassette_proxy.models.violations import Violation
+from cassette_proxy.redact import redact_text
 
 
 @dataclass(slots=True)

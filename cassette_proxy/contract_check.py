@@ -1,4 +1,4 @@
-"""Check a cancel response against the documented contract (:mod:`proxy.models.contract`).
+"""Check a cancel response against the documented contract (:mod:`cassette_proxy.models.contract`).
 
 Each check runs in two passes over the body, which orjson parses once:
 
@@ -24,7 +24,7 @@ import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from proxy.models.contract import (
+from cassette_proxy.models.contract import (
     UNION_TAGS,
     ContractModel,
     DocumentedNull,
@@ -36,7 +36,7 @@ from proxy.models.contract import (
     Tolerated,
     UnknownVariant,
 )
-from proxy.models.violations import Severity, Violation
+from cassette_proxy.models.violations import Severity, Violation
 
 DOCUMENTED_STATUSES: Final = (200, 404)
 

@@ -12,7 +12,7 @@ How strict the models are:
 - Every model is ``strict``, so a wrong JSON type is a validation error (``"12"`` for an integer,
   ``1`` for a boolean). A float field still accepts an integer.
 - Every model is ``extra="allow"``. Unknown keys are kept in ``model_extra``, and
-  :mod:`proxy.contract_check` reports them as drift.
+  :mod:`cassette_proxy.contract_check` reports them as drift.
 - Enums are plain strings marked :class:`KnownValues`. An unlisted value is drift, not an error.
 - Each tagged union has an :class:`UnknownVariant` fallback, so an unlisted ``type`` is drift,
   not an error.
@@ -22,7 +22,7 @@ How strict the models are:
 - :class:`Tolerated` marks a requirement that real servers break (``usage`` on a cancelled
   response). Breaking it is a warning.
 
-This module only declares the contract. :mod:`proxy.contract_check` interprets the markers.
+This module only declares the contract. :mod:`cassette_proxy.contract_check` interprets the markers.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Everything the proxy sends to the upstream goes through :meth:`Transport.send`. The aiohttp
 implementation is the only place that knows about sockets, and the only place aiohttp's client
-exceptions are translated into :mod:`proxy.errors`. Tests and replay never need a socket they did
+exceptions are translated into :mod:`cassette_proxy.errors`. Tests and replay never need a socket they did
 not ask for: replay never calls the transport at all.
 """
 
@@ -15,8 +15,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 from yarl import URL
 
-from proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
-from proxy.models.http import ProxyResponse, end_to_end
+from cassette_proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
+from cassette_proxy.models.http import ProxyResponse, end_to_end
 
 MAX_HEADER_BYTES = 64 * 1024
 

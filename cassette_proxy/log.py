@@ -17,9 +17,9 @@ from typing import Any, Final
 import orjson
 from multidict import CIMultiDictProxy
 
-from proxy.errors import StartupError
-from proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
-from proxy.redact import redact_bytes, redact_header
+from cassette_proxy.errors import StartupError
+from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
+from cassette_proxy.redact import redact_bytes, redact_header
 
 BODY_LIMIT: Final = 64 * 1024  # bytes of body kept in a log line
 TRUNCATED_HEAD: Final = 2048  # characters shown of a truncated body

@@ -1,6 +1,6 @@
 """One exchange as it passes through the proxy: what came in, what went out, what was found.
 
-The handler fills it in; the middleware in :mod:`proxy.app` turns it into the log event.
+The handler fills it in; the middleware in :mod:`cassette_proxy.app` turns it into the log event.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from typing import Final
 
 from multidict import CIMultiDictProxy
 
-from proxy.errors import ProxyError
-from proxy.log import Stopwatch, message_record, now
-from proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
-from proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
-from proxy.models.violations import Verdict
-from proxy.redact import printable, redact_path, redact_text
-from proxy.routes import Route
-from proxy.validation import Checked
+from cassette_proxy.errors import ProxyError
+from cassette_proxy.log import Stopwatch, message_record, now
+from cassette_proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
+from cassette_proxy.models.violations import Verdict
+from cassette_proxy.redact import printable, redact_path, redact_text
+from cassette_proxy.routes import Route
+from cassette_proxy.validation import Checked
 
 UPSTREAM: Final = "upstream"
 CASSETTE: Final = "cassette"

@@ -1,7 +1,7 @@
 """A cassette in memory: its interactions, an index over them, and what has been played.
 
-No disk I/O here (that is :mod:`proxy.persist`) and no record-mode policy (that is
-:mod:`proxy.recorder`): only lookup, FIFO playback and the explanation of a miss.
+No disk I/O here (that is :mod:`cassette_proxy.persist`) and no record-mode policy (that is
+:mod:`cassette_proxy.recorder`): only lookup, FIFO playback and the explanation of a miss.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 
-from proxy.matching import Key, Matcher
-from proxy.models.http import (
+from cassette_proxy.matching import Key, Matcher
+from cassette_proxy.models.http import (
     DECODABLE,
     ProxyResponse,
     UndecodableBody,

@@ -3,10 +3,10 @@
 - The cassette is read and written with vcrpy's own serializers (``vcr.serialize``,
   ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
   so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded. YAML is read
-  through :mod:`proxy.yaml_reader`, which gives vcrpy's result about four times faster.
+  through :mod:`cassette_proxy.yaml_reader`, which gives vcrpy's result about four times faster.
 - Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it.
 
-The journal that makes recording durable between saves is :mod:`proxy.journal`.
+The journal that makes recording durable between saves is :mod:`cassette_proxy.journal`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import _looks_like_an_old_cassette, _warn_about_old_cassette_format, serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
-from proxy import yaml_reader
-from proxy.cassette import Interaction
-from proxy.errors import CassetteFileError
+from cassette_proxy import yaml_reader
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.errors import CassetteFileError
 
 
 class Serializer(Protocol):

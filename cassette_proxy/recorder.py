@@ -1,5 +1,5 @@
-"""The cassette as the proxy uses it: record-mode policy over memory (:mod:`proxy.cassette`),
-the file (:mod:`proxy.persist`) and the journal (:mod:`proxy.journal`).
+"""The cassette as the proxy uses it: record-mode policy over memory (:mod:`cassette_proxy.cassette`),
+the file (:mod:`cassette_proxy.persist`) and the journal (:mod:`cassette_proxy.journal`).
 
 Record modes keep vcrpy's meaning (``vcr/record_mode.py``, ``vcr/cassette.py``):
 
@@ -25,14 +25,14 @@ from pathlib import Path
 
 from vcr.request import Request as VcrRequest
 
-from proxy.cassette import Cassette, Interaction
-from proxy.errors import CassetteMiss, RecordingFailed
-from proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
-from proxy.matching import Matcher
-from proxy.models.http import ProxyResponse, UndecodableBody, decode_body
-from proxy.persist import load_cassette, save_cassette
-from proxy.redact import redact_bytes, redact_header
-from proxy.settings import RecordMode, Settings
+from cassette_proxy.cassette import Cassette, Interaction
+from cassette_proxy.errors import CassetteMiss, RecordingFailed
+from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
+from cassette_proxy.matching import Matcher
+from cassette_proxy.models.http import ProxyResponse, UndecodableBody, decode_body
+from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.redact import redact_bytes, redact_header
+from cassette_proxy.settings import RecordMode, Settings
 
 _ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
 

@@ -4,8 +4,8 @@
                           └─ forward upstream ─ record if recording ┘
 
 Each step is one function below; :func:`handle` runs them in order. Anything that makes the
-proxy answer by itself is raised as a :class:`proxy.errors.ProxyError` and turned into a response
-by the middleware in :mod:`proxy.app`.
+proxy answer by itself is raised as a :class:`cassette_proxy.errors.ProxyError` and turned into a response
+by the middleware in :mod:`cassette_proxy.app`.
 """
 
 from __future__ import annotations
@@ -19,21 +19,21 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
-from proxy.errors import (
+from cassette_proxy.errors import (
     BodyTooLarge,
     ClientDisconnected,
     ContractRejected,
     RefusedTarget,
     ResponseRejected,
 )
-from proxy.exchange import CASSETTE, UPSTREAM, Exchange
-from proxy.log import Stopwatch
-from proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
-from proxy.recorder import Recorder
-from proxy.redact import redact_bytes, redact_header, redact_path
-from proxy.settings import Settings, ValidationMode
-from proxy.upstream import OutboundRequest, Transport
-from proxy.validation import check_request, check_response
+from cassette_proxy.exchange import CASSETTE, UPSTREAM, Exchange
+from cassette_proxy.log import Stopwatch
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
+from cassette_proxy.recorder import Recorder
+from cassette_proxy.redact import redact_bytes, redact_header, redact_path
+from cassette_proxy.settings import Settings, ValidationMode
+from cassette_proxy.upstream import OutboundRequest, Transport
+from cassette_proxy.validation import check_request, check_response
 
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
 NOT_FORWARDED = frozenset({"host", "expect"})

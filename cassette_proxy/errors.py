@@ -1,7 +1,7 @@
 """Everything that makes the proxy answer a request itself.
 
 Each error knows its HTTP status, its OpenAI error ``type``/``code``, and whether a client may
-retry it; :func:`proxy.app.error_middleware` turns them into responses, in that one place::
+retry it; :func:`cassette_proxy.app.error_middleware` turns them into responses, in that one place::
 
     ProxyError
     ├── RequestRejected            400  the request cannot be forwarded as it is
@@ -21,14 +21,14 @@ retry it; :func:`proxy.app.error_middleware` turns them into responses, in that 
         └── UpstreamTimeout        504  no complete response within --upstream-timeout
 
 Foreign exceptions (aiohttp's, zlib's, yaml's) are translated where they arise: the network in
-:mod:`proxy.upstream`, files in :mod:`proxy.persist`.
+:mod:`cassette_proxy.upstream`, files in :mod:`cassette_proxy.persist`.
 """
 
 from __future__ import annotations
 
-from proxy.models.errors import ErrorBody, ErrorEnvelope
-from proxy.models.violations import Violation
-from proxy.redact import redact_text
+from cassette_proxy.models.errors import ErrorBody, ErrorEnvelope
+from cassette_proxy.models.violations import Violation
+from cassette_proxy.redact import redact_text
 
 
 def describe(violations: list[Violation]) -> str:

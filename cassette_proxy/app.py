@@ -14,17 +14,17 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import HTTPRefusal, InternalError, ProxyError, ProxyRouteNotFound
-from proxy.exchange import PROXY, Exchange
-from proxy.handler import Pipeline, handle, refuse_foreign_target
-from proxy.log import AuditLog
-from proxy.metrics import CONTENT_TYPE, Metrics
-from proxy.models.http import ProxyResponse
-from proxy.recorder import Recorder
-from proxy.redact import redact_path
-from proxy.routes import classify
-from proxy.settings import Settings
-from proxy.upstream import AiohttpTransport, Transport
+from cassette_proxy.errors import HTTPRefusal, InternalError, ProxyError, ProxyRouteNotFound
+from cassette_proxy.exchange import PROXY, Exchange
+from cassette_proxy.handler import Pipeline, handle, refuse_foreign_target
+from cassette_proxy.log import AuditLog
+from cassette_proxy.metrics import CONTENT_TYPE, Metrics
+from cassette_proxy.models.http import ProxyResponse
+from cassette_proxy.recorder import Recorder
+from cassette_proxy.redact import redact_path
+from cassette_proxy.routes import classify
+from cassette_proxy.settings import Settings
+from cassette_proxy.upstream import AiohttpTransport, Transport
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,3 @@
+from cassette_proxy.cli import main
+
+main()
