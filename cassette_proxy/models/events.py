@@ -23,7 +23,10 @@ class MessageRecord:
 
     headers: dict[str, str]
     body: Any
-    size: int
+    size: int  # bytes of the body on the wire, all of them, even past the capture cap
+    # The body was larger than --max-capture-size: log, validation and recording saw only its
+    # first part (the client still got all of it).
+    truncated: bool = False
 
 
 @dataclass(slots=True)
@@ -38,6 +41,15 @@ class ValidationRecord:
             verdict,
             [v.model_dump() | {"message": redact_text(v.message)} for v in violations],
         )
+
+
+@dataclass(slots=True)
+class StreamRecord:
+    """A ``text/event-stream`` response as the log summarises it."""
+
+    events: int  # complete events seen (within the capture cap)
+    types: dict[str, int]  # event type -> count (the ``type`` in ``data``, else ``event:``)
+    complete: bool  # ended with a terminal event (response.completed/failed/incomplete, error)
 
 
 @dataclass(slots=True)
@@ -62,6 +74,9 @@ class ExchangeEvent:
     # The upstream's (or cassette's) response when strict validation replaced it with a 502.
     original_status: int | None = None
     original: MessageRecord | None = None
+    ttfb_ms: float | None = None  # to the upstream's response headers, when forwarded
+    stream: StreamRecord | None = None  # for text/event-stream responses
+    not_recorded: str | None = None  # why a recording mode did not record this exchange
     event: str = "exchange"
 
 
