@@ -1,0 +1,175 @@
+"""Server-Sent Events, decoded incrementally by the WHATWG rules.
+
+The Responses API streams ``event: <type>\\ndata: <json>\\n\\n`` frames. The proxy relays the bytes
+as they come and decodes a copy for the log, validation and replay: lines end in CRLF, LF or CR
+(also split across chunks), ``data:`` may span several lines, lines starting with ``:`` are
+comments, and a blank line dispatches the event (one with no data is not dispatched).
+See https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
+
+The decoder holds only the current, unfinished event; the caller bounds what it feeds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+import orjson
+
+EVENT_STREAM: Final = "text/event-stream"
+_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
+_BOM: Final = b"\xef\xbb\xbf"
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    return content_type is not None and content_type.split(";", 1)[0].strip().lower() == (
+        EVENT_STREAM
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    """One dispatched event, and where it ended in the stream."""
+
+    index: int  # 0 for the first event dispatched in the stream
+    event: str  # the ``event:`` field, "message" when absent
+    data: str  # the ``data:`` lines joined with "\n"
+    id: str | None
+    retry: int | None
+    end: int  # offset just past the blank line that dispatched it
+
+    def json(self) -> object:
+        """``data`` parsed as JSON; raises ``orjson.JSONDecodeError``."""
+        return orjson.loads(self.data)
+
+    @property
+    def type(self) -> str:
+        """The Responses API's event type: ``data``'s ``type`` if it has one, else ``event:``."""
+        try:
+            parsed = orjson.loads(self.data)
+        except orjson.JSONDecodeError:
+            return self.event
+        if isinstance(parsed, dict) and isinstance(parsed.get("type"), str):
+            return str(parsed["type"])
+        return self.event
+
+
+class SseDecoder:
+    """Feed bytes as they arrive; get the events they complete."""
+
+    __slots__ = (
+        "_base",
+        "_data",
+        "_dispatched",
+        "_event",
+        "_has_data",
+        "_id",
+        "_pending",
+        "_retry",
+        "_started",
+        "frame_ends",
+        "track_frames",
+    )
+
+    def __init__(self, *, track_frames: bool = False) -> None:
+        self._pending = b""  # bytes of a line not yet ended
+        self._base = 0  # stream offset of _pending[0]
+        self._started = False
+        self._event = ""
+        self._data: list[str] = []
+        self._has_data = False
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._dispatched = 0
+        self.track_frames = track_frames
+        # Offsets just past every blank line, dispatched or not (comment-only keep-alives
+        # too): where a replay may split the stream. Kept only when asked for.
+        self.frame_ends: list[int] = []
+
+    def feed(self, chunk: bytes, *, final: bool = False) -> list[SseEvent]:
+        """The events ``chunk`` completes; ``final`` when no more bytes will follow."""
+        if not chunk and not (final and self._pending):
+            return []
+        buffer = self._pending + chunk if self._pending else chunk
+        if not self._started:
+            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
+                self._pending = buffer  # could still be a byte-order mark
+                return []
+            self._started = True
+            if buffer.startswith(_BOM):
+                buffer = buffer[len(_BOM) :]
+                self._base += len(_BOM)
+        events: list[SseEvent] = []
+        start = 0
+        last = len(buffer) - 1
+        for match in _LINE_END.finditer(buffer):
+            if match.start() == last and not final and buffer[last:] == b"\r":
+                break  # a CR ending the chunk may be the first half of a CRLF: wait for more
+            self._line(buffer[start : match.start()], self._base + match.end(), events)
+            start = match.end()
+        self._pending = buffer[start:]
+        self._base += start
+        return events
+
+    def _line(self, line: bytes, end: int, events: list[SseEvent]) -> None:
+        if not line:
+            if self.track_frames:
+                self.frame_ends.append(end)
+            if self._has_data:
+                events.append(
+                    SseEvent(
+                        self._dispatched,
+                        self._event or "message",
+                        "\n".join(self._data),
+                        self._id,
+                        self._retry,
+                        end,
+                    )
+                )
+                self._dispatched += 1
+            self._event = ""
+            self._data = []
+            self._has_data = False
+            return
+        if line[:1] == b":":
+            return  # a comment
+        name, colon, value = line.partition(b":")
+        if colon and value[:1] == b" ":
+            value = value[1:]
+        text = value.decode("utf-8", "replace")
+        if name == b"data":
+            self._data.append(text)
+            self._has_data = True
+        elif name == b"event":
+            self._event = text
+        elif name == b"id":
+            if "\0" not in text:
+                self._id = text
+        elif name == b"retry" and text.isascii() and text.isdigit():
+            self._retry = int(text)
+
+    @property
+    def dispatched(self) -> int:
+        return self._dispatched
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for an unfinished line."""
+        return len(self._pending)
+
+
+def frame_ends(body: bytes) -> list[int]:
+    """Where ``body`` (a whole event stream) splits into frames: offsets past each blank line,
+    plus the end of the body if bytes follow the last one."""
+    decoder = SseDecoder(track_frames=True)
+    decoder.feed(body, final=True)
+    ends = decoder.frame_ends
+    if not ends or ends[-1] < len(body):
+        ends.append(len(body))
+    return ends
+
+
+def decode_all(body: bytes) -> list[SseEvent]:
+    """Every event of a whole stream (a recorded body, say)."""
+    return SseDecoder().feed(body, final=True)
