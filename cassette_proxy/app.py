@@ -1,7 +1,9 @@
 """The aiohttp application: state, routes, and the one middleware every exchange passes.
 
-The middleware is the one place where errors become responses, where ``X-Proxy-Source`` and
-``X-Proxy-Validation`` are set, and where the exchange is logged.
+The middleware is the one place where errors become responses (before a response's headers have
+gone; after, :mod:`cassette_proxy.relay` ends it) and where the exchange is logged, once its last
+byte has gone. ``X-Proxy-Source`` and ``X-Proxy-Validation`` come from the exchange
+(:meth:`~cassette_proxy.exchange.Exchange.labels`).
 """
 
 from __future__ import annotations
@@ -9,30 +11,29 @@ from __future__ import annotations
 import sys
 import traceback
 from collections.abc import AsyncIterator
+from functools import partial
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
 from cassette_proxy.errors import HTTPRefusal, InternalError, ProxyError, ProxyRouteNotFound
-from cassette_proxy.exchange import PROXY, Exchange
+from cassette_proxy.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
 from cassette_proxy.handler import Pipeline, handle, refuse_foreign_target
 from cassette_proxy.log import AuditLog
 from cassette_proxy.metrics import CONTENT_TYPE, Metrics
-from cassette_proxy.models.http import ProxyResponse
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_path
 from cassette_proxy.routes import classify
 from cassette_proxy.settings import Settings
-from cassette_proxy.upstream import AiohttpTransport, Transport
+from cassette_proxy.upstream import AiohttpTransport, Timeouts, Transport
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 METRICS = web.AppKey("metrics", Metrics)
 AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
-SOURCE_HEADER = "X-Proxy-Source"
-VALIDATION_HEADER = "X-Proxy-Validation"
+__all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 
 
 def error_response(error: ProxyError) -> web.Response:
@@ -41,15 +42,6 @@ def error_response(error: ProxyError) -> web.Response:
     # or slow upstream is worth another try.
     headers["x-should-retry"] = "true" if error.retryable else "false"
     return web.Response(status=error.status, body=error.envelope().to_json(), headers=headers)
-
-
-def client_response(response: ProxyResponse) -> web.Response:
-    return web.Response(
-        status=response.status,
-        reason=response.reason or None,
-        headers=CIMultiDict(response.headers),
-        body=response.body,
-    )
 
 
 def as_proxy_error(exc: Exception, request: web.Request) -> ProxyError:
@@ -83,6 +75,7 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
         request.raw_path,
     )
     request[EXCHANGE] = exchange
+    exchange.settle = partial(_settle, request.app, exchange)
     try:
         refuse_foreign_target(request)
         response = await handler(request)
@@ -90,14 +83,22 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
         exchange.error = as_proxy_error(exc, request)
         exchange.source = PROXY
         response = error_response(exchange.error)
-    response.headers[SOURCE_HEADER] = exchange.source
-    response.headers[VALIDATION_HEADER] = exchange.verdict.value
-    if exchange.logged:
-        try:
-            _account(request.app, exchange, response)
-        except Exception as exc:  # the answer still goes out; the failure goes to stderr
-            sys.stderr.write(f"cassette-proxy: cannot log an exchange: {exc!r}\n")
+    if not response.prepared:  # a response that streamed was labelled before its headers went
+        response.headers.update(exchange.labels())
+    exchange.settle(response)  # unless the relay did, before the response's last byte
     return response
+
+
+def _settle(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
+    """Metrics and the log line for one exchange, once: before its last byte leaves, so a client
+    that has its answer finds the exchange in the log."""
+    if exchange.settled or not exchange.logged:
+        return
+    exchange.settled = True
+    try:
+        _account(app, exchange, response)
+    except Exception as exc:  # the answer still goes out; the failure goes to stderr
+        sys.stderr.write(f"cassette-proxy: cannot log an exchange: {exc!r}\n")
 
 
 def _account(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
@@ -116,7 +117,7 @@ def _account(app: web.Application, exchange: Exchange, response: web.StreamRespo
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
-    return client_response(await handle(request.app[PIPELINE], request[EXCHANGE], request))
+    return await handle(request.app[PIPELINE], request[EXCHANGE], request)
 
 
 async def health_handler(request: web.Request) -> web.StreamResponse:
@@ -157,9 +158,8 @@ def build_app(
     """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
     recorder = Recorder(settings) if settings.cassette is not None else None
     log = audit_log or AuditLog(settings.log_file)
-    pipeline = Pipeline(
-        settings, transport or AiohttpTransport(timeout=settings.upstream_timeout), recorder
-    )
+    timeouts = Timeouts(headers=settings.upstream_timeout, idle=settings.upstream_idle_timeout)
+    pipeline = Pipeline(settings, transport or AiohttpTransport(timeouts), recorder)
     app = web.Application(middlewares=[exchange_middleware], client_max_size=settings.max_body_size)
     app[PIPELINE] = pipeline
     app[AUDIT_LOG] = log

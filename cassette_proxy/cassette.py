@@ -18,6 +18,7 @@ from cassette_proxy.matching import Key, Matcher
 from cassette_proxy.models.http import (
     DECODABLE,
     ProxyResponse,
+    Timing,
     UndecodableBody,
     decode_body,
     end_to_end,
@@ -36,6 +37,7 @@ class Interaction:
     reason: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    timing: Timing | None = field(default=None, compare=False)  # beside the recording
     replay: ProxyResponse = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -35,7 +35,10 @@ METAVARS = {
     "match_on": "MATCHERS",
     "log_file": "PATH",
     "upstream_timeout": "SECONDS",
+    "upstream_idle_timeout": "SECONDS",
     "max_body_size": "BYTES",
+    "max_capture_size": "BYTES",
+    "replay_speed": "FACTOR",
 }
 
 

@@ -26,6 +26,8 @@ Foreign exceptions (aiohttp's, zlib's, yaml's) are translated where they arise: 
 
 from __future__ import annotations
 
+import orjson
+
 from cassette_proxy.models.errors import ErrorBody, ErrorEnvelope
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_text
@@ -48,6 +50,27 @@ class ProxyError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+
+    def sse_event(self, sequence_number: int) -> bytes:
+        """The error as the last event of a stream whose headers had gone: the Responses API's
+        nested shape, which the ``openai`` client raises ``APIError`` on."""
+        error = self.envelope().error
+        return (
+            b"event: error\ndata: "
+            + orjson.dumps(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": error.type,
+                        "code": error.code,
+                        "message": error.message,
+                        "param": error.param,
+                    },
+                    "sequence_number": sequence_number,
+                }
+            )
+            + b"\n\n"
+        )
 
     def envelope(self) -> ErrorEnvelope:
         """The body of the answer; messages quote requests and upstream errors, so any
@@ -123,12 +146,19 @@ class ResponseRejected(ProxyError):
     error_type = "upstream_contract_violation"
     code = "contract_violation"
 
-    def __init__(self, status: int, violations: list[Violation]) -> None:
+    def __init__(
+        self, status: int, violations: list[Violation], *, event: int | None = None
+    ) -> None:
         details = describe(violations)
+        what = (
+            f"event {event} of the upstream's stream"
+            if event is not None
+            else (f"the upstream's {status} response")
+        )
         super().__init__(
-            f"cassette-proxy (strict validation) rejected the upstream's {status} response, which "
-            f"breaks the documented contract: {details}. The original response is in the log"
-            f" and, when recording, in the cassette."
+            f"cassette-proxy (strict validation) rejected {what}, which breaks the documented "
+            f"contract: {details}. The original is in the log"
+            + (" and, when recording, in the cassette." if event is None else ".")
         )
         self.violations = violations
 

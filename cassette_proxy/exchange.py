@@ -6,19 +6,32 @@ The handler fills it in; the middleware in :mod:`cassette_proxy.app` turns it in
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from cassette_proxy.errors import ProxyError
 from cassette_proxy.log import Stopwatch, message_record, now
-from cassette_proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
+from cassette_proxy.models.events import (
+    ExchangeEvent,
+    MessageRecord,
+    StreamRecord,
+    ValidationRecord,
+)
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
 from cassette_proxy.routes import Route
 from cassette_proxy.validation import Checked
+
+if TYPE_CHECKING:
+    from cassette_proxy.tee import Captured
+
+SOURCE_HEADER: Final = "X-Proxy-Source"
+VALIDATION_HEADER: Final = "X-Proxy-Validation"
 
 UPSTREAM: Final = "upstream"
 CASSETTE: Final = "cassette"
@@ -34,14 +47,23 @@ class Exchange:
     started: str = field(default_factory=now)
     watch: Stopwatch = field(default_factory=Stopwatch)
     request: ProxyRequest | None = None
-    response: ProxyResponse | None = None  # from the upstream or the cassette
+    response: ProxyResponse | None = None  # a whole response: replayed, or held to be checked
+    captured: Captured | None = None  # what the tee kept of a response that streamed
     source: str = PROXY
-    upstream_ms: float | None = None
+    ttfb_ms: float | None = None  # to the upstream's response headers
+    upstream_ms: float | None = None  # to the upstream's last byte
+    sent: int = 0  # body bytes written to the client
     request_check: Checked = field(default_factory=Checked)
     response_check: Checked = field(default_factory=Checked)
+    checking: bool = False  # the response is checked as it streams (verdict after the headers)
     error: ProxyError | None = None
     recorded: bool = False  # kept in the cassette
+    not_recorded: str | None = None  # why a recording mode did not record it
     logged: bool = True  # the proxy's own routes (health) are not logged
+    # Writes the log line and metrics (set by the middleware); called before the response's
+    # last byte, or by the middleware once the handler returns.
+    settle: Callable[[web.StreamResponse], None] = field(default=lambda _: None, repr=False)
+    settled: bool = False
 
     @property
     def verdict(self) -> Verdict:
@@ -51,11 +73,31 @@ class Exchange:
             return Verdict.FAILED
         return Verdict.PASSED
 
+    def labels(self) -> dict[str, str]:
+        """``X-Proxy-Source`` and ``X-Proxy-Validation``, as known when the headers leave: for
+        a response that streams from the upstream the response's verdict is not known yet
+        (``pending``, unless the request already failed); it is in the log line."""
+        verdict = self.verdict
+        if self.checking and not self.response_check.checked and verdict is not Verdict.FAILED:
+            verdict = Verdict.PENDING
+        return {SOURCE_HEADER: self.source, VALIDATION_HEADER: verdict.value}
+
     def event(
         self, status: int, headers: CIMultiDictProxy[str], body: bytes, duration_ms: float
     ) -> ExchangeEvent:
-        """The log event, given what the client actually got."""
-        replaced = self.response is not None and self.source == PROXY
+        """The log event, given what the client actually got (``headers`` and ``body`` are
+        used for a response the proxy made up)."""
+        answered = self._answered()
+        replaced = answered is not None and self.source == PROXY
+        captured = self.captured
+        if answered is not None and not replaced:
+            response = _response_record(answered)
+            if captured is not None:
+                response = MessageRecord(
+                    response.headers, response.body, captured.size, captured.truncated
+                )
+        else:
+            response = _record(headers, body)
         return ExchangeEvent(
             time=self.started,
             id=self.id,
@@ -68,11 +110,7 @@ class Exchange:
             duration_ms=duration_ms,
             upstream_ms=self.upstream_ms,
             request=self._request_record(),
-            response=(
-                _response_record(self.response)
-                if self.response is not None and not replaced
-                else _record(headers, body)
-            ),
+            response=response,
             validation={
                 "request": ValidationRecord.of(
                     self.request_check.verdict.value, self.request_check.violations
@@ -83,9 +121,25 @@ class Exchange:
             },
             verdict=self.verdict.value,
             error=self.error.code if self.error is not None else None,
-            original_status=self.response.status if replaced and self.response else None,
-            original=_response_record(self.response) if replaced and self.response else None,
+            original_status=answered.status if replaced and answered else None,
+            original=_response_record(answered) if replaced and answered else None,
+            ttfb_ms=self.ttfb_ms,
+            stream=self._stream_record(),
+            not_recorded=self.not_recorded,
         )
+
+    def _answered(self) -> ProxyResponse | None:
+        """The response from the upstream or the cassette (what was kept of it)."""
+        if self.captured is not None:
+            return self.captured.response
+        return self.response
+
+    def _stream_record(self) -> StreamRecord | None:
+        if self.captured is not None:
+            return self.captured.stream
+        if self.response is not None:
+            return self.response.memo.get("stream")
+        return None
 
     def _request_record(self) -> MessageRecord:
         if self.request is None:

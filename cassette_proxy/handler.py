@@ -1,11 +1,16 @@
 """The path a proxied request takes.
 
-    read ─ check request ─┬─ replay from the cassette ───────────┬─ check response ─ answer
-                          └─ forward upstream ─ record if recording ┘
+    read ─ check request ─┬─ replay from the cassette ─────────────────────┬─ relay: headers,
+                          └─ forward upstream (headers, then the body) ────┘  then each chunk
+                                                     └─ tee (≤ cap): check, record, log ┘
 
-Each step is one function below; :func:`handle` runs them in order. Anything that makes the
-proxy answer by itself is raised as a :class:`cassette_proxy.errors.ProxyError` and turned into a
-response by the middleware in :mod:`cassette_proxy.app`.
+Each step is one function below; :func:`handle` runs them in order. Nothing is held back: the
+upstream's headers go to the client when they arrive and its body as it arrives
+(:mod:`cassette_proxy.relay`); validation, recording and the log observe a bounded copy through the
+tee (:mod:`cassette_proxy.tee`) and conclude before the client's last byte. Anything that makes the
+proxy answer by itself before the headers have gone is raised as a
+:class:`cassette_proxy.errors.ProxyError` and turned into a response by the middleware in
+:mod:`cassette_proxy.app`; after the headers, the relay ends the response as best it can.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
+from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import (
     BodyTooLarge,
     ClientDisconnected,
@@ -27,13 +33,18 @@ from cassette_proxy.errors import (
     ResponseRejected,
 )
 from cassette_proxy.exchange import CASSETTE, UPSTREAM, Exchange
-from cassette_proxy.log import Stopwatch
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
+from cassette_proxy.models.violations import Violation
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_bytes, redact_header, redact_path
+from cassette_proxy.relay import send_known, stream
+from cassette_proxy.replay import frames_of, head_of
+from cassette_proxy.routes import Route
 from cassette_proxy.settings import Settings, ValidationMode
-from cassette_proxy.upstream import OutboundRequest, Transport
-from cassette_proxy.validation import check_request, check_response
+from cassette_proxy.sse import decode_all, is_event_stream
+from cassette_proxy.tee import Captured, Tee
+from cassette_proxy.upstream import OutboundRequest, Transport, UpstreamResponse
+from cassette_proxy.validation import Checked, check_request, check_response, stream_checker
 
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
 NOT_FORWARDED = frozenset({"host", "expect"})
@@ -145,51 +156,159 @@ def as_recorded(request: OutboundRequest) -> VcrRequest:
     )
 
 
-async def fetch(pipeline: Pipeline, exchange: Exchange, request: OutboundRequest) -> ProxyResponse:
-    """Replay the request or forward it (and record it), as the record mode says."""
-    recorder = pipeline.recorder
-    if recorder is None:
-        return await _forward(pipeline, exchange, request)
-    recorded_request = as_recorded(request)
-    interaction = recorder.play(recorded_request)
-    if interaction is not None:
-        exchange.source = CASSETTE
-        return interaction.replay
-    if not recorder.policy.record:
-        raise recorder.miss(recorded_request)
-    response = await _forward(pipeline, exchange, request)
-    recorder.record(recorded_request, response)
-    exchange.recorded = True
+def check_incoming(pipeline: Pipeline, exchange: Exchange, incoming: ProxyRequest) -> None:
+    """The request against the route's contract; strict validation refuses a broken one."""
+    if not pipeline.validating:
+        return
+    exchange.request_check = check_request(
+        exchange.route, incoming, injecting_key=pipeline.settings.upstream_api_key is not None
+    )
+    if pipeline.strict and exchange.request_check.errors:
+        raise ContractRejected(exchange.request_check.errors)
+
+
+async def replay(
+    pipeline: Pipeline, exchange: Exchange, request: web.Request, interaction: Interaction
+) -> web.StreamResponse:
+    """Answer from the cassette: its checks are done once per recording, its frames sent as
+    they were recorded (at once, or at the recorded times)."""
+    exchange.source = CASSETTE
+    response = exchange.response = interaction.replay
+    if pipeline.validating:
+        exchange.response_check = check_recorded(exchange.route, response)
+        if pipeline.strict and exchange.response_check.errors:
+            raise ResponseRejected(response.status, exchange.response_check.errors)
+    settings = pipeline.settings
+    headers_after, frames = frames_of(interaction, settings.replay_timing, settings.replay_speed)
+    return await send_known(
+        request, exchange, head_of(response), frames, headers_after=headers_after
+    )
+
+
+def check_recorded(route: Route, response: ProxyResponse) -> Checked:
+    """A recorded response's check, done on its first play and kept with it."""
+    if not is_event_stream(response.headers.get("Content-Type")):
+        return check_response(route, response)
+    checked = response.memo.get("checked:stream")
+    if checked is None:
+        checker = stream_checker(route, response.status)
+        found: list[Violation] = []
+        if checker is not None:
+            for event in decode_all(response.body):
+                found.extend(checker.check(event))
+            found.extend(checker.finish(ended=True))
+        checked = response.memo["checked:stream"] = Checked(found, checked=checker is not None)
+    assert isinstance(checked, Checked)
+    return checked
+
+
+async def forward(
+    pipeline: Pipeline, exchange: Exchange, request: OutboundRequest
+) -> UpstreamResponse:
+    """Send the request upstream; returns when the response's headers are in."""
+    exchange.source = UPSTREAM
+    try:
+        upstream = await pipeline.transport.send(request)
+    finally:
+        exchange.upstream_ms = exchange.watch.ms()
+    exchange.ttfb_ms = upstream.ttfb_ms
+    return upstream
+
+
+async def relay_upstream(
+    pipeline: Pipeline,
+    exchange: Exchange,
+    request: web.Request,
+    upstream: UpstreamResponse,
+    recorded_request: VcrRequest | None,
+) -> web.StreamResponse:
+    """Pass the upstream's response on as it arrives, observed through the tee."""
+    head = upstream.head
+    route = exchange.route
+    validating = pipeline.validating
+    sse = is_event_stream(head.headers.get("Content-Type"))
+    checker = stream_checker(route, head.status) if validating and sse else None
+    tee = Tee(head, pipeline.settings.max_capture_size, checker, upstream.ttfb_ms)
+    # Strict validation of a whole JSON body must see it before the client does; an event
+    # stream is checked event by event on its way instead, and holds nothing back.
+    hold = pipeline.strict and route.has_contract and not sse
+    exchange.checking = validating and not hold and (sse or route.has_contract)
+
+    def conclude(captured: Captured) -> None:
+        exchange.upstream_ms = exchange.watch.ms()
+        if validating:
+            exchange.response_check = checked_capture(route, captured)
+        if recorded_request is not None:
+            record(pipeline, exchange, recorded_request, captured)
+        if hold and exchange.response_check.errors:
+            raise ResponseRejected(head.status, exchange.response_check.errors)
+
+    response = await stream(
+        request, exchange, upstream.body, tee, conclude=conclude, hold=hold, gate=pipeline.strict
+    )
+    captured = exchange.captured
+    if captured is not None and not captured.ended:  # cut: what was seen is still reported
+        exchange.upstream_ms = exchange.watch.ms()
+        if validating:
+            exchange.response_check = checked_capture(route, captured)
+        if recorded_request is not None:
+            exchange.not_recorded = captured.recordable
     return response
 
 
-async def _forward(
-    pipeline: Pipeline, exchange: Exchange, request: OutboundRequest
-) -> ProxyResponse:
-    watch = Stopwatch()
-    try:
-        return await pipeline.transport.send(request)
-    finally:
-        exchange.upstream_ms = watch.ms()
+def checked_capture(route: Route, captured: Captured) -> Checked:
+    """The response's check, from what the tee kept: an event stream's events were checked as
+    they came; a whole body is checked now, unless it was too large to keep."""
+    if captured.stream is not None:
+        found = list(captured.violations)
+        if captured.truncated:
+            found.append(_unchecked_rest(captured))
+        return Checked(found, checked=True)
+    if captured.truncated:
+        return Checked()
+    return check_response(route, captured.response)
 
 
-async def handle(pipeline: Pipeline, exchange: Exchange, request: web.Request) -> ProxyResponse:
-    """Run one request through the proxy; the response for the client."""
+def _unchecked_rest(captured: Captured) -> Violation:
+    return Violation(
+        pointer="",
+        message=f"the stream ({captured.size} bytes) is larger than --max-capture-size; "
+        "only its first events were checked",
+        severity="warning",
+        kind="body",
+    )
+
+
+def record(pipeline: Pipeline, exchange: Exchange, request: VcrRequest, captured: Captured) -> None:
+    """Keep the response in the cassette (journalled before the client's last byte), unless it
+    is not whole; then the log says why."""
+    recorder = pipeline.recorder
+    assert recorder is not None
+    reason = captured.recordable
+    if reason is not None:
+        exchange.not_recorded = reason
+        return
+    recorder.record(request, captured.response, captured.timing)
+    exchange.recorded = True
+
+
+async def handle(
+    pipeline: Pipeline, exchange: Exchange, request: web.Request
+) -> web.StreamResponse:
+    """Run one request through the proxy, as drawn at the top of this module."""
     settings = pipeline.settings
     incoming = await read_request(request, settings.max_body_size)
     exchange.request = incoming
-    if pipeline.validating:
-        exchange.request_check = check_request(
-            exchange.route, incoming, injecting_key=settings.upstream_api_key is not None
-        )
-        if pipeline.strict and exchange.request_check.errors:
-            raise ContractRejected(exchange.request_check.errors)
-    response = await fetch(pipeline, exchange, outbound(incoming, settings))
-    exchange.response = response
-    if exchange.source != CASSETTE:
-        exchange.source = UPSTREAM
-    if pipeline.validating:
-        exchange.response_check = check_response(exchange.route, response)
-        if pipeline.strict and exchange.response_check.errors:
-            raise ResponseRejected(response.status, exchange.response_check.errors)
-    return response
+    check_incoming(pipeline, exchange, incoming)
+    outgoing = outbound(incoming, settings)
+    recorder = pipeline.recorder
+    recorded_request = None
+    if recorder is not None:
+        recorded_request = as_recorded(outgoing)
+        interaction = recorder.play(recorded_request)
+        if interaction is not None:
+            return await replay(pipeline, exchange, request, interaction)
+        if not recorder.policy.record:
+            raise recorder.miss(recorded_request)
+    upstream = await forward(pipeline, exchange, outgoing)
+    return await relay_upstream(pipeline, exchange, request, upstream, recorded_request)

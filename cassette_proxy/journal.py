@@ -22,6 +22,7 @@ from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteLocked
+from cassette_proxy.persist import timing_dict, timing_of
 
 JOURNAL_VERSION: Final = 1
 
@@ -160,6 +161,11 @@ class Journal:
                         "reason": interaction.reason,
                         "headers": interaction.headers,
                         "body": _encode_body(interaction.body),
+                        "timing": (
+                            timing_dict(interaction.timing)
+                            if interaction.timing is not None
+                            else None
+                        ),
                     },
                 }
             )
@@ -210,6 +216,7 @@ def read_journal(path: Path) -> tuple[JournalHeader, list[Interaction]] | None:
                     reason=str(resp["reason"]),
                     headers=tuple((str(n), str(v)) for n, v in resp["headers"]),
                     body=_decode_body(resp["body"]),
+                    timing=timing_of(resp.get("timing")),
                 )
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

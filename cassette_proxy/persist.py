@@ -28,6 +28,7 @@ from vcr.serializers import compat, jsonserializer, yamlserializer
 from cassette_proxy import yaml_reader
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
+from cassette_proxy.models.http import Timing
 
 
 class Serializer(Protocol):
@@ -70,11 +71,32 @@ def _flattened(headers: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _response_dict(interaction: Interaction) -> dict[str, Any]:
-    return {
+    response: dict[str, Any] = {
         "status": {"code": interaction.status, "message": interaction.reason},
         "headers": _grouped(interaction.headers),
         "body": {"string": interaction.body},
     }
+    if interaction.timing is not None:
+        response["timing"] = timing_dict(interaction.timing)
+    return response
+
+
+def timing_dict(timing: Timing) -> dict[str, Any]:
+    """How a recording's timing is stored beside it: vcrpy's stubs read only ``status``,
+    ``headers`` and ``body`` of a response, so vcrpy loads and replays the cassette as ever."""
+    return {"headers_ms": timing.headers_ms, "frames": [list(frame) for frame in timing.frames]}
+
+
+def timing_of(stored: Any) -> Timing | None:
+    """The timing stored beside a recording, or None (a cassette vcrpy wrote, or a bad one:
+    timing is a nicety, so a malformed one replays without it rather than refusing the file)."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        frames = tuple((int(end), float(at)) for end, at in stored.get("frames") or ())
+        return Timing(float(stored["headers_ms"]), frames)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
@@ -88,6 +110,7 @@ def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
         reason=str(status.get("message") or ""),
         headers=_flattened(response.get("headers", {})),
         body=body,
+        timing=timing_of(response.get("timing")),
     )
 
 

@@ -30,7 +30,7 @@ from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteMiss, RecordingFailed
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from cassette_proxy.matching import Matcher
-from cassette_proxy.models.http import ProxyResponse, UndecodableBody, decode_body
+from cassette_proxy.models.http import ProxyResponse, Timing, UndecodableBody
 from cassette_proxy.persist import load_cassette, save_cassette
 from cassette_proxy.redact import redact_bytes, redact_header
 from cassette_proxy.settings import RecordMode, Settings
@@ -95,7 +95,7 @@ def recording_of(response: ProxyResponse) -> tuple[tuple[tuple[str, str], ...], 
     headers = [(str(name), redact_header(name, value)) for name, value in response.headers.items()]
     body = response.body
     try:
-        decoded = decode_body(response.headers, body)
+        decoded = response.decoded_body()
     except UndecodableBody:
         decoded = None
     if decoded is not None and decoded is not body:
@@ -150,11 +150,16 @@ class Recorder:
     def play(self, request: VcrRequest) -> Interaction | None:
         return self.cassette.play(request) if self.policy.replay else None
 
-    def record(self, request: VcrRequest, response: ProxyResponse) -> Interaction:
-        """Keep ``response`` for ``request``, durably, before the client sees it."""
+    def record(
+        self, request: VcrRequest, response: ProxyResponse, timing: Timing | None = None
+    ) -> Interaction:
+        """Keep ``response`` (and when it arrived) for ``request``, durably, before the client
+        gets its last byte."""
         assert self._journal is not None, "record() in a mode that does not record"
         headers, body = recording_of(response)
-        interaction = Interaction(request, response.status, response.reason, headers, body)
+        interaction = Interaction(
+            request, response.status, response.reason, headers, body, timing=timing
+        )
         try:
             self._journal.append(interaction)
         except (OSError, TypeError, ValueError) as exc:
@@ -162,7 +167,7 @@ class Recorder:
                 f"the upstream answered {request.method} {request.uri} with "
                 f"{response.status}, but the proxy could not record it in "
                 f"{str(self._journal.path)!r} ({type(exc).__name__}: {exc}); the response "
-                "was not passed on, because the recording promise could not be kept"
+                "was not passed on whole, because the recording promise could not be kept"
             ) from exc
         self.cassette.record(interaction)
         return interaction

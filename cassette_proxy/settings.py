@@ -29,6 +29,11 @@ class RecordMode(StrEnum):
     ALL = "all"
 
 
+class ReplayTiming(StrEnum):
+    OFF = "off"  # as fast as possible (tests)
+    RECORDED = "recorded"  # the recorded time to headers and gaps, divided by --replay-speed
+
+
 class ValidationMode(StrEnum):
     OFF = "off"
     WARN = "warn"
@@ -82,7 +87,29 @@ class Settings(BaseSettings):
     upstream_timeout: float = Field(
         default=600.0,
         gt=0,
-        description="Seconds to wait for the upstream's whole response before answering 504.",
+        description="Seconds to wait for the upstream's response headers before answering 504.",
+    )
+    upstream_idle_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds the upstream may send nothing while a body streams before the"
+        " proxy cuts it; a stream that keeps sending is never cut.",
+    )
+    max_capture_size: int = Field(
+        default=8 * 1024 * 1024,
+        gt=0,
+        description="Bytes of each response kept for the log, validation and recording; a larger"
+        " one still reaches the client whole, but is not recorded.",
+    )
+    replay_timing: ReplayTiming = Field(
+        default=ReplayTiming.OFF,
+        description="off (replay at once) or recorded (the recorded time to headers and gaps"
+        " between events).",
+    )
+    replay_speed: float = Field(
+        default=1.0,
+        gt=0,
+        description="With --replay-timing recorded, divide every recorded delay by this.",
     )
     max_body_size: int = Field(
         default=10 * 1024 * 1024,

@@ -12,12 +12,16 @@ The decoder holds only the current, unfinished event; the caller bounds what it 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import orjson
 
 EVENT_STREAM: Final = "text/event-stream"
+# The events after which the Responses API closes a stream (there is no ``[DONE]``).
+TERMINAL_TYPES: Final = frozenset(
+    {"response.completed", "response.failed", "response.incomplete", "error"}
+)
 _LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 _BOM: Final = b"\xef\xbb\xbf"
 
@@ -28,7 +32,10 @@ def is_event_stream(content_type: str | None) -> bool:
     )
 
 
-@dataclass(frozen=True, slots=True)
+_UNPARSED: Final = object()
+
+
+@dataclass(slots=True)
 class SseEvent:
     """One dispatched event, and where it ended in the stream."""
 
@@ -38,21 +45,33 @@ class SseEvent:
     id: str | None
     retry: int | None
     end: int  # offset just past the blank line that dispatched it
+    _parsed: object = field(default=_UNPARSED, repr=False, compare=False)
 
     def json(self) -> object:
-        """``data`` parsed as JSON; raises ``orjson.JSONDecodeError``."""
-        return orjson.loads(self.data)
+        """``data`` parsed as JSON (once); raises ``orjson.JSONDecodeError``."""
+        if self._parsed is _UNPARSED:
+            self._parsed = orjson.loads(self.data)
+        return self._parsed
 
     @property
     def type(self) -> str:
         """The Responses API's event type: ``data``'s ``type`` if it has one, else ``event:``."""
         try:
-            parsed = orjson.loads(self.data)
+            parsed = self.json()
         except orjson.JSONDecodeError:
             return self.event
         if isinstance(parsed, dict) and isinstance(parsed.get("type"), str):
             return str(parsed["type"])
         return self.event
+
+    @property
+    def sequence_number(self) -> int | None:
+        try:
+            parsed = self.json()
+        except orjson.JSONDecodeError:
+            return None
+        number = parsed.get("sequence_number") if isinstance(parsed, dict) else None
+        return number if isinstance(number, int) and not isinstance(number, bool) else None
 
 
 class SseDecoder:

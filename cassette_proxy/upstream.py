@@ -1,13 +1,17 @@
 """The network, behind one seam.
 
-Everything the proxy sends to the upstream goes through :meth:`Transport.send`. The aiohttp
-implementation is the only place that knows about sockets, and the only place aiohttp's client
-exceptions are translated into :mod:`cassette_proxy.errors`. Tests and replay never need a socket
-they did not ask for: replay never calls the transport at all.
+Everything the proxy sends to the upstream goes through :meth:`Transport.send`, which returns
+once the response's headers are in, with its body as a stream of chunks (httpx's shape). The
+aiohttp implementation is the only place that knows about sockets, and the only place aiohttp's
+client exceptions are translated into :mod:`cassette_proxy.errors`, for the headers and for the
+body alike. Replay never calls the transport at all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,7 +20,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from cassette_proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
-from cassette_proxy.models.http import ProxyResponse, end_to_end
+from cassette_proxy.models.http import BodyStream, ResponseHead, end_to_end
 
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -31,12 +35,78 @@ class OutboundRequest:
     body: bytes
 
 
-class Transport(Protocol):
-    """Sends one request upstream and returns its complete response."""
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """The upstream's answer as soon as its headers are in: the head, the body still to come,
+    and how long the headers took."""
 
-    async def send(self, request: OutboundRequest) -> ProxyResponse: ...
+    head: ResponseHead
+    body: BodyStream
+    ttfb_ms: float
+
+
+class Transport(Protocol):
+    """Sends one request upstream; returns once the response's headers are in.
+
+    Errors before the headers raise :class:`~cassette_proxy.errors.UpstreamError`; errors while
+    the body is read are raised by the body's iterator, as the same errors.
+    """
+
+    async def send(self, request: OutboundRequest) -> UpstreamResponse: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Envoy's shape: connect, then the response's headers, then the longest silence between two
+    reads of the body. A stream that keeps sending is never cut; a stalled one is."""
+
+    connect: float = 10.0
+    headers: float = 600.0
+    idle: float = 300.0
+
+
+class _Body:
+    """The upstream's body, read as it arrives, with the idle timeout between reads."""
+
+    __slots__ = ("_idle", "_response", "_where")
+
+    def __init__(self, response: aiohttp.ClientResponse, idle: float, where: str) -> None:
+        self._response = response
+        self._idle = idle
+        self._where = where
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        try:
+            while True:
+                async with asyncio.timeout(self._idle):
+                    chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except TimeoutError as exc:
+            raise UpstreamTimeout(
+                f"the upstream sent nothing for {self._idle:g} s in the body of {self._where} "
+                "(--upstream-idle-timeout)"
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise UpstreamBroken(
+                f"the upstream broke the connection in the body of {self._where}: {_describe(exc)}"
+            ) from exc
+
+    async def aclose(self) -> None:
+        # A body read to its end leaves the connection to the pool; one left early closes it,
+        # which is how the upstream learns that the client went away.
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc or 'no detail'}"
 
 
 class AiohttpTransport:
@@ -47,8 +117,13 @@ class AiohttpTransport:
     sees what the client sent.
     """
 
-    def __init__(self, *, timeout: float, connect_timeout: float = 10.0) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=min(connect_timeout, timeout))
+    def __init__(self, timeouts: Timeouts) -> None:
+        self.timeouts = timeouts
+        # Connect is bounded here; the time to headers and the idle time between body reads
+        # are bounded in send() and _Body, so no total timeout cuts a long stream.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=timeouts.connect
+        )
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -67,28 +142,27 @@ class AiohttpTransport:
             )
         return self._session
 
-    async def send(self, request: OutboundRequest) -> ProxyResponse:
+    async def send(self, request: OutboundRequest) -> UpstreamResponse:
         session = self._open()
         where = f"{request.method} {request.url.scheme}://{request.url.host}:{request.url.port}"
+        started = time.perf_counter()
         try:
-            async with session.request(
-                request.method,
-                request.url,
-                headers=request.headers,
-                data=request.body or None,
-                allow_redirects=False,
-            ) as response:
-                body = await response.read()
-                return ProxyResponse(
-                    status=response.status,
-                    reason=response.reason or "",
-                    headers=end_to_end(response.headers),
-                    body=body,
+            async with asyncio.timeout(self.timeouts.headers):
+                response = await session.request(
+                    request.method,
+                    request.url,
+                    headers=request.headers,
+                    data=request.body or None,
+                    allow_redirects=False,
                 )
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise UpstreamUnreachable(
+                f"cannot connect to the upstream for {where} within {self.timeouts.connect:g} s"
+            ) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"the upstream did not answer {where} within {self._timeout.total:g} s "
-                "(--upstream-timeout)"
+                f"the upstream did not answer {where} within {self.timeouts.headers:g} s "
+                "(--upstream-timeout, the time to the response's headers)"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnreachable(
@@ -96,11 +170,26 @@ class AiohttpTransport:
             ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(
-                f"the upstream broke the connection during {where}: "
-                f"{type(exc).__name__}: {exc or 'no detail'}"
+                f"the upstream broke the connection during {where}: {_describe(exc)}"
             ) from exc
+        ttfb_ms = round((time.perf_counter() - started) * 1000, 3)
+        head = ResponseHead(
+            status=response.status,
+            reason=response.reason or "",
+            headers=end_to_end(response.headers),
+            content_length=_declared_length(response),
+        )
+        return UpstreamResponse(head, _Body(response, self.timeouts.idle, where), ttfb_ms)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _declared_length(response: aiohttp.ClientResponse) -> int | None:
+    """The upstream's Content-Length, unless the body was sent chunked (which then wins)."""
+    if "chunked" in response.headers.get("Transfer-Encoding", "").lower():
+        return None
+    value = response.headers.get("Content-Length")
+    return int(value) if value is not None and value.isdigit() else None

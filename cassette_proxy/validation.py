@@ -9,11 +9,15 @@ route without a contract gets (nothing).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import orjson
 
 from cassette_proxy.contract_check import check_cancel_response
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from cassette_proxy.models.violations import Verdict, Violation, verdict_of
 from cassette_proxy.routes import CANCEL, Route
+from cassette_proxy.sse import SseEvent
 
 # The schemes the API accepts (Yandex: Bearer <IAM token or key>, Api-Key <key>).
 API_AUTH_SCHEMES = ("bearer", "api-key")
@@ -114,3 +118,74 @@ def _check_cancel(response: ProxyResponse) -> Checked:
         )
     found = check_cancel_response(response.status, body, response.headers.get("Content-Type"))
     return Checked(found, checked=True)
+
+
+class StreamChecker(Protocol):
+    """Checks a ``text/event-stream`` response event by event, holding no events."""
+
+    def check(self, event: SseEvent) -> list[Violation]:
+        """This event's violations, with pointers under ``/events/<index>``."""
+        ...
+
+    def finish(self, *, ended: bool) -> list[Violation]:
+        """What the whole stream breaks, once it ended (``ended`` False: it was cut)."""
+        ...
+
+
+_LIFECYCLE: Final = frozenset(
+    {
+        "response.created",
+        "response.in_progress",
+        "response.queued",
+        "response.completed",
+        "response.failed",
+        "response.incomplete",
+    }
+)
+
+
+class _ResponsesStream:
+    """The Responses stream's rules: JSON data, increasing ``sequence_number``, and the
+    ``response`` of lifecycle events checked with the Response contract."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+
+    def check(self, event: SseEvent) -> list[Violation]:
+        at = f"/events/{event.index}"
+        try:
+            data = event.json()
+        except orjson.JSONDecodeError as exc:
+            return [Violation(pointer=at, message=f"data is not JSON: {exc}", severity="error",
+                              kind="body")]  # fmt: skip
+        if not isinstance(data, dict):
+            return [Violation(pointer=at, message="data is not a JSON object", severity="error",
+                              kind="type")]  # fmt: skip
+        found: list[Violation] = []
+        number = event.sequence_number
+        if number is None:
+            found.append(Violation(pointer=f"{at}/sequence_number", severity="error",
+                                   message="sequence_number is missing or not an integer",
+                                   kind="missing"))  # fmt: skip
+        elif self._last is not None and number <= self._last:
+            found.append(Violation(pointer=f"{at}/sequence_number", severity="error",
+                                   message=f"sequence_number {number} does not increase "
+                                   f"(the previous event had {self._last})",
+                                   kind="type"))  # fmt: skip
+        if number is not None:
+            self._last = number
+        if data.get("type") in _LIFECYCLE:
+            inner = data.get("response")
+            for violation in check_cancel_response(200, orjson.dumps(inner), "application/json"):
+                found.append(violation.model_copy(
+                    update={"pointer": f"{at}/response{violation.pointer}"}))  # fmt: skip
+        return found
+
+    def finish(self, *, ended: bool) -> list[Violation]:
+        return []
+
+
+def stream_checker(route: Route, status: int) -> StreamChecker | None:
+    """The checker for a streamed response on ``route``, or None when it has no contract."""
+    del route  # every Responses stream follows the same event rules
+    return _ResponsesStream() if status == 200 else None

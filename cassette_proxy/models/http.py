@@ -1,14 +1,18 @@
 """The proxy's own view of one HTTP request and one HTTP response.
 
-Both are immutable snapshots: what the client sent, and what is (or was) answered, with the body as
-it travels on the wire (possibly compressed). Framing and hop-by-hop headers are not part of them.
+A request is read whole (it is bounded by ``--max-body-size``, and matching needs all of it). A
+response travels as a :class:`ResponseHead` and a :class:`BodyStream` of chunks, never held
+whole; :class:`ProxyResponse` is a response whose body is known whole: recorded in a cassette,
+or captured (up to ``--max-capture-size``) for the log, validation and recording. Framing and
+hop-by-hop headers are not part of any of them.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -52,28 +56,92 @@ class UndecodableBody(ValueError):
     """The body does not decode with the ``Content-Encoding`` it is labelled with."""
 
 
-def decode_body(headers: CIMultiDictProxy[str], body: bytes) -> bytes:
+def content_coding(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> str:
+    return headers.get("Content-Encoding", "identity").strip().lower() or "identity"
+
+
+class BodyDecoder:
+    """Undoes a body's ``Content-Encoding`` (gzip, deflate or identity) chunk by chunk, never
+    producing more than ``limit`` bytes: a gzip bomb costs at most the limit.
+
+    :meth:`feed` returns the decoded bytes of one chunk (cut at the limit; :attr:`exceeded` then
+    says so) and raises :class:`UndecodableBody` for a coding it cannot undo or bytes that do
+    not decode.
+    """
+
+    __slots__ = ("_first", "_inflate", "coding", "exceeded", "limit", "produced")
+
+    def __init__(self, coding: str, limit: int) -> None:
+        if coding not in DECODABLE and coding != "identity":
+            raise UndecodableBody(f"Content-Encoding {coding!r} is not one the proxy can decode")
+        self.coding = coding
+        self.limit = limit
+        self.produced = 0
+        self.exceeded = False
+        self._first = True
+        wbits = zlib.MAX_WBITS | 16 if coding in {"gzip", "x-gzip"} else zlib.MAX_WBITS
+        self._inflate = None if coding == "identity" else zlib.decompressobj(wbits=wbits)
+
+    def feed(self, chunk: bytes) -> bytes:
+        room = self.limit - self.produced
+        if self.exceeded or not chunk:
+            return b""
+        out = chunk if self._inflate is None else self._inflate_chunk(chunk, room)
+        if len(out) > room:
+            out = out[:room]
+            self.exceeded = True
+        elif self._inflate is not None and self._inflate.unconsumed_tail:
+            self.exceeded = True  # more output is waiting past the limit
+        self.produced += len(out)
+        return out
+
+    def _inflate_chunk(self, chunk: bytes, room: int) -> bytes:
+        assert self._inflate is not None
+        first, self._first = self._first, False
+        try:
+            return self._inflate.decompress(chunk, room + 1)
+        except zlib.error as exc:
+            if first and self.coding == "deflate":
+                # Raw deflate without the zlib header, as some servers send.
+                self._inflate = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+                return self._inflate_chunk(chunk, room)
+            raise UndecodableBody(
+                f"body labelled Content-Encoding: {self.coding} does not decode: {exc}"
+            ) from exc
+
+    def finish(self) -> None:
+        """Raise :class:`UndecodableBody` if the coded body ended early (a truncated gzip)."""
+        if self._inflate is not None and not self.exceeded and not self._inflate.eof:
+            raise UndecodableBody(
+                f"body labelled Content-Encoding: {self.coding} ends before its compressed "
+                "stream does"
+            )
+
+
+# What a whole body may decode to when nothing smaller is configured (cassettes on load).
+DECODE_LIMIT: Final = 256 * 1024 * 1024
+
+
+def decode_body(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], body: bytes, limit: int = DECODE_LIMIT
+) -> bytes:
     """The body with its ``Content-Encoding`` (gzip, deflate or identity) undone.
 
-    Raises :class:`UndecodableBody` for a coding the proxy cannot undo or a body that does not
-    decode; callers decide whether that is an error (validation) or not (pass-through).
+    Raises :class:`UndecodableBody` for a coding the proxy cannot undo, a body that does not
+    decode, or one that decodes to more than ``limit`` bytes; callers decide whether that is an
+    error (validation) or not (pass-through).
     """
-    coding = headers.get("Content-Encoding", "identity").strip().lower()
-    if coding in {"", "identity"} or not body:
+    coding = content_coding(headers)
+    if coding == "identity" or not body:
         return body
-    try:
-        if coding in {"gzip", "x-gzip"}:
-            return zlib.decompress(body, wbits=zlib.MAX_WBITS | 16)
-        if coding == "deflate":
-            try:
-                return zlib.decompress(body)
-            except zlib.error:  # raw deflate without the zlib header, as some servers send
-                return zlib.decompress(body, wbits=-zlib.MAX_WBITS)
-    except zlib.error as exc:
+    decoder = BodyDecoder(coding, limit)
+    decoded = decoder.feed(body)
+    if decoder.exceeded:
         raise UndecodableBody(
-            f"body labelled Content-Encoding: {coding} does not decode: {exc}"
-        ) from exc
-    raise UndecodableBody(f"Content-Encoding {coding!r} is not one the proxy can decode")
+            f"body labelled Content-Encoding: {coding} decodes to more than {limit} bytes"
+        )
+    decoder.finish()
+    return decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +176,37 @@ class ProxyResponse:
         if decoded is None:
             decoded = self.memo["decoded"] = decode_body(self.headers, self.body)
         return decoded
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    """A response's status line and end-to-end headers, as they go to the client.
+
+    ``content_length`` is the upstream's own (kept, so a client sees the same framing), or None
+    for a body sent chunked.
+    """
+
+    status: int
+    reason: str
+    headers: CIMultiDictProxy[str]
+    content_length: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a response arrived: its headers after the request was sent, then each frame (an
+    event of a stream, a chunk of any other body) as ``(end offset in the stored body, ms after
+    the headers)``. Kept beside a recording (vcrpy ignores it) and reproduced on replay with
+    ``--replay-timing recorded``."""
+
+    headers_ms: float
+    frames: tuple[tuple[int, float], ...] = ()
+
+
+class BodyStream(Protocol):
+    """A response body as it arrives: chunks, then the end. ``aclose`` releases what is behind
+    it (the upstream connection) whether or not every chunk was read."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...

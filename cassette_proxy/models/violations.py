@@ -39,6 +39,9 @@ class Verdict(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"
+    # Only in the header of a response that streams from the upstream: its headers left before
+    # its body was checked. The verdict is in the exchange's log line.
+    PENDING = "pending"
 
 
 def verdict_of(violations: list[Violation], *, checked: bool) -> Verdict:

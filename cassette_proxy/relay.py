@@ -1,0 +1,277 @@
+"""Sending a response to the client as it arrives: headers first, then each chunk.
+
+The relay is the request path's last step, for responses from the upstream and the cassette
+alike. Chunks go to the client as they come (``write`` waits for a slow client: the transport's
+backpressure, so nothing piles up here) and, for an upstream response, through the
+:class:`~cassette_proxy.tee.Tee`, which keeps what the log, validation and the recorder need,
+within the capture cap. The client's last byte (the final chunk of a ``Content-Length`` body,
+the end of a chunked one) is written only after ``conclude`` has run: a response whose
+recording fails is never acknowledged.
+
+Once the headers have gone, a failure cannot become an error response. An event stream then
+ends with one ``error`` event in the shape the ``openai`` client raises on; any other body is
+cut (the connection closed before its end), so the client cannot take it for a whole one. A
+client that goes away makes the relay drop the upstream request at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+
+from cassette_proxy.errors import (
+    ClientDisconnected,
+    ProxyError,
+    ResponseRejected,
+    UpstreamBroken,
+)
+from cassette_proxy.exchange import Exchange
+from cassette_proxy.models.http import BodyStream, ResponseHead
+from cassette_proxy.tee import Captured, Tee
+
+# What aiohttp raises when writing to a client that went away (ClientConnectionResetError).
+_GONE: Final = ConnectionError
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A piece of a body known up front, and when to send it (seconds after the headers)."""
+
+    data: bytes | memoryview
+    at: float = 0.0
+
+
+async def send_known(
+    request: web.Request,
+    exchange: Exchange,
+    head: ResponseHead,
+    frames: list[Frame],
+    *,
+    headers_after: float = 0.0,
+) -> web.StreamResponse:
+    """A body known up front (a replay): one write when it is one frame sent at once, else
+    each frame written on its own, at its time."""
+    if headers_after > 0:
+        await asyncio.sleep(headers_after)
+    if len(frames) <= 1 and not any(frame.at for frame in frames):
+        return _whole(head, exchange, bytes(frames[0].data) if frames else b"")
+    response = _start(head, exchange)
+    await response.prepare(request)
+    started = time.perf_counter()
+    try:
+        for frame in frames:
+            wait = frame.at - (time.perf_counter() - started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await response.write(frame.data)
+            exchange.sent += len(frame.data)
+        exchange.settle(response)  # logged before the last byte (the end of the chunked body)
+        await response.write_eof()
+    except _GONE:
+        exchange.error = _client_gone(exchange)
+    return response
+
+
+def _start(head: ResponseHead, exchange: Exchange) -> web.StreamResponse:
+    response = web.StreamResponse(status=head.status, reason=head.reason or None)
+    response.headers.extend(head.headers)
+    response.headers.update(exchange.labels())
+    if head.content_length is not None:
+        response.content_length = head.content_length
+    return response
+
+
+def _client_gone(exchange: Exchange) -> ClientDisconnected:
+    return ClientDisconnected(
+        f"the client went away after {exchange.sent} bytes of the response body; the upstream "
+        "request was dropped and nothing was recorded"
+    )
+
+
+async def stream(
+    request: web.Request,
+    exchange: Exchange,
+    body: BodyStream,
+    tee: Tee,
+    *,
+    conclude: Callable[[Captured], None],
+    hold: bool = False,
+    gate: bool = False,
+) -> web.StreamResponse:
+    """Relay an upstream response through ``tee``; ``conclude`` runs once the body is whole,
+    before the client's last byte (it records, and may raise to refuse the response).
+
+    ``hold`` (strict validation of a whole JSON body) reads the body first, within the
+    capture cap, so ``conclude`` can still refuse it with an error response. ``gate`` (strict
+    validation of an event stream) passes each event on only once it is checked.
+    """
+    chunks = aiter(body)
+    head = tee.head
+    # A response that has no body (to HEAD, 204, 304) is whole once its headers are sent.
+    bodiless = request.method == "HEAD" or head.status in {204, 304}
+    try:
+        held: list[bytes] = []
+        if hold or bodiless:
+            async for chunk in chunks:
+                tee.feed(chunk)
+                held.append(chunk)
+                if tee.truncated:  # too large to check whole: it streams, unchecked
+                    break
+            else:
+                captured = tee.close(ended=True)
+                exchange.captured = captured
+                conclude(captured)  # raises to refuse: nothing has been sent yet
+                if not bodiless:
+                    return _whole(head, exchange, b"".join(held))
+                response = _start(head, exchange)  # keeps the upstream's Content-Length
+                exchange.settle(response)
+                await _prepare(request, response)
+                await response.write_eof()
+                return response
+        response = _start(head, exchange)
+        await _prepare(request, response)
+        relay = _Relay(request, exchange, response, tee, conclude)
+        gated = _Gate(tee) if gate and tee.sse and tee.undecodable is None else None
+        await relay.run(chunks, held, gated)
+        return response
+    finally:
+        await body.aclose()
+
+
+async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Send the headers."""
+    try:
+        await response.prepare(request)
+    except ValueError as exc:  # a header value aiohttp will not send (a control character)
+        raise UpstreamBroken(
+            f"the upstream's response headers cannot be passed on ({exc}); nothing was sent"
+        ) from exc
+
+
+def _whole(head: ResponseHead, exchange: Exchange, data: bytes) -> web.Response:
+    response = web.Response(
+        status=head.status, reason=head.reason or None, headers=head.headers, body=data
+    )
+    response.headers.update(exchange.labels())
+    exchange.sent = len(data)
+    return response
+
+
+class _Relay:
+    """One response on its way, after its headers have gone."""
+
+    def __init__(
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        response: web.StreamResponse,
+        tee: Tee,
+        conclude: Callable[[Captured], None],
+    ) -> None:
+        self.request = request
+        self.exchange = exchange
+        self.response = response
+        self.tee = tee
+        self.conclude = conclude
+
+    async def run(
+        self, chunks: AsyncIterator[bytes], held: list[bytes], gated: _Gate | None
+    ) -> None:
+        length = self.response.content_length if not self.response.chunked else None
+        exchange = self.exchange
+        try:
+            for chunk in held:  # what strict validation read before it let the body stream
+                await self.write(chunk)
+            async for chunk in chunks:
+                if gated is not None:
+                    if await gated.pass_on(self, chunk):
+                        return  # an event broke the contract: replaced by an error event
+                    continue
+                self.tee.feed(chunk)
+                if length is not None and exchange.sent + len(chunk) >= length:
+                    self.finish()  # the last byte waits for the recording
+                await self.write(chunk)
+            if gated is not None:
+                await gated.flush(self)
+            if exchange.captured is None:
+                self.finish()
+            await self.response.write_eof()
+        except _GONE:
+            exchange.error = _client_gone(exchange)
+            self.cut()
+        except ProxyError as error:  # the upstream failed mid-body, or the recording did
+            exchange.error = error
+            self.cut()
+            await self.end_with(error)
+
+    async def write(self, data: bytes) -> None:
+        await self.response.write(data)
+        self.exchange.sent += len(data)
+
+    def finish(self) -> None:
+        """The body is whole: record it and log the exchange, before the client's last byte."""
+        self.exchange.captured = self.tee.close(ended=True)
+        self.conclude(self.exchange.captured)
+        self.exchange.settle(self.response)
+
+    def cut(self) -> None:
+        if self.exchange.captured is None:
+            self.exchange.captured = self.tee.close(ended=False)
+
+    async def end_with(self, error: ProxyError) -> None:
+        """After the headers: an event stream gets one ``error`` event and ends; any other body
+        is cut, so the client cannot mistake it for a whole one."""
+        if self.tee.sse:
+            try:
+                await self.write(error.sse_event(self.tee.last_sequence + 1))
+                await self.response.write_eof()
+            except _GONE:
+                pass
+            return
+        if self.request.transport is not None:
+            self.request.transport.close()
+
+
+class _Gate:
+    """Strict validation of an event stream: bytes go on only up to the end of the last event
+    checked clean; the first event with an error is replaced by an ``error`` event."""
+
+    def __init__(self, tee: Tee) -> None:
+        self.tee = tee
+        self.pending = bytearray()
+        self.start = 0  # stream offset of pending[0]
+
+    async def pass_on(self, relay: _Relay, chunk: bytes) -> bool:
+        """Take a chunk; True once the stream was ended for an event that broke the contract."""
+        self.pending += chunk
+        cleared = self.start
+        for event, found in self.tee.feed(chunk):
+            errors = [v for v in found if v.severity == "error"]
+            if errors:
+                await self._release(relay, cleared)
+                rejected = ResponseRejected(relay.response.status, errors, event=event.index)
+                relay.exchange.error = rejected
+                relay.cut()
+                await relay.end_with(rejected)
+                return True
+            cleared = event.end
+        if self.tee.truncated:  # past the cap nothing is checked: the rest streams as it is
+            cleared = self.start + len(self.pending)
+        await self._release(relay, cleared)
+        return False
+
+    async def _release(self, relay: _Relay, upto: int) -> None:
+        count = upto - self.start
+        if count > 0:
+            await relay.write(bytes(self.pending[:count]))
+            del self.pending[:count]
+            self.start = upto
+
+    async def flush(self, relay: _Relay) -> None:
+        """At the end: bytes after the last event (a partial one, a comment) go on as they are."""
+        await self._release(relay, self.start + len(self.pending))
