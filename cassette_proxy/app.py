@@ -8,6 +8,7 @@ byte has gone. ``X-Proxy-Source`` and ``X-Proxy-Validation`` come from the excha
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import traceback
 from collections.abc import AsyncIterator
@@ -17,7 +18,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
-from cassette_proxy.errors import HTTPRefusal, InternalError, ProxyError, ProxyRouteNotFound
+from cassette_proxy.errors import (
+    ClientDisconnected,
+    HTTPRefusal,
+    InternalError,
+    ProxyError,
+    ProxyRouteNotFound,
+)
 from cassette_proxy.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
 from cassette_proxy.handler import Pipeline, handle, refuse_foreign_target
 from cassette_proxy.log import AuditLog
@@ -34,6 +41,8 @@ AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 EXCHANGE = web.RequestKey("exchange", Exchange)
 
 __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
+
+CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
 
 
 def error_response(error: ProxyError) -> web.Response:
@@ -79,6 +88,15 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
     try:
         refuse_foreign_target(request)
         response = await handler(request)
+    except asyncio.CancelledError:  # the client went away (aiohttp cancels its handler)
+        if exchange.error is None:
+            exchange.error = ClientDisconnected(
+                "the client went away before the response was complete; the upstream request "
+                "was dropped and nothing was recorded"
+            )
+        # nginx's 499 for an exchange whose client left before any response was sent.
+        exchange.settle(exchange.answer or web.Response(status=CLIENT_CLOSED))
+        raise
     except Exception as exc:  # every failure becomes an answer, here and only here
         exchange.error = as_proxy_error(exc, request)
         exchange.source = PROXY

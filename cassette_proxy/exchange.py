@@ -53,6 +53,7 @@ class Exchange:
     ttfb_ms: float | None = None  # to the upstream's response headers
     upstream_ms: float | None = None  # to the upstream's last byte
     sent: int = 0  # body bytes written to the client
+    answer: web.StreamResponse | None = None  # the response whose headers went to the client
     request_check: Checked = field(default_factory=Checked)
     response_check: Checked = field(default_factory=Checked)
     checking: bool = False  # the response is checked as it streams (verdict after the headers)

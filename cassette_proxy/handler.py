@@ -38,7 +38,7 @@ from cassette_proxy.models.violations import Violation
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_bytes, redact_header, redact_path
 from cassette_proxy.relay import send_known, stream
-from cassette_proxy.replay import frames_of, head_of
+from cassette_proxy.replay import frames_of, head_of, stream_record
 from cassette_proxy.routes import Route
 from cassette_proxy.settings import Settings, ValidationMode
 from cassette_proxy.sse import decode_all, is_event_stream
@@ -174,6 +174,7 @@ async def replay(
     they were recorded (at once, or at the recorded times)."""
     exchange.source = CASSETTE
     response = exchange.response = interaction.replay
+    stream_record(response)  # the log's summary of a recorded stream, made on first play
     if pipeline.validating:
         exchange.response_check = check_recorded(exchange.route, response)
         if pipeline.strict and exchange.response_check.errors:

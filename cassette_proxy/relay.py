@@ -78,7 +78,7 @@ async def send_known(
 
 
 def _start(head: ResponseHead, exchange: Exchange) -> web.StreamResponse:
-    response = web.StreamResponse(status=head.status, reason=head.reason or None)
+    response = exchange.answer = web.StreamResponse(status=head.status, reason=head.reason or None)
     response.headers.extend(head.headers)
     response.headers.update(exchange.labels())
     if head.content_length is not None:
@@ -201,9 +201,11 @@ class _Relay:
             if exchange.captured is None:
                 self.finish()
             await self.response.write_eof()
-        except _GONE:
+        except (_GONE, asyncio.CancelledError) as exc:  # CancelledError: aiohttp saw it first
             exchange.error = _client_gone(exchange)
             self.cut()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         except ProxyError as error:  # the upstream failed mid-body, or the recording did
             exchange.error = error
             self.cut()

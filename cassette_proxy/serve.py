@@ -118,6 +118,9 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     runner = _Runner(
         app,
         handle_signals=False,
+        # A client that goes away cancels its handler, so the upstream request is dropped at
+        # once, even while the proxy waits for the upstream's headers.
+        handler_cancellation=True,
         access_log=None,
         shutdown_timeout=SHUTDOWN_GRACE,
         max_line_size=RUNNER_OPTIONS["max_line_size"],
