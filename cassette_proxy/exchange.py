@@ -91,12 +91,10 @@ class Exchange:
         answered = self._answered()
         replaced = answered is not None and self.source == PROXY
         captured = self.captured
-        if answered is not None and not replaced:
+        if captured is not None and not replaced:
+            response = _captured_record(captured)
+        elif answered is not None and not replaced:
             response = _response_record(answered)
-            if captured is not None:
-                response = MessageRecord(
-                    response.headers, response.body, captured.size, captured.truncated
-                )
         else:
             response = _record(headers, body)
         return ExchangeEvent(
@@ -167,3 +165,13 @@ def _response_record(response: ProxyResponse) -> MessageRecord:
             body = response.body
         record = response.memo["log"] = message_record(response.headers, body, len(response.body))
     return record
+
+
+def _captured_record(captured: Captured) -> MessageRecord:
+    """A response that streamed, as logged: what the tee kept, with its real size."""
+    response = captured.response
+    try:
+        body = response.decoded_body()
+    except UndecodableBody:
+        body = response.body
+    return message_record(response.headers, body, captured.size, truncated=captured.truncated)

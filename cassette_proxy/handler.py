@@ -33,6 +33,7 @@ from cassette_proxy.errors import (
     ResponseRejected,
 )
 from cassette_proxy.exchange import CASSETTE, UPSTREAM, Exchange
+from cassette_proxy.log import BODY_LIMIT
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.recorder import Recorder
@@ -229,10 +230,14 @@ async def relay_upstream(
     validating = pipeline.validating
     sse = is_event_stream(head.headers.get("Content-Type"))
     checker = stream_checker(route, head.status) if validating and sse else None
-    tee = Tee(head, pipeline.settings.max_capture_size, checker, upstream.ttfb_ms)
     # Strict validation of a whole JSON body must see it before the client does; an event
     # stream is checked event by event on its way instead, and holds nothing back.
     hold = pipeline.strict and route.has_contract and not sse
+    # The whole body is kept (up to the cap) only when it will be recorded or checked whole;
+    # otherwise only what the log line shows of it.
+    whole = recorded_request is not None or (validating and route.has_contract and not sse)
+    cap = pipeline.settings.max_capture_size
+    tee = Tee(head, cap, checker, upstream.ttfb_ms, keep=cap if whole else BODY_LIMIT)
     exchange.checking = validating and not hold and (sse or route.has_contract)
 
     def conclude(captured: Captured) -> None:
@@ -262,7 +267,7 @@ def checked_capture(route: Route, captured: Captured) -> Checked:
     they came; a whole body is checked now, unless it was too large to keep."""
     if captured.stream is not None:
         found = list(captured.violations)
-        if captured.truncated:
+        if captured.overflowed:
             found.append(_unchecked_rest(captured))
         return Checked(found, checked=True)
     if captured.truncated:

@@ -38,13 +38,14 @@ def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     return record
 
 
-def body_record(body: bytes, content_type: str | None) -> Any:
-    """The body as a log line embeds it (already decoded; redacted here)."""
+def body_record(body: bytes, content_type: str | None, size: int | None = None) -> Any:
+    """The body as a log line embeds it (already decoded; redacted here). ``size``: the real
+    size of a body of which ``body`` is only the start."""
     if not body:
         return None
-    if len(body) > BODY_LIMIT:
+    if len(body) > BODY_LIMIT or (size is not None and size > len(body)):
         head = redact_bytes(body[:TRUNCATED_HEAD]).decode("utf-8", "replace")
-        return {"truncated": True, "size": len(body), "head": head}
+        return {"truncated": True, "size": size or len(body), "head": head}
     body = redact_bytes(body)
     if content_type is None or "json" in content_type or body[:1] in {b"{", b"["}:
         try:
@@ -57,9 +58,16 @@ def body_record(body: bytes, content_type: str | None) -> Any:
         return {"binary": True, "size": len(body)}
 
 
-def message_record(headers: CIMultiDictProxy[str], body: bytes, size: int) -> MessageRecord:
+def message_record(
+    headers: CIMultiDictProxy[str], body: bytes, size: int, *, truncated: bool = False
+) -> MessageRecord:
+    """One side of an exchange; ``truncated``: ``body`` is only the start of ``size`` bytes."""
+    content_type = headers.get("Content-Type")
     return MessageRecord(
-        headers_record(headers), body_record(body, headers.get("Content-Type")), size
+        headers_record(headers),
+        body_record(body, content_type, size if truncated else None),
+        size,
+        truncated,
     )
 
 

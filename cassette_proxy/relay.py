@@ -262,7 +262,7 @@ class _Gate:
                 await relay.end_with(rejected)
                 return True
             cleared = event.end
-        if self.tee.truncated:  # past the cap nothing is checked: the rest streams as it is
+        if self.tee.overflowed:  # past the cap nothing is checked: the rest streams as it is
             cleared = self.start + len(self.pending)
         await self._release(relay, cleared)
         return False

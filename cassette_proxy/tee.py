@@ -42,7 +42,8 @@ class Captured:
     response: ProxyResponse  # the kept body (decoded when it decodes), memo["decoded"] set
     size: int  # bytes on the wire, all of them
     ended: bool  # the body reached its end (not cut by the upstream, the client or the proxy)
-    truncated: bool  # larger than the cap: the kept body is only its start
+    truncated: bool  # not kept whole: the kept body is only its start
+    overflowed: bool  # larger than the limit: what came after it was not parsed or checked
     undecodable: str | None  # why the body did not decode, if it did not
     timing: Timing
     stream: StreamRecord | None
@@ -62,18 +63,30 @@ class Captured:
 
 
 class Tee:
-    """Observes one response's chunks on their way to the client, within ``limit`` bytes."""
+    """Observes one response's chunks on their way to the client.
+
+    ``limit`` (``--max-capture-size``) bounds what is decoded and parsed; ``keep`` (at most
+    ``limit``) what is kept of the body: all of it when it will be recorded or checked whole,
+    only the log's share otherwise, so clients that never use the capture do not pay for it.
+    """
 
     def __init__(
-        self, head: ResponseHead, limit: int, checker: StreamChecker | None, ttfb_ms: float
+        self,
+        head: ResponseHead,
+        limit: int,
+        checker: StreamChecker | None,
+        ttfb_ms: float,
+        keep: int | None = None,
     ) -> None:
         self.head = head
         self.limit = limit
+        self.keep = limit if keep is None else min(keep, limit)
         self.checker = checker
         self.ttfb_ms = ttfb_ms
         self.started = time.perf_counter()  # the headers' arrival
         self.size = 0
-        self.truncated = False
+        self.truncated = False  # more arrived than was kept
+        self.overflowed = False  # more arrived than the limit: the rest was not decoded or parsed
         self.undecodable: str | None = None
         self._coding = content_coding(head.headers)
         self._decoder: BodyDecoder | None
@@ -82,7 +95,7 @@ class Tee:
         except UndecodableBody as exc:  # br, zstd...: kept as it came
             self._decoder = None
             self.undecodable = str(exc)
-        self._kept = bytearray()  # decoded, or raw when it does not decode
+        self._kept = bytearray()  # the decoded body, or its start
         # Wire bytes of a coded body, kept too, so an undecodable one can be kept as it came.
         self._raw: bytearray | None = None if self._coding == "identity" else bytearray()
         self._ends = array("q")
@@ -98,25 +111,28 @@ class Tee:
     def feed(self, chunk: bytes) -> list[tuple[SseEvent, list[Violation]]]:
         """Take one chunk; the events it completed, each with its violations."""
         self.size += len(chunk)
-        if self.truncated:
-            return []
         if self._raw is not None:
-            if len(self._raw) + len(chunk) > self.limit:
-                self._stop()
-                return []
-            self._raw += chunk
+            if len(self._raw) + len(chunk) > self.keep:
+                self._raw = None
+                self.truncated = True
+            else:
+                self._raw += chunk
         decoded = self._decode(chunk)
         if not decoded:
             return []
-        self._kept += decoded
+        if not self.truncated:
+            room = self.keep - len(self._kept)
+            self._kept += decoded[:room]  # past the room, the start stays for the log
+            self.truncated = len(decoded) > room
         at = round((time.perf_counter() - self.started) * 1000, 3)
         if self.events is None:
-            self._frame(len(self._kept), at)
+            if not self.truncated:
+                self._frame(len(self._kept), at)
             return []
         return self._observe(self.events.feed(decoded), at)
 
     def _decode(self, chunk: bytes) -> bytes:
-        if self._decoder is None:  # undecodable: the raw copy is what is kept
+        if self._decoder is None:  # undecodable, or decoded up to the limit already
             return b""
         try:
             decoded = self._decoder.feed(chunk)
@@ -124,16 +140,11 @@ class Tee:
             self.undecodable = str(exc)
             self._decoder = None
             return b""
-        if self._decoder.exceeded:
-            self._stop()
-            return b""
+        if self._decoder.exceeded:  # a bomb, or simply large: nothing more is decoded
+            self._decoder = None
+            self.events = None
+            self.truncated = self.overflowed = True
         return decoded
-
-    def _stop(self) -> None:
-        self.truncated = True
-        self._kept = bytearray()
-        self._raw = None
-        self.events = None
 
     def _frame(self, end: int, at: float) -> None:
         # Frames less than a millisecond apart are one: replay keeps gaps to the millisecond,
@@ -147,7 +158,8 @@ class Tee:
     def _observe(self, events: list[SseEvent], at: float) -> list[tuple[SseEvent, list[Violation]]]:
         seen = []
         for event in events:
-            self._frame(event.end, at)
+            if not self.truncated:
+                self._frame(event.end, at)
             kind = event.type
             if kind in self._types or len(self._types) < MAX_EVENT_TYPES:
                 self._types[kind] += 1
@@ -170,7 +182,7 @@ class Tee:
 
     def close(self, *, ended: bool) -> Captured:
         """The capture, once the body ended (``ended``) or was cut."""
-        if self.events is not None and not self.truncated:
+        if self.events is not None:
             self._observe(self.events.feed(b"", final=True), self._since())
         if ended and self._decoder is not None and not self.truncated:
             try:
@@ -192,8 +204,8 @@ class Tee:
         decoded = bytes(self._kept)
         wire = decoded if self._raw is None else bytes(self._raw)
         response = ProxyResponse(self.head.status, self.head.reason, self.head.headers, wire)
-        if self.undecodable is None and not self.truncated:
-            response.memo["decoded"] = decoded
+        if self.undecodable is None:
+            response.memo["decoded"] = decoded  # the whole body, or (truncated) its start
         stream = None
         if self.sse:
             stream = StreamRecord(
@@ -204,6 +216,7 @@ class Tee:
             size=self.size,
             ended=ended,
             truncated=self.truncated,
+            overflowed=self.overflowed,
             undecodable=self.undecodable,
             timing=Timing(self.ttfb_ms, tuple(zip(self._ends, self._times, strict=True))),
             stream=stream,
