@@ -1,6 +1,6 @@
 """The benchmark: cassette-proxy beside its references, in one run, as ratios.
 
-    ./scripts/bench [--duration SECONDS] [--repeat N] [--quick]
+    ./scripts/bench [--duration SECONDS] [--repeat N] [--quick] [--streams-only]
 
 Every server is started here on 127.0.0.1 and stopped before the script ends; every load loop
 is bounded (wrk runs for --duration seconds; the client loops make a fixed number of calls).
@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))
 
+import bench_stream  # noqa: E402
 from fast_upstream import BODY  # noqa: E402
 from vcr.request import Request as VcrRequest  # noqa: E402
 
@@ -70,6 +71,7 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     client: dict[str, float] = field(default_factory=dict)
     loading: list[dict[str, Any]] = field(default_factory=list)
+    streaming: dict[str, Any] = field(default_factory=dict)
     ratios: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -299,16 +301,28 @@ class Bench:
             yield f"http://127.0.0.1:{port}", proc.pid
 
     def run(self) -> Results:
-        upstream_port = free_port()
-        upstream = f"http://127.0.0.1:{upstream_port}"
-        with process(PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(upstream_port),
-                     port=upstream_port) as proc:  # fmt: skip
-            self.run_against(upstream, proc.pid)
+        if not self.args.streams_only:
+            upstream_port = free_port()
+            upstream = f"http://127.0.0.1:{upstream_port}"
+            with process(PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(upstream_port),
+                         port=upstream_port) as proc:  # fmt: skip
+                self.run_against(upstream, proc.pid)
+        print("streams (SSE timing, CPU per event, memory bounds) ...", flush=True)
+        sse_port = free_port()
+        sse_upstream = f"http://127.0.0.1:{sse_port}"
+        with process(*bench_stream.upstream_command(PYTHON, ROOT, sse_port), port=sse_port):
+            self.results.streaming, stream_goals = bench_stream.run(
+                sse_upstream, self.proxy, cpu_seconds, self.work, self.args.quick
+            )
+        print(f"  {self.results.streaming}", flush=True)
+        if self.args.streams_only:
+            self.results.ratios = stream_goals
+            return self.results
         print("cassette load time and memory ...", flush=True)
         for path in self.load_cassettes:
             self.results.loading.append(measure_load(path))
             print(f"  {self.results.loading[-1]}", flush=True)
-        self.results.ratios = self.ratios()
+        self.results.ratios = self.ratios() + stream_goals
         return self.results
 
     def run_against(self, upstream: str, upstream_pid: int) -> None:
@@ -403,6 +417,27 @@ def render(results: Results) -> str:
     rates = ", ".join(f"{name} {value:.0f}" for name, value in results.client.items())
     lines.append(f"openai client, sequential cancels/s: {rates}")
     lines.append("")
+    streaming = results.streaming
+    for name in ("direct", "pass-through", "replay", "replay, recorded timing"):
+        if name in streaming:
+            figures = streaming[name]
+            gaps = (
+                "events at once (--replay-timing off)"
+                if name == "replay"
+                else f"gap error median {figures['gap_error_median_ms']:.3f} ms, "
+                f"p95 {figures['gap_error_p95_ms']:.3f} ms"
+            )
+            lines.append(f"SSE {name:<26} first event {figures['first_event_ms']:>8.3f} ms  {gaps}")
+    if streaming:
+        large = streaming["large"]
+        lines.append(f"CPU per streamed event (pass-through): {streaming['cpu_us_per_event']} us")
+        lines.append(f"{large['size_mib']} MiB through the proxy: RSS +{large['rss_growth_mib']} "
+                     f"MiB at {large['mib_per_s']} MiB/s")  # fmt: skip
+        hang = streaming["hang_ups"]
+        lines.append(f"hang-ups on 200 MiB: one +{hang['one_mib']} MiB, thirty "
+                     f"+{hang['thirty_mib']} MiB")  # fmt: skip
+        lines.append(f"1 MiB gzip bomb, RSS growth (MiB): {streaming['bomb_rss_growth_mib']}")
+    lines.append("")
     for load in results.loading:
         lines.append(f"load {load['cassette']:<20} {load['interactions']:>7,} interactions "
                      f"{load['file_mb']:>7.1f} MB {load['load_s']:>7.2f} s  "
@@ -422,6 +457,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk run")
     parser.add_argument("--repeat", type=int, default=3, help="wrk runs per figure (median)")
     parser.add_argument("--quick", action="store_true", help="small cassettes, fewer calls")
+    parser.add_argument(
+        "--streams-only", action="store_true", help="only the streaming figures (about a minute)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: ./scripts/bench installs it (apt-get install wrk)")
