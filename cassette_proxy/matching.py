@@ -69,5 +69,14 @@ class Matcher:
 
     def differences(self, request: VcrRequest, recorded: VcrRequest) -> list[tuple[str, str]]:
         """``(matcher, message)`` for each matcher that fails, in vcrpy's own words."""
-        _, failures = vcr_matchers.get_matchers_results(request, recorded, self._vcr_matchers)
+        try:
+            _, failures = vcr_matchers.get_matchers_results(request, recorded, self._vcr_matchers)
+        except RecursionError:  # vcrpy's body matcher parses JSON recursively
+            return [
+                (name, "differs (a body nested too deeply to compare in detail)")
+                for name, ours, theirs in zip(
+                    self.names, self.key(request), self.key(recorded), strict=True
+                )
+                if ours != theirs
+            ]
         return [(name, message or "differs") for name, message in failures]

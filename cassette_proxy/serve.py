@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -40,7 +40,13 @@ SHUTDOWN_GRACE: Final = 30.0
 _LLHTTP_MESSAGE: Final = re.compile(r"(?P<reason>[A-Za-z][A-Za-z0-9 ,'-]{0,100}):\n\n  b['\"]")
 # aiohttp's parser refuses request lines and headers over 8 KiB with a bare text/plain 400,
 # before the proxy can answer in its envelope; 64 KiB lets long ids reach the proxy's own checks.
-RUNNER_OPTIONS: Final = {"max_line_size": 64 * 1024, "max_field_size": 64 * 1024}
+# Request bodies are read as they came: aiohttp would otherwise decompress a gzip-labelled body
+# (and fail with a 500 on one that is not gzip), and the proxy would forward it changed.
+RUNNER_OPTIONS: Final[dict[str, Any]] = {
+    "max_line_size": 64 * 1024,
+    "max_field_size": 64 * 1024,
+    "auto_decompress": False,
+}
 
 
 class _ConnectionHandler(RequestHandler):
@@ -123,8 +129,7 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         handler_cancellation=True,
         access_log=None,
         shutdown_timeout=SHUTDOWN_GRACE,
-        max_line_size=RUNNER_OPTIONS["max_line_size"],
-        max_field_size=RUNNER_OPTIONS["max_field_size"],
+        **RUNNER_OPTIONS,
     )
     await runner.setup()
     site = web.TCPSite(runner, host, port)

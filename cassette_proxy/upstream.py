@@ -173,6 +173,12 @@ class AiohttpTransport:
                 f"the upstream broke the connection during {where}: {_describe(exc)}"
             ) from exc
         ttfb_ms = round((time.perf_counter() - started) * 1000, 3)
+        if not 200 <= response.status <= 599:  # 1xx is never final here; 0xx, 6xx are not HTTP
+            response.close()
+            raise UpstreamBroken(
+                f"the upstream answered {where} with status {response.status:03d}, which is not "
+                "a final HTTP status; nothing was passed on"
+            )
         head = ResponseHead(
             status=response.status,
             reason=response.reason or "",

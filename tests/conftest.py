@@ -87,10 +87,7 @@ async def start_proxy(upstream_url: str, tmp_path: Path) -> AsyncIterator[StartP
         settings = Settings(**{"upstream": upstream_url, "log_file": log_path, **overrides})
         app: web.Application = build_app(settings, audit_log=AuditLog(settings.log_file))
         server = TestServer(app, host="127.0.0.1")
-        await server.start_server(
-            max_line_size=RUNNER_OPTIONS["max_line_size"],
-            max_field_size=RUNNER_OPTIONS["max_field_size"],
-        )
+        await server.start_server(**RUNNER_OPTIONS)
         running = RunningProxy(server, settings, log_path)
         started.append(running)
         return running
