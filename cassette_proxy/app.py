@@ -177,7 +177,9 @@ def build_app(
     recorder = Recorder(settings) if settings.cassette is not None else None
     log = audit_log or AuditLog(settings.log_file)
     timeouts = Timeouts(headers=settings.upstream_timeout, idle=settings.upstream_idle_timeout)
-    pipeline = Pipeline(settings, transport or AiohttpTransport(timeouts), recorder)
+    pipeline = Pipeline(
+        settings, transport or AiohttpTransport(timeouts, settings.max_connections), recorder
+    )
     app = web.Application(middlewares=[exchange_middleware], client_max_size=settings.max_body_size)
     app[PIPELINE] = pipeline
     app[AUDIT_LOG] = log

@@ -38,6 +38,9 @@ METAVARS = {
     "upstream_idle_timeout": "SECONDS",
     "max_body_size": "BYTES",
     "max_capture_size": "BYTES",
+    "header_timeout": "SECONDS",
+    "keepalive_timeout": "SECONDS",
+    "max_connections": "COUNT",
     "replay_speed": "FACTOR",
 }
 

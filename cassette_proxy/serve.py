@@ -8,122 +8,35 @@ SIGTERM and SIGINT stop accepting connections, let in-flight requests finish (up
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-import re
+import resource
 import signal
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Final
 
 from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
-from aiohttp.web_request import BaseRequest
-from aiohttp.web_server import Server
 from yarl import URL
 
 from cassette_proxy import __version__
-from cassette_proxy.app import (
-    AUDIT_LOG,
-    PIPELINE,
-    SOURCE_HEADER,
-    VALIDATION_HEADER,
-    build_app,
-    error_response,
-)
-from cassette_proxy.errors import HTTPRefusal, StartupError
-from cassette_proxy.log import AuditLog
-from cassette_proxy.models.violations import Verdict
+from cassette_proxy.app import AUDIT_LOG, PIPELINE, build_app
+from cassette_proxy.errors import StartupError
+from cassette_proxy.server import RUNNER_OPTIONS, Limits, ProxyRunner
 from cassette_proxy.settings import Settings
 
 SHUTDOWN_GRACE: Final = 30.0
-_LLHTTP_MESSAGE: Final = re.compile(r"(?P<reason>[A-Za-z][A-Za-z0-9 ,'-]{0,100}):\n\n  b['\"]")
-# aiohttp's parser refuses request lines and headers over 8 KiB with a bare text/plain 400,
-# before the proxy can answer in its envelope; 64 KiB lets long ids reach the proxy's own checks.
-# Request bodies are read as they came: aiohttp would otherwise decompress a gzip-labelled body
-# (and fail with a 500 on one that is not gzip), and the proxy would forward it changed.
-RUNNER_OPTIONS: Final[dict[str, Any]] = {
-    "max_line_size": 64 * 1024,
-    "max_field_size": 64 * 1024,
-    "auto_decompress": False,
-}
-
-
-class _ConnectionHandler(RequestHandler):
-    """aiohttp's handler of one connection, but for requests its HTTP parser rejects.
-
-    aiohttp answers those itself, before any application code runs, with a text/plain 400 that
-    quotes the offending request line or header, and logs a traceback quoting it too: a
-    credential in that line would leak to the client, to stderr and to whatever collects it.
-    Here they get the OpenAI error envelope like every other refusal, with aiohttp's reason and
-    never the raw bytes, and an ``unparsable_request`` event in the audit log, holding only the
-    reason, instead of the traceback.
-    """
-
-    audit_log: AuditLog
-
-    def handle_error(
-        self,
-        request: BaseRequest,
-        status: int = 500,
-        exc: BaseException | None = None,
-        message: str | None = None,
-    ) -> web.StreamResponse:
-        if status >= 500 or request.writer.output_size > 0:
-            return super().handle_error(request, status, exc, message)
-        # llhttp's messages are "<reason>:\n\n  b'<the raw line>'\n  ^": the reason is kept.
-        # Any other shape may hold request bytes in its first line (LineTooLong: "Got more
-        # than 65536 bytes when reading: b'...'"; the pure-Python parser's "Bad HTTP method in
-        # status line '<line>'"), so only the exception's class name is used then.
-        shaped = _LLHTTP_MESSAGE.match(message or "")
-        reason = shaped["reason"] if shaped else type(exc).__name__
-        self.audit_log.lifecycle("unparsable_request", status=status, reason=reason)
-        response = error_response(
-            HTTPRefusal(
-                status,
-                f"cassette-proxy could not parse the request ({reason}), so nothing was "
-                "forwarded; the offending line is not quoted, as it may hold a credential",
-            )
-        )
-        response.headers[SOURCE_HEADER] = "proxy"
-        response.headers[VALIDATION_HEADER] = Verdict.SKIPPED.value
-        response.force_close()
-        return response
-
-
-class _Server(Server):
-    """aiohttp's server, making :class:`_ConnectionHandler` for each connection."""
-
-    audit_log: AuditLog
-
-    def __call__(self) -> RequestHandler:
-        # Server.__call__ with our handler class; _loop and _kwargs are what it passes too.
-        handler = _ConnectionHandler(self, loop=self._loop, **self._kwargs)
-        handler.audit_log = self.audit_log
-        return handler
-
-
-class _Runner(web.AppRunner):
-    """aiohttp's runner for ``app``, serving a proxy application with :class:`_Server`."""
-
-    async def _make_server(self) -> Server:
-        server = await super()._make_server()
-        audit_log = self.app.get(AUDIT_LOG)
-        if audit_log is None:  # not a proxy (ServerThread also serves test upstreams)
-            return server
-        # The app's server as aiohttp configured it, given our connection handler: _Server adds
-        # no state of its own, so it can take over the instance.
-        server.__class__ = _Server
-        assert isinstance(server, _Server)
-        server.audit_log = audit_log
-        return server
 
 
 async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
     """Serve ``app`` on ``host:port``; the runner (to clean up) and the URL it listens on."""
-    runner = _Runner(
+    pipeline = app.get(PIPELINE)
+    keepalive = pipeline.settings.keepalive_timeout if pipeline else Limits().keepalive_timeout
+    runner = ProxyRunner(
         app,
         handle_signals=False,
+        keepalive_timeout=keepalive,
         # A client that goes away cancels its handler, so the upstream request is dropped at
         # once, even while the proxy waits for the upstream's headers.
         handler_cancellation=True,
@@ -147,8 +60,26 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
     return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
 
 
+def raise_open_file_limit(settings: Settings) -> None:
+    """Raise the soft limit on open files to the hard one (each proxied request holds two
+    sockets), and warn when even that cannot hold --max-connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    needed = 2 * settings.max_connections + 64
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        sys.stderr.write(
+            f"cassette-proxy: warning: the open-file limit is {soft}, and --max-connections "
+            f"{settings.max_connections} may need {needed} (a client and an upstream socket "
+            "each); lower --max-connections or raise the limit (ulimit -n)\n"
+        )
+
+
 async def serve(settings: Settings) -> None:
     """Run until SIGTERM or SIGINT, then drain, save and return."""
+    raise_open_file_limit(settings)
     app = build_app(settings)
     log = app[AUDIT_LOG]
     recorder = app[PIPELINE].recorder

@@ -111,6 +111,23 @@ class Settings(BaseSettings):
         gt=0,
         description="With --replay-timing recorded, divide every recorded delay by this.",
     )
+    header_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers, from their first byte"
+        " (nginx's client_header_timeout).",
+    )
+    keepalive_timeout: float = Field(
+        default=75.0,
+        gt=0,
+        description="Seconds an idle keep-alive connection stays open (nginx's keepalive_timeout).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        gt=0,
+        description="Open client connections at most; beyond it a new one replaces the oldest"
+        " idle one, or gets 503 if all are in a request. Also the upstream pool's size.",
+    )
     max_body_size: int = Field(
         default=10 * 1024 * 1024,
         gt=0,

@@ -117,8 +117,9 @@ class AiohttpTransport:
     sees what the client sent.
     """
 
-    def __init__(self, timeouts: Timeouts) -> None:
+    def __init__(self, timeouts: Timeouts, connections: int = 1000) -> None:
         self.timeouts = timeouts
+        self.connections = connections  # the pool's bound; more requests wait for a connection
         # Connect is bounded here; the time to headers and the idle time between body reads
         # are bounded in send() and _Body, so no total timeout cuts a long stream.
         self._timeout = aiohttp.ClientTimeout(
@@ -129,7 +130,7 @@ class AiohttpTransport:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=300),
                 timeout=self._timeout,
                 auto_decompress=False,
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestServer
 
 from cassette_proxy.app import build_app
 from cassette_proxy.log import AuditLog
-from cassette_proxy.serve import RUNNER_OPTIONS
+from cassette_proxy.server import RUNNER_OPTIONS
 from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 
