@@ -98,15 +98,22 @@ def _check_body(body: bytes, validate: Callable[[Any], BaseModel]) -> list[Viola
                 kind="body",
             )
         ]
+    return check_value(data, validate)
+
+
+def check_value(
+    data: Any, validate: Callable[[Any], BaseModel], pointer: str = ""
+) -> list[Violation]:
+    """Every way already parsed JSON breaks a model; ``pointer`` is where ``data`` sits."""
     try:
         model = validate(data)
     except ValidationError as exc:
         return [
-            _violation_of(error, data)
+            _violation_of(error, data, pointer)
             for error in exc.errors(include_url=False, include_input=False)
         ]
     findings: list[Violation] = []
-    _drift(model, "", findings)
+    _drift(model, pointer, findings)
     return findings
 
 
@@ -141,8 +148,9 @@ class _Absent:
 _ABSENT: Final = _Absent()
 
 
-def _violation_of(error: ErrorDetails, data: Any) -> Violation:
+def _violation_of(error: ErrorDetails, data: Any, base: str = "") -> Violation:
     pointer, found, key = _locate(data, error["loc"])
+    pointer = base + pointer
     if error["type"] == "missing":
         return Violation(
             pointer=pointer,
@@ -301,6 +309,16 @@ _PLANS: Final[dict[type[BaseModel], tuple[_FieldPlan, ...]]] = {
 }
 
 
+def _plans(model: type[BaseModel]) -> tuple[_FieldPlan, ...]:
+    """The plan of ``model``; one declared after this module was imported is planned once."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        plan = _PLANS[model] = tuple(
+            _plan_field(attr, field) for attr, field in model.model_fields.items()
+        )
+    return plan
+
+
 def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
     if isinstance(model, UnknownVariant):
         out.append(
@@ -308,7 +326,7 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
                 pointer=pointer + "/type",
                 message=(
                     f"unknown {model.what} type {_quote(model.type)}; "
-                    f"documented: {', '.join(model.documented)}"
+                    f"documented: {model.hint or ', '.join(model.documented)}"
                 ),
                 severity="warning",
                 kind="unknown_type",
@@ -316,7 +334,7 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
         )
         return
     present = model.model_fields_set
-    for field in _PLANS[type(model)]:
+    for field in _plans(type(model)):
         here = pointer + field.token
         if field.attr not in present:
             if field.tolerated is not None and field.tolerated.required:

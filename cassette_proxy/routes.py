@@ -1,7 +1,9 @@
 """Which documented route a request is for, read from its raw path.
 
-Only ``POST /v1/responses/{response_id}/cancel`` has a contract so far; every other path under the
-API is forwarded without one (validation ``skipped``). Matching runs on the raw, still
+``POST /v1/responses/{response_id}/cancel`` has a contract for its request and response;
+``POST /v1/responses`` (create) and ``GET /v1/responses/{response_id}`` (retrieve) have one for the
+event stream they may answer with. Every other path is forwarded without one (validation
+``skipped``). Matching runs on the raw, still
 percent-encoded path, so ``resp_a%2Fb`` is one id and never two path segments.
 """
 
@@ -13,9 +15,13 @@ from typing import Final
 from urllib.parse import unquote
 
 CANCEL: Final = "cancel"
+CREATE: Final = "create"
+RETRIEVE: Final = "retrieve"
 PASSTHROUGH: Final = "passthrough"
 
 _CANCEL_PATH: Final = re.compile(r"/v1/responses/(?P<response_id>[^/]*)/cancel")
+_CREATE_PATH: Final = "/v1/responses"
+_RESPONSE_PATH: Final = re.compile(r"/v1/responses/(?P<response_id>[^/]+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,4 +47,9 @@ def classify(method: str, path: str) -> Route:
     match = _CANCEL_PATH.fullmatch(path)
     if match is not None and method == "POST":
         return Route(CANCEL, "POST", match["response_id"])
+    if path == _CREATE_PATH and method == "POST":
+        return Route(CREATE, "POST")
+    match = _RESPONSE_PATH.fullmatch(path)
+    if match is not None and method == "GET":
+        return Route(RETRIEVE, "GET", match["response_id"])
     return Route(PASSTHROUGH)

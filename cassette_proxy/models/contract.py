@@ -86,6 +86,7 @@ class UnknownVariant(ContractModel):
 
     what: ClassVar[str] = "variant"
     documented: ClassVar[tuple[str, ...]] = ()
+    hint: ClassVar[str] = ""  # said instead of the documented list, when that is too long
 
     type: str
 
@@ -1140,8 +1141,9 @@ ErrorBody = Annotated[
 
 # ---------------------------------------------------------------------------------------------
 
-UNION_TAGS: frozenset[str] = frozenset(_union_tags)
-"""Every tag of the tagged unions above. Pydantic puts them in error locations."""
+UNION_TAGS: set[str] = _union_tags
+"""Every tag of the tagged unions (here and in modules that declare more). Pydantic puts them in
+error locations."""
 
 
 def _resolve_forward_references() -> None:

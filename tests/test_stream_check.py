@@ -1,0 +1,169 @@
+"""The event-stream checker, fed one decoded event at a time as the proxy feeds it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from cassette_proxy.contract import StreamChecker, stream_checker
+from cassette_proxy.models.violations import Violation
+from cassette_proxy.routes import classify
+from cassette_proxy.sse import decode_all
+from tests import vectors
+
+CREATE = classify("POST", "/v1/responses")
+RETRIEVE = classify("GET", f"/v1/responses/{vectors.STREAM_ID}")
+
+
+def checker(route: Any = CREATE) -> StreamChecker:
+    found = stream_checker(route, 200)
+    assert found is not None
+    return found
+
+
+def run(body: bytes, *, ended: bool = True, route: Any = CREATE) -> list[Violation]:
+    """Every finding for a whole stream, events fed one by one, then the end."""
+    check = checker(route)
+    found = [v for event in decode_all(body) for v in check.check(event)]
+    return found + check.finish(ended=ended)
+
+
+def summary(found: list[Violation], *, drift: bool = True) -> list[tuple[str, str, str]]:
+    """``(severity, kind, pointer)``; without today's known drift of the vectors when asked."""
+    return [
+        (v.severity, v.kind, v.pointer)
+        for v in found
+        if drift or not (v.pointer.endswith(("/usage", "/cache_write_tokens")))
+    ]
+
+
+def events() -> list[dict[str, Any]]:
+    """A private copy of a documented stream's events (no two share a nested object)."""
+    stream: list[dict[str, Any]] = orjson.loads(
+        orjson.dumps(vectors.text_stream_events(vectors.STREAM_ID, ["a", "b", "c"]))
+    )
+    return stream
+
+
+def test_only_streaming_routes_answered_200_get_a_checker() -> None:
+    assert stream_checker(CREATE, 200) is not None
+    assert stream_checker(RETRIEVE, 200) is not None
+    assert stream_checker(CREATE, 400) is None
+    assert stream_checker(classify("POST", "/v1/responses/resp_1/cancel"), 200) is None
+    assert stream_checker(classify("GET", "/v1/models"), 200) is None
+
+
+@pytest.mark.parametrize("route", [CREATE, RETRIEVE], ids=["create", "retrieve"])
+def test_a_documented_stream_has_no_errors(route: Any) -> None:
+    found = run(vectors.TEXT_STREAM, route=route)
+    assert [v for v in found if v.severity == "error"] == []
+    assert summary(found, drift=False) == []
+
+
+def test_the_response_in_a_lifecycle_event_is_checked_with_its_pointer() -> None:
+    stream = events()
+    stream[-1]["response"]["status"] = 7
+    stream[1]["response"]["status"] = "thinking"
+    found = summary(run(vectors.sse(stream)), drift=False)
+    assert ("error", "type", "/events/10/response/status") in found
+    assert ("warning", "unknown_enum", "/events/1/response/status") in found
+    assert len(found) == 2
+
+
+def test_an_unknown_event_type_is_drift() -> None:
+    stream = events()
+    stream.insert(4, {"type": "response.output_text.sparkle", "sequence_number": 3})
+    for number, event in enumerate(stream):
+        event["sequence_number"] = number
+    found = run(vectors.sse(stream))
+    [drift] = [v for v in found if v.kind == "unknown_type"]
+    assert (drift.severity, drift.pointer) == ("warning", "/events/4/type")
+    assert '"response.output_text.sparkle"' in drift.message
+
+
+def test_sequence_numbers_must_increase() -> None:
+    stream = events()
+    stream[5]["sequence_number"] = 2  # repeats the one two events earlier
+    found = run(vectors.sse(stream))
+    [error] = [v for v in found if v.severity == "error"]
+    assert (error.kind, error.pointer) == ("stream", "/events/5/sequence_number")
+    assert "sequence_number 2 does not increase (an earlier event had 4)" in error.message
+    # the next event is compared with the highest number so far, not the broken one
+    assert not [v for v in found if v.pointer == "/events/6/sequence_number"]
+
+
+def test_a_missing_sequence_number_is_an_error() -> None:
+    stream = events()
+    del stream[3]["sequence_number"]
+    found = summary(run(vectors.sse(stream)), drift=False)
+    assert found == [("error", "missing", "/events/3/sequence_number")]
+
+
+@pytest.mark.parametrize(
+    "error_event",
+    [
+        {"type": "error", "code": "server_error", "message": "The model failed.", "param": None},
+        {
+            "type": "error",
+            "error": {
+                "type": "server_error",
+                "code": "server_error",
+                "message": "The model failed.",
+                "param": None,
+            },
+        },
+    ],
+    ids=["documented flat", "real nested"],
+)
+def test_error_events_in_both_shapes_end_the_stream(error_event: dict[str, Any]) -> None:
+    stream = [*events()[:4], {**error_event, "sequence_number": 4}]
+    assert summary(run(vectors.sse(stream)), drift=False) == []
+
+
+def test_a_nested_error_event_without_a_message_is_an_error() -> None:
+    error = {"type": "server_error", "code": None, "param": None}
+    stream = [*events()[:2], {"type": "error", "error": error, "sequence_number": 2}]
+    found = summary(run(vectors.sse(stream)), drift=False)
+    assert found == [("error", "missing", "/events/2/error/message")]
+
+
+def test_a_stream_that_ends_without_a_terminal_event_is_an_error_unless_it_was_cut() -> None:
+    body = vectors.sse(events()[:-1])
+    [error] = [v for v in run(body) if v.severity == "error"]
+    assert (error.kind, error.pointer) == ("stream", "/events")
+    assert "ended after 10 events without a terminal event" in error.message
+    assert [v for v in run(body, ended=False) if v.severity == "error"] == []
+    assert summary(checker().finish(ended=True)) == [("error", "stream", "/events")]
+
+
+def test_the_order_around_the_stream() -> None:
+    stream = events()
+    extra = {"type": "response.output_text.delta", "sequence_number": 99, "item_id": "x"}
+    body = (
+        vectors.sse(stream[1:])  # no response.created first
+        + vectors.sse([extra])  # after the terminal event
+        + b'event: response.completed\ndata: {"type":"nope","sequence_number":100}\n\n'
+        + b"data: [DONE]\n\n"
+        + b"data: {not json\n\n"
+    )
+    found = summary(run(body), drift=False)
+    assert found == [
+        ("warning", "stream", "/events/0/type"),  # the client's responses.stream() raises
+        ("warning", "stream", "/events/10/type"),  # after response.completed
+        ("warning", "unknown_type", "/events/11/type"),
+        ("warning", "stream", "/events/11"),  # event: line and data's type differ
+        ("warning", "stream", "/events/11/type"),
+        ("warning", "stream", "/events/12"),  # [DONE]
+        ("error", "body", "/events/13"),
+    ]
+
+
+def test_the_checker_holds_no_events() -> None:
+    check = checker()
+    stream = [{"type": "response.output_text.delta", "sequence_number": n} for n in range(2000)]
+    for event in decode_all(vectors.sse(stream)):
+        check.check(event)
+    held = [getattr(check, name) for name in StreamChecker.__slots__]
+    assert all(isinstance(value, int | str | None) or hasattr(value, "name") for value in held)
