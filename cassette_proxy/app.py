@@ -14,6 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
+from cassette_proxy.contract import classify
 from cassette_proxy.errors import HTTPRefusal, InternalError, ProxyError, ProxyRouteNotFound
 from cassette_proxy.exchange import PROXY, Exchange
 from cassette_proxy.handler import Pipeline, handle, refuse_foreign_target
@@ -22,7 +23,6 @@ from cassette_proxy.metrics import CONTENT_TYPE, Metrics
 from cassette_proxy.models.http import ProxyResponse
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_path
-from cassette_proxy.routes import classify
 from cassette_proxy.settings import Settings
 from cassette_proxy.upstream import AiohttpTransport, Transport
 

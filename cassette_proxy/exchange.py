@@ -11,14 +11,13 @@ from typing import Final
 
 from multidict import CIMultiDictProxy
 
+from cassette_proxy.contract import Checked, Route
 from cassette_proxy.errors import ProxyError
 from cassette_proxy.log import Stopwatch, message_record, now
 from cassette_proxy.models.events import ExchangeEvent, MessageRecord, ValidationRecord
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
-from cassette_proxy.routes import Route
-from cassette_proxy.validation import Checked
 
 UPSTREAM: Final = "upstream"
 CASSETTE: Final = "cassette"

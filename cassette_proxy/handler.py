@@ -19,6 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
+from cassette_proxy.contract import check_request, check_response
 from cassette_proxy.errors import (
     BodyTooLarge,
     ClientDisconnected,
@@ -33,7 +34,6 @@ from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_bytes, redact_header, redact_path
 from cassette_proxy.settings import Settings, ValidationMode
 from cassette_proxy.upstream import OutboundRequest, Transport
-from cassette_proxy.validation import check_request, check_response
 
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
 NOT_FORWARDED = frozenset({"host", "expect"})

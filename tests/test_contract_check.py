@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cassette_proxy.contract_check import check_cancel_response
+from cassette_proxy.contract.check import check_cancel_response
 from cassette_proxy.models.violations import Violation
 from tests import vectors
 

@@ -7,9 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from cassette_proxy.contract import StreamChecker, stream_checker
+from cassette_proxy.contract import StreamChecker, classify, stream_checker
 from cassette_proxy.models.violations import Violation
-from cassette_proxy.routes import classify
 from cassette_proxy.sse import decode_all
 from tests import vectors
 

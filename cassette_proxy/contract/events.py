@@ -14,14 +14,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import ConfigDict, Discriminator, Tag, TypeAdapter
 
-from cassette_proxy.models.contract import (
-    UNION_TAGS,
-    ContractModel,
-    Error,
-    Nullable,
-    Response,
-    UnknownVariant,
-)
+from cassette_proxy.contract.base import UNION_TAGS, ContractModel, Nullable, UnknownVariant
+from cassette_proxy.contract.errors import Error
+from cassette_proxy.contract.response import Response
 
 LIFECYCLE: Final = frozenset(
     {

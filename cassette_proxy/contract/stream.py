@@ -12,10 +12,10 @@ from typing import Final
 
 import orjson
 
+from cassette_proxy.contract.check import check_value
 from cassette_proxy.contract.events import KNOWN_EVENTS, STREAM_EVENT, TERMINAL
-from cassette_proxy.contract_check import check_value
+from cassette_proxy.contract.routes import CREATE, RETRIEVE, Route
 from cassette_proxy.models.violations import Severity, Violation, ViolationKind
-from cassette_proxy.routes import CREATE, RETRIEVE, Route
 from cassette_proxy.sse import SseEvent
 
 STREAMING_ROUTES: Final = frozenset({CREATE, RETRIEVE})

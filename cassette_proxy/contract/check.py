@@ -1,4 +1,4 @@
-"""Check a cancel response against the documented contract (:mod:`cassette_proxy.models.contract`).
+"""Turn what pydantic finds in a body into violations, with severities and JSON pointers.
 
 Each check runs in two passes over the body, which orjson parses once:
 
@@ -24,18 +24,16 @@ import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
-from cassette_proxy.models.contract import (
+from cassette_proxy.contract.base import (
     UNION_TAGS,
     ContractModel,
     DocumentedNull,
-    Error,
-    ErrorBody,
-    ErrorEnvelope,
     KnownValues,
-    Response,
     Tolerated,
     UnknownVariant,
 )
+from cassette_proxy.contract.errors import Error, ErrorBody, ErrorEnvelope
+from cassette_proxy.contract.response import Response
 from cassette_proxy.models.violations import Severity, Violation
 
 DOCUMENTED_STATUSES: Final = (200, 404)
