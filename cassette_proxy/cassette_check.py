@@ -102,7 +102,7 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
     if not route.has_contract:
         return
     headers = end_to_end(CIMultiDict((str(k), str(v)) for k, v in request.headers.items()))
-    body = request.body or b""
+    body = _as_bytes(request.body)
     incoming = ProxyRequest(request.method, raw_path, CIMultiDictProxy(headers), body)
     checks = (
         ("request", check_request(route, incoming, injecting_key=False)),
@@ -118,6 +118,18 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
                 "contract",
                 f"{violation.kind}: {violation.message}",
             )
+
+
+def _as_bytes(body: object) -> bytes:
+    """A recorded request body as sent: vcrpy keeps text, bytes, or (aiohttp's ``json=``) the
+    parsed object."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return orjson.dumps(body)
 
 
 def check_cassette(path: Path) -> CassetteReport:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import orjson
 import pytest
+from openai.types.responses.response_stream_event import ResponseStreamEvent
 
 from cassette_proxy.contract import StreamChecker, classify, stream_checker
+from cassette_proxy.contract.check import check_value
+from cassette_proxy.contract.events import KNOWN_EVENTS, STREAM_EVENT
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.sse import decode_all
 from tests import vectors
@@ -139,7 +142,7 @@ def test_a_stream_that_ends_without_a_terminal_event_is_an_error_unless_it_was_c
 
 def test_the_order_around_the_stream() -> None:
     stream = events()
-    extra = {"type": "response.output_text.delta", "sequence_number": 99, "item_id": "x"}
+    extra = {**stream[4], "sequence_number": 99}
     body = (
         vectors.sse(stream[1:])  # no response.created first
         + vectors.sse([extra])  # after the terminal event
@@ -166,3 +169,169 @@ def test_the_checker_holds_no_events() -> None:
         check.check(event)
     held = [getattr(check, name) for name in StreamChecker.__slots__]
     assert all(isinstance(value, int | str | None) or hasattr(value, "name") for value in held)
+
+
+# ---------------------------------------------------------------------------------------------
+# Each event type with its own fields
+# ---------------------------------------------------------------------------------------------
+
+
+def one(event: dict[str, Any], index: int = 12) -> list[tuple[str, str, str]]:
+    """The findings for ``event`` fed as the ``index``-th event of a stream already going."""
+    check = checker(RETRIEVE)
+    [decoded] = decode_all(vectors.sse([event]))
+    moved = type(decoded)(index, decoded.event, decoded.data, None, None, decoded.end)
+    return summary(check.check(moved))
+
+
+def test_a_delta_of_the_wrong_type_is_an_error_at_its_pointer() -> None:
+    delta = {**events()[4], "delta": 7}
+    assert one(delta) == [("error", "type", "/events/12/delta")]
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        pytest.param(
+            {
+                "type": "response.output_text.delta",
+                "item_id": "m",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "a",
+                "sequence_number": 1,
+            },
+            [("error", "missing", "/events/12/logprobs")],
+            id="text delta without logprobs",
+        ),
+        pytest.param(
+            {
+                "type": "response.function_call_arguments.delta",
+                "item_id": "fc",
+                "output_index": 1,
+                "delta": '{"ci',
+                "obfuscation": "x1",
+                "sequence_number": 1,
+            },
+            [],
+            id="arguments delta with obfuscation",
+        ),
+        pytest.param(
+            {
+                "type": "response.function_call_arguments.done",
+                "item_id": "fc",
+                "output_index": 1,
+                "arguments": 5,
+                "sequence_number": 1,
+            },
+            [("error", "type", "/events/12/arguments")],
+            id="arguments done, wrong type",
+        ),
+        pytest.param(
+            {
+                "type": "response.output_item.added",
+                "output_index": 0,
+                "sequence_number": 1,
+                "item": {"type": "function_call", "call_id": "c", "name": "f"},
+            },
+            [("error", "missing", "/events/12/item/arguments")],
+            id="item checked as an output item",
+        ),
+        pytest.param(
+            {
+                "type": "response.content_part.added",
+                "item_id": "m",
+                "output_index": 0,
+                "content_index": 0,
+                "sequence_number": 1,
+                "part": {"type": "output_text", "text": "", "annotations": [], "sparkle": 1},
+            },
+            [("warning", "unknown_field", "/events/12/part/sparkle")],
+            id="part checked as content",
+        ),
+        pytest.param(
+            {
+                "type": "response.reasoning_summary_text.delta",
+                "item_id": "rs",
+                "output_index": 0,
+                "summary_index": "0",
+                "delta": "Think",
+                "sequence_number": 1,
+            },
+            [("error", "type", "/events/12/summary_index")],
+            id="summary index as a string",
+        ),
+        pytest.param(
+            {
+                "type": "response.web_search_call.searching",
+                "item_id": "ws",
+                "output_index": 2,
+                "sequence_number": 1,
+            },
+            [],
+            id="search progress",
+        ),
+        pytest.param(
+            {
+                "type": "response.image_generation_call.partial_image",
+                "item_id": "ig",
+                "output_index": 0,
+                "partial_image_index": 0,
+                "sequence_number": 1,
+            },
+            [("error", "missing", "/events/12/partial_image_b64")],
+            id="partial image without its image",
+        ),
+        pytest.param(
+            {"type": "response.mcp_call.failed", "output_index": 0, "sequence_number": 1},
+            [("error", "missing", "/events/12/item_id")],
+            id="mcp progress without item_id",
+        ),
+        pytest.param(
+            {
+                "type": "response.output_text.annotation.added",
+                "item_id": "m",
+                "output_index": 0,
+                "content_index": 0,
+                "annotation_index": 0,
+                "sequence_number": 1,
+                "annotation": {
+                    "type": "url_citation",
+                    "url": "https://yandex.cloud",
+                    "start_index": 0,
+                    "end_index": 1,
+                    "title": "Y",
+                },
+            },
+            [],
+            id="annotation added",
+        ),
+        pytest.param(
+            {
+                "type": "response.refusal.done",
+                "item_id": "m",
+                "output_index": 0,
+                "content_index": 0,
+                "refusal": None,
+                "sequence_number": 1,
+            },
+            [("error", "type", "/events/12/refusal")],
+            id="refusal done with null",
+        ),
+    ],
+)
+def test_each_event_type_is_checked_with_its_own_fields(
+    event: dict[str, Any], expected: list[tuple[str, str, str]]
+) -> None:
+    assert one(event) == expected
+
+
+def test_every_event_type_the_client_knows_is_known() -> None:
+    client_types = {
+        str(get_args(model.model_fields["type"].annotation)[0])
+        for model in get_args(get_args(ResponseStreamEvent)[0])
+    }
+    assert client_types == KNOWN_EVENTS
+    for kind in sorted(client_types):
+        found = check_value({"type": kind, "sequence_number": 0}, STREAM_EVENT.validate_python)
+        assert [v for v in found if v.kind == "unknown_type"] == [], kind

@@ -1,12 +1,12 @@
-"""Test vectors for the cancel endpoint (reference ``responses-api.md`` section 6).
+"""Test vectors: cancel bodies (reference ``responses-api.md`` section 6), and event streams.
 
 Each vector is a dict plus the exact wire bytes (``*_BODY``, compact JSON as in the reference).
 The dicts are shared: copy one (``copy.deepcopy`` or ``orjson.loads(V1_BODY)``) before changing it.
 
-Against :func:`cassette_proxy.contract.check.check_cancel_response`, V1-V4 have no errors. Each
-has exactly one drift warning: V1-V3 omit ``usage`` (real servers do, on cancelled responses), and V4's
-``usage.input_tokens_details`` carries ``cache_write_tokens``, which the seed does not document.
-V5a and V5b are both accepted as 404 bodies, with no findings.
+Checked as cancel's 200 (:mod:`cassette_proxy.contract.validation`), V1-V4 have no errors and no
+drift. V1-V3 have one warning each: they omit ``usage`` (real servers do, on cancelled responses).
+V4's ``usage.input_tokens_details.cache_write_tokens`` is not in the seed, but the client declares
+it, so it is not drift. V5a and V5b are both accepted as 404 bodies, with no findings.
 """
 
 from __future__ import annotations

@@ -1,5 +1,12 @@
 """What every contract model is made of: the markers, the base classes, tagged-union plumbing.
 
+What the contract is: the union of what three sources know, in this order: Yandex AI Studio's
+API reference (the "seed", ``shared/seeds/003_…txt``), the OpenAI spec facts gathered in
+``shared/reference/``, and the pinned ``openai`` client's own types. A field, enum value, item,
+tool or event type known to any of them is not drift. A field the seed or the client requires is
+required; where real servers break such a requirement, :class:`Tolerated` says so, and why.
+``tests/test_client_parity.py`` walks the client's models against these, both ways.
+
 How strict the models are:
 
 - Every model is ``strict``, so a wrong JSON type is a validation error (``"12"`` for an integer,
@@ -9,22 +16,25 @@ How strict the models are:
 - Enums are plain strings marked :class:`KnownValues`. An unlisted value is drift, not an error.
 - Each tagged union has an :class:`UnknownVariant` fallback, so an unlisted ``type`` is drift,
   not an error.
-- An optional field may be ``null`` only when the seed says "Any of X | null"
-  (:data:`Nullable`) or gives the type as ``unknown``. Any other ``null`` is accepted, and
-  reported as a warning.
+- A required field (no default) must be there and not ``null``. An optional one (``X | None =
+  None``) may be absent or ``null``, as in the client, whose optional fields are all ``Optional``.
 - :class:`Tolerated` marks a requirement that real servers break (``usage`` on a cancelled
-  response). Breaking it is a warning.
+  response): absent or ``null``, it is a warning with the reason.
+- :data:`Unknown` (any JSON value) is where a source declares a field the contract does not
+  model deeper: nothing under it is checked, so nothing under it is drift.
 
 The models only declare the contract. :mod:`cassette_proxy.contract.check` interprets the markers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, TypeAlias, TypeVar, get_args
+from typing import Annotated, Any, ClassVar, TypeAlias, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Discriminator, Tag
 
 
 class KnownValues:
@@ -40,28 +50,15 @@ class KnownValues:
 
 
 @dataclass(frozen=True, slots=True)
-class DocumentedNull:
-    """Marks a field the seed documents as "Any of X | null": ``null`` is part of the contract."""
-
-
-@dataclass(frozen=True, slots=True)
 class Tolerated:
-    """A documented requirement that real servers break. Breaking it is a warning, with ``reason``.
-
-    ``required`` means the seed marks the field required, so its absence is reported too.
-    """
+    """A requirement (of the seed or the client) that real servers break: absent or ``null``, the
+    field is a warning with ``reason``, not an error. Declare the field ``X | None = None``."""
 
     reason: str
-    required: bool = False
 
-
-T = TypeVar("T")
-
-Nullable: TypeAlias = Annotated[T | None, DocumentedNull()]
-"""The seed's "Any of X | null"."""
 
 Unknown: TypeAlias = Any
-"""The seed's ``unknown``: the page does not say, so any JSON value (``null`` included) is fine."""
+"""A field a source names without a shape the contract checks: any JSON value (``null`` too)."""
 
 
 class ContractModel(BaseModel):
@@ -110,6 +107,25 @@ def dispatch_on_type(
         return unknown
 
     return tag_of
+
+
+def union_of(members: Sequence[type[ContractModel]], tag_of: Callable[[Any], str]) -> Any:
+    """``members`` as one union; ``tag_of`` names the member (its class name) for a value."""
+    _union_tags.update(m.__name__ for m in members)
+    choices = [Annotated[m, Tag(m.__name__)] for m in members]
+    return Annotated[functools.reduce(operator.or_, choices), Discriminator(tag_of)]
+
+
+def tagged_union(fallback: type[UnknownVariant], *members: type[ContractModel]) -> Any:
+    """``members`` as one union tagged by ``type`` (:func:`dispatch_on_type`), ``fallback`` for
+    any other type. Declare the alias as ``ContractModel`` for type checkers::
+
+        if TYPE_CHECKING:
+            Item: TypeAlias = ContractModel
+        else:
+            Item = tagged_union(UnknownItem, Message, FunctionCall)
+    """
+    return union_of((*members, fallback), dispatch_on_type(fallback, *members))
 
 
 UNION_TAGS: set[str] = _union_tags

@@ -10,15 +10,15 @@ from typing import Annotated, Any
 
 from pydantic import Discriminator, Tag
 
-from cassette_proxy.contract.base import UNION_TAGS, ContractModel, Nullable, rebuild_models
+from cassette_proxy.contract.base import UNION_TAGS, ContractModel, rebuild_models
 
 
 class Error(ContractModel):
     """The flat 404 body: ``{code, message, param, type}``."""
 
-    code: Nullable[str] = None
+    code: str | None = None
     message: str
-    param: Nullable[str] = None
+    param: str | None = None
     type: str
 
 

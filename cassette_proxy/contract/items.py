@@ -1,25 +1,27 @@
-"""``output[]``: the items a Response is made of, and the content inside them.
+"""Items: what a Response's ``output[]`` holds, what ``input_items`` lists, and their content.
 
-The seed's ``output[]`` variants, in its order; required keys and status enums follow the OpenAI
-spec where the seed elides them (reference section 2.3).
+The seed's ``output[]`` variants come first, in its order; the ``openai`` client's other item
+types follow. Required keys and status enums follow the OpenAI spec where the seed elides them
+(reference section 2.3), plus whatever the client requires. Fields the client declares without a
+shape the contract checks (computer actions, tool call results, callers) are :data:`Unknown`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeAlias
 
-from pydantic import Discriminator, Tag
+from pydantic import Field
 
 from cassette_proxy.contract.base import (
     ContractModel,
     KnownValues,
     Unknown,
     UnknownVariant,
-    dispatch_on_type,
     rebuild_models,
+    tagged_union,
 )
+from cassette_proxy.contract.tools import Tool
 
-Role = Annotated[str, KnownValues("assistant")]
 ItemStatus = Annotated[str, KnownValues("in_progress", "completed", "incomplete")]
 FileSearchStatus = Annotated[
     str, KnownValues("in_progress", "searching", "completed", "incomplete", "failed")
@@ -33,15 +35,22 @@ ImageGenerationStatus = Annotated[
 CodeInterpreterStatus = Annotated[
     str, KnownValues("in_progress", "completed", "incomplete", "interpreting", "failed")
 ]
+ComputerOutputStatus = Annotated[
+    str, KnownValues("completed", "incomplete", "failed", "in_progress")
+]
 ApplyPatchStatus = Annotated[str, KnownValues("in_progress", "completed")]
 ApplyPatchOutputStatus = Annotated[str, KnownValues("completed", "failed")]
+ProgramOutputStatus = Annotated[str, KnownValues("completed", "incomplete")]
 McpCallStatus = Annotated[
     str, KnownValues("in_progress", "completed", "incomplete", "calling", "failed")
 ]
+Phase = Annotated[str, KnownValues("commentary", "final_answer")]
+Execution = Annotated[str, KnownValues("server", "client")]
+MessageRole = Annotated[str, KnownValues("user", "assistant", "system", "developer")]
 
 
 # ---------------------------------------------------------------------------------------------
-# output[]: message content, annotations and log probabilities
+# Message content: output text, refusals, annotations, log probabilities, and input parts
 # ---------------------------------------------------------------------------------------------
 
 
@@ -89,20 +98,6 @@ class UnknownAnnotation(UnknownVariant):
     what = "annotation"
 
 
-Annotation = Annotated[
-    Annotated[FileCitation, Tag("FileCitation")]
-    | Annotated[UrlCitation, Tag("UrlCitation")]
-    | Annotated[ContainerFileCitation, Tag("ContainerFileCitation")]
-    | Annotated[FilePath, Tag("FilePath")]
-    | Annotated[UnknownAnnotation, Tag("UnknownAnnotation")],
-    Discriminator(
-        dispatch_on_type(
-            UnknownAnnotation, FileCitation, UrlCitation, ContainerFileCitation, FilePath
-        )
-    ),
-]
-
-
 class TopLogprob(ContractModel):
     """One of the most likely tokens at a position."""
 
@@ -136,22 +131,69 @@ class Refusal(ContractModel):
     refusal: str
 
 
+class ReasoningTextPart(ContractModel):
+    """``reasoning_text``: reasoning text, as a content part of a stream's reasoning item."""
+
+    type: Literal["reasoning_text"]
+    text: str
+
+
+class InputText(ContractModel):
+    """``input_text``: text the user (or developer) sent."""
+
+    type: Literal["input_text"]
+    text: str
+    prompt_cache_breakpoint: Unknown = None
+
+
+class InputImage(ContractModel):
+    """``input_image``: an image sent as input, by URL or file id."""
+
+    type: Literal["input_image"]
+    detail: Annotated[str, KnownValues("low", "high", "auto", "original")]
+    file_id: str | None = None
+    image_url: str | None = None
+    prompt_cache_breakpoint: Unknown = None
+
+
+class InputFile(ContractModel):
+    """``input_file``: a file sent as input."""
+
+    type: Literal["input_file"]
+    detail: Annotated[str, KnownValues("auto", "low", "high")] | None = None
+    file_data: str | None = None
+    file_id: str | None = None
+    file_url: str | None = None
+    filename: str | None = None
+    prompt_cache_breakpoint: Unknown = None
+
+
 class UnknownContent(UnknownVariant):
     """A message content type the contract does not list."""
 
     what = "content"
 
 
-OutputContent = Annotated[
-    Annotated[OutputText, Tag("OutputText")]
-    | Annotated[Refusal, Tag("Refusal")]
-    | Annotated[UnknownContent, Tag("UnknownContent")],
-    Discriminator(dispatch_on_type(UnknownContent, OutputText, Refusal)),
-]
+if TYPE_CHECKING:
+    Annotation: TypeAlias = ContractModel
+    OutputContent: TypeAlias = ContractModel
+    Part: TypeAlias = ContractModel
+    MessageContent: TypeAlias = ContractModel
+else:
+    Annotation = tagged_union(
+        UnknownAnnotation, FileCitation, UrlCitation, ContainerFileCitation, FilePath
+    )
+    OutputContent = tagged_union(UnknownContent, OutputText, Refusal)
+    Part = tagged_union(UnknownContent, OutputText, Refusal, ReasoningTextPart)
+    """A content part as stream events carry it."""
+    MessageContent = tagged_union(
+        UnknownContent, InputText, InputImage, InputFile, OutputText, Refusal
+    )
+    """The content of a listed message: input parts (user) or output parts (assistant)."""
 
 
 # ---------------------------------------------------------------------------------------------
-# output[]: the items (required keys follow the OpenAI spec, reference section 2.3)
+# The seed's output[] items
 # ---------------------------------------------------------------------------------------------
 
 
@@ -160,9 +202,10 @@ class OutputMessage(ContractModel):
 
     id: str
     type: Literal["message"]
-    role: Role
+    role: Annotated[str, KnownValues("assistant")]
     content: list[OutputContent]
     status: ItemStatus
+    phase: Phase | None = None
 
 
 class FileSearchCall(ContractModel):
@@ -184,6 +227,9 @@ class FunctionCall(ContractModel):
     name: str
     arguments: str
     status: ItemStatus | None = None
+    async_: bool | None = Field(default=None, alias="async")
+    caller: Unknown = None
+    namespace: str | None = None
 
 
 class WebSearchSource(ContractModel):
@@ -198,6 +244,7 @@ class WebSearchActionSearch(ContractModel):
 
     type: Literal["search"]
     query: str | None = None
+    queries: list[str] | None = None
     sources: list[WebSearchSource] | None = None
 
 
@@ -222,20 +269,15 @@ class UnknownWebSearchAction(UnknownVariant):
     what = "web search action"
 
 
-WebSearchAction = Annotated[
-    Annotated[WebSearchActionSearch, Tag("WebSearchActionSearch")]
-    | Annotated[WebSearchActionOpenPage, Tag("WebSearchActionOpenPage")]
-    | Annotated[WebSearchActionFind, Tag("WebSearchActionFind")]
-    | Annotated[UnknownWebSearchAction, Tag("UnknownWebSearchAction")],
-    Discriminator(
-        dispatch_on_type(
-            UnknownWebSearchAction,
-            WebSearchActionSearch,
-            WebSearchActionOpenPage,
-            WebSearchActionFind,
-        )
-    ),
-]
+if TYPE_CHECKING:
+    WebSearchAction: TypeAlias = ContractModel
+else:
+    WebSearchAction = tagged_union(
+        UnknownWebSearchAction,
+        WebSearchActionSearch,
+        WebSearchActionOpenPage,
+        WebSearchActionFind,
+    )
 
 
 class WebSearchCall(ContractModel):
@@ -251,8 +293,8 @@ class PendingSafetyCheck(ContractModel):
     """A safety check pending for a computer call."""
 
     id: str
-    code: Unknown = None
-    message: Unknown = None
+    code: str | None = None
+    message: str | None = None
 
 
 class ComputerCall(ContractModel):
@@ -262,6 +304,7 @@ class ComputerCall(ContractModel):
     id: str
     call_id: str
     action: Unknown = None
+    actions: Unknown = None
     pending_safety_checks: list[PendingSafetyCheck]
     status: ItemStatus
 
@@ -285,7 +328,7 @@ class ReasoningItem(ContractModel):
 
     type: Literal["reasoning"]
     id: str
-    encrypted_content: Unknown = None
+    encrypted_content: str | None = None
     summary: list[ReasoningSummaryText]
     content: list[ReasoningText] | None = None
     status: ItemStatus | None = None
@@ -307,6 +350,16 @@ class ImageGenerationCall(ContractModel):
     id: str
     status: ImageGenerationStatus
     result: Unknown
+    action: Annotated[str, KnownValues("generate", "edit", "auto")] | None = None
+    background: Annotated[str, KnownValues("transparent", "opaque", "auto")] | None = None
+    error: Unknown = None
+    output_format: Annotated[str, KnownValues("png", "webp", "jpeg", "gif", "svg")] | None = None
+    quality: Annotated[str, KnownValues("low", "medium", "high", "xhigh", "max", "auto")] | None = (
+        None
+    )
+    revised_prompt: str | None = None
+    size: str | None = None
+    svg_usage: Unknown = None
 
 
 class CodeInterpreterCall(ContractModel):
@@ -325,10 +378,10 @@ class LocalShellAction(ContractModel):
 
     type: Annotated[str, KnownValues("exec")]
     command: list[str]
-    timeout_ms: Unknown = None
-    working_directory: Unknown = None
+    timeout_ms: int | None = None
+    working_directory: str | None = None
     env: dict[str, str]
-    user: Unknown = None
+    user: str | None = None
 
 
 class LocalShellCall(ContractModel):
@@ -345,8 +398,8 @@ class ShellAction(ContractModel):
     """The commands of a shell call."""
 
     commands: list[str]
-    timeout_ms: Unknown = None
-    max_output_length: Unknown = None
+    timeout_ms: int | None = None
+    max_output_length: int | None = None
 
 
 class ShellCall(ContractModel):
@@ -357,6 +410,8 @@ class ShellCall(ContractModel):
     call_id: str
     action: ShellAction
     status: ItemStatus
+    environment: Unknown = None
+    caller: Unknown = None
     created_by: str | None = None
 
 
@@ -376,7 +431,9 @@ class ShellCallOutput(ContractModel):
     id: str
     call_id: str
     output: list[ShellCallOutputChunk]
-    max_output_length: Unknown
+    status: ItemStatus
+    max_output_length: int | None = None
+    caller: Unknown = None
     created_by: str | None = None
 
 
@@ -388,6 +445,7 @@ class ApplyPatchCall(ContractModel):
     call_id: str
     status: ApplyPatchStatus
     operation: Unknown
+    caller: Unknown = None
     created_by: str | None = None
 
 
@@ -398,7 +456,8 @@ class ApplyPatchCallOutput(ContractModel):
     id: str
     call_id: str
     status: ApplyPatchOutputStatus
-    output: Unknown = None
+    output: str | None = None
+    caller: Unknown = None
     created_by: str | None = None
 
 
@@ -410,18 +469,18 @@ class McpCall(ContractModel):
     server_label: str
     name: str
     arguments: str
-    output: Unknown = None
+    output: str | None = None
     error: Unknown = None
     status: McpCallStatus | None = None
-    approval_request_id: Unknown = None
+    approval_request_id: str | None = None
 
 
 class McpToolInfo(ContractModel):
     """A tool available on an MCP server."""
 
     name: str
-    description: Unknown = None
-    input_schema: dict[str, Unknown]
+    description: str | None = None
+    input_schema: Unknown
     annotations: Unknown = None
 
 
@@ -432,7 +491,7 @@ class McpListTools(ContractModel):
     id: str
     server_label: str
     tools: list[McpToolInfo]
-    error: Unknown = None
+    error: str | None = None
 
 
 class McpApprovalRequest(ContractModel):
@@ -453,6 +512,136 @@ class CustomToolCall(ContractModel):
     call_id: str
     name: str
     input: str
+    async_: bool | None = Field(default=None, alias="async")
+    caller: Unknown = None
+    namespace: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The client's other output[] items (not in the seed; named by the spec, reference 2.3)
+# ---------------------------------------------------------------------------------------------
+
+
+class FunctionCallOutput(ContractModel):
+    """``function_call_output``: what a function call returned."""
+
+    type: Literal["function_call_output"]
+    id: str
+    call_id: str | None = None
+    output: Unknown  # a string, or a list of input parts
+    status: ItemStatus
+    caller: Unknown = None
+    created_by: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+
+class ComputerCallOutput(ContractModel):
+    """``computer_call_output``: a screenshot after a computer call."""
+
+    type: Literal["computer_call_output"]
+    id: str
+    call_id: str
+    output: Unknown
+    status: ComputerOutputStatus
+    acknowledged_safety_checks: Unknown = None
+    created_by: str | None = None
+
+
+class Program(ContractModel):
+    """``program``: a program written for programmatic tool calling."""
+
+    type: Literal["program"]
+    id: str
+    call_id: str
+    code: str
+    fingerprint: str
+
+
+class ProgramOutput(ContractModel):
+    """``program_output``: what a program returned."""
+
+    type: Literal["program_output"]
+    id: str
+    call_id: str
+    result: str
+    status: ProgramOutputStatus
+
+
+class ToolSearchCall(ContractModel):
+    """``tool_search_call``: a search for tools."""
+
+    type: Literal["tool_search_call"]
+    id: str
+    arguments: Unknown
+    call_id: str | None = None
+    execution: Execution
+    status: ItemStatus
+    created_by: str | None = None
+
+
+class ToolSearchOutput(ContractModel):
+    """``tool_search_output``: the tools a tool search found."""
+
+    type: Literal["tool_search_output"]
+    id: str
+    call_id: str | None = None
+    execution: Execution
+    status: ItemStatus
+    tools: list[Tool]
+    created_by: str | None = None
+
+
+class AdditionalTools(ContractModel):
+    """``additional_tools``: tools added to the conversation."""
+
+    type: Literal["additional_tools"]
+    id: str
+    role: Annotated[
+        str,
+        KnownValues(
+            "unknown",
+            "user",
+            "assistant",
+            "system",
+            "critic",
+            "discriminator",
+            "developer",
+            "tool",
+        ),
+    ]
+    tools: list[Tool]
+
+
+class LocalShellCallOutput(ContractModel):
+    """``local_shell_call_output``: the output of a local shell call."""
+
+    type: Literal["local_shell_call_output"]
+    id: str
+    output: str
+    status: ItemStatus | None = None
+
+
+class McpApprovalResponse(ContractModel):
+    """``mcp_approval_response``: a human's answer to an approval request."""
+
+    type: Literal["mcp_approval_response"]
+    id: str
+    approval_request_id: str
+    approve: bool
+    reason: str | None = None
+
+
+class CustomToolCallOutput(ContractModel):
+    """``custom_tool_call_output``: what a custom tool call returned."""
+
+    type: Literal["custom_tool_call_output"]
+    id: str
+    call_id: str
+    output: Unknown  # a string, or a list of input parts
+    status: ItemStatus
+    caller: Unknown = None
+    created_by: str | None = None
 
 
 class UnknownOutputItem(UnknownVariant):
@@ -461,50 +650,100 @@ class UnknownOutputItem(UnknownVariant):
     what = "output item"
 
 
-OutputItem = Annotated[
-    Annotated[OutputMessage, Tag("OutputMessage")]
-    | Annotated[FileSearchCall, Tag("FileSearchCall")]
-    | Annotated[FunctionCall, Tag("FunctionCall")]
-    | Annotated[WebSearchCall, Tag("WebSearchCall")]
-    | Annotated[ComputerCall, Tag("ComputerCall")]
-    | Annotated[ReasoningItem, Tag("ReasoningItem")]
-    | Annotated[Compaction, Tag("Compaction")]
-    | Annotated[ImageGenerationCall, Tag("ImageGenerationCall")]
-    | Annotated[CodeInterpreterCall, Tag("CodeInterpreterCall")]
-    | Annotated[LocalShellCall, Tag("LocalShellCall")]
-    | Annotated[ShellCall, Tag("ShellCall")]
-    | Annotated[ShellCallOutput, Tag("ShellCallOutput")]
-    | Annotated[ApplyPatchCall, Tag("ApplyPatchCall")]
-    | Annotated[ApplyPatchCallOutput, Tag("ApplyPatchCallOutput")]
-    | Annotated[McpCall, Tag("McpCall")]
-    | Annotated[McpListTools, Tag("McpListTools")]
-    | Annotated[McpApprovalRequest, Tag("McpApprovalRequest")]
-    | Annotated[CustomToolCall, Tag("CustomToolCall")]
-    | Annotated[UnknownOutputItem, Tag("UnknownOutputItem")],
-    Discriminator(
-        dispatch_on_type(
-            UnknownOutputItem,
-            OutputMessage,
-            FileSearchCall,
-            FunctionCall,
-            WebSearchCall,
-            ComputerCall,
-            ReasoningItem,
-            Compaction,
-            ImageGenerationCall,
-            CodeInterpreterCall,
-            LocalShellCall,
-            ShellCall,
-            ShellCallOutput,
-            ApplyPatchCall,
-            ApplyPatchCallOutput,
-            McpCall,
-            McpListTools,
-            McpApprovalRequest,
-            CustomToolCall,
-        )
-    ),
-]
+_OUTPUT_ITEMS = (
+    OutputMessage,
+    FileSearchCall,
+    FunctionCall,
+    WebSearchCall,
+    ComputerCall,
+    ReasoningItem,
+    Compaction,
+    ImageGenerationCall,
+    CodeInterpreterCall,
+    LocalShellCall,
+    ShellCall,
+    ShellCallOutput,
+    ApplyPatchCall,
+    ApplyPatchCallOutput,
+    McpCall,
+    McpListTools,
+    McpApprovalRequest,
+    CustomToolCall,
+    FunctionCallOutput,
+    ComputerCallOutput,
+    Program,
+    ProgramOutput,
+    ToolSearchCall,
+    ToolSearchOutput,
+    AdditionalTools,
+    LocalShellCallOutput,
+    McpApprovalResponse,
+    CustomToolCallOutput,
+)
 
+
+# ---------------------------------------------------------------------------------------------
+# Items as input_items lists them: messages from either side, and ids and statuses always set
+# ---------------------------------------------------------------------------------------------
+
+
+class ListedMessage(ContractModel):
+    """``message`` in a list of input items: the user's input or the model's output."""
+
+    id: str
+    type: Literal["message"]
+    role: MessageRole
+    content: list[MessageContent]
+    status: ItemStatus | None = None
+    phase: Phase | None = None
+
+
+class ListedFunctionCall(FunctionCall):
+    """``function_call`` as stored: with its ``id`` and ``status``."""
+
+    id: str
+    status: ItemStatus
+    created_by: str | None = None
+
+
+class ListedCustomToolCall(CustomToolCall):
+    """``custom_tool_call`` as stored: with its ``id`` and ``status``."""
+
+    id: str
+    status: ItemStatus
+    created_by: str | None = None
+
+
+class ConfigurationUpdate(ContractModel):
+    """``configuration_update``: a change of reasoning or text settings between turns."""
+
+    type: Literal["configuration_update"]
+    id: str
+    reasoning: Unknown = None
+    text: Unknown = None
+
+
+class UnknownListedItem(UnknownVariant):
+    """An input item type the contract does not list."""
+
+    what = "input item"
+
+
+_LISTED_ONLY = {
+    OutputMessage: ListedMessage,
+    FunctionCall: ListedFunctionCall,
+    CustomToolCall: ListedCustomToolCall,
+}
+
+if TYPE_CHECKING:
+    OutputItem: TypeAlias = ContractModel
+    ListedItem: TypeAlias = ContractModel
+else:
+    OutputItem = tagged_union(UnknownOutputItem, *_OUTPUT_ITEMS)
+    ListedItem = tagged_union(
+        UnknownListedItem,
+        *(_LISTED_ONLY.get(item, item) for item in _OUTPUT_ITEMS),
+        ConfigurationUpdate,
+    )
 
 rebuild_models(globals())

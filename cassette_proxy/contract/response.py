@@ -10,14 +10,14 @@ responses-api.md`` section 2.3. Its ``tools`` are in :mod:`cassette_proxy.contra
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Discriminator, Field, Tag
 
 from cassette_proxy.contract.base import (
+    UNION_TAGS,
     ContractModel,
     KnownValues,
-    Nullable,
     Tolerated,
     Unknown,
     UnknownVariant,
@@ -81,69 +81,105 @@ IncompleteReason = Annotated[
 
 
 class Response(ContractModel):
-    """The 200 body: the cancelled (or already final) Response object."""
+    """The Response object, as create, retrieve and cancel answer it and lifecycle events carry
+    it. ``model``, ``tools`` and ``tool_choice`` are required by the client, the rest of the
+    required fields by the seed."""
 
     # allOf[0]: model response properties
     metadata: Unknown = None  # [CURRENTLY NOT SUPPORTED]
-    top_logprobs: Nullable[int] = None  # "an integer between 0 and 20"
-    temperature: Nullable[float] = None  # "between 0 and 1"
-    top_p: Nullable[float] = None
-    user: Annotated[str | None, Tolerated("real servers send null on cancelled responses")] = None
-    safety_identifier: Unknown = None  # [CURRENTLY NOT SUPPORTED]
-    prompt_cache_key: Unknown = None  # [CURRENTLY NOT SUPPORTED]
-    service_tier: Nullable[ServiceTier] = None  # [CURRENTLY NOT SUPPORTED]
-    prompt_cache_retention: Nullable[PromptCacheRetention] = None  # [CURRENTLY NOT SUPPORTED]
+    top_logprobs: int | None = None  # "an integer between 0 and 20"
+    temperature: float | None = None  # "between 0 and 1"
+    top_p: float | None = None
+    user: str | None = None
+    safety_identifier: str | None = None  # [CURRENTLY NOT SUPPORTED]
+    prompt_cache_key: str | None = None  # [CURRENTLY NOT SUPPORTED]
+    service_tier: ServiceTier | None = None  # [CURRENTLY NOT SUPPORTED]
+    prompt_cache_retention: PromptCacheRetention | None = None  # [CURRENTLY NOT SUPPORTED]
 
     # allOf[1]: response properties
-    previous_response_id: Nullable[str] = None
-    model: Unknown = None  # "Any of unknown | enum": a model URI such as gpt://<folder>/<model>
-    reasoning: Nullable[Reasoning] = None
-    background: Nullable[bool] = None
-    max_output_tokens: Nullable[int] = None
-    max_tool_calls: Nullable[int] = None
+    previous_response_id: str | None = None
+    model: str  # "Any of unknown | enum": a model URI such as gpt://<folder>/<model>
+    reasoning: Reasoning | None = None
+    background: bool | None = None
+    max_output_tokens: int | None = None
+    max_tool_calls: int | None = None
     text: ResponseTextParam | None = None
-    tools: list[Tool] | None = None
-    tool_choice: ToolChoice | None = None
-    prompt: Nullable[Prompt] = None
-    truncation: Nullable[Truncation] = None  # [CURRENTLY NOT SUPPORTED]
+    tools: list[Tool]
+    tool_choice: ToolChoice
+    prompt: Prompt | None = None
+    truncation: Truncation | None = None  # [CURRENTLY NOT SUPPORTED]
 
     # allOf[2]: the Response's own fields
     id: str
     object: ResponseObject
     status: ResponseStatus | None = None
     created_at: float
-    error: Nullable[ResponseError] = None
-    incomplete_details: Nullable[IncompleteDetails] = None
+    error: ResponseError | None = None
+    incomplete_details: IncompleteDetails | None = None
     output: list[OutputItem]
     instructions: Unknown = None  # "Any of unknown | null"
-    output_text: Nullable[str] = None
+    output_text: str | None = None
     usage: Annotated[
         ResponseUsage | None,
-        Tolerated("real servers omit it or send null on cancelled responses", required=True),
-    ] = None
+        Tolerated("real servers omit it or send null on cancelled responses"),
+    ] = None  # the seed requires it; the client does not
     parallel_tool_calls: bool
-    conversation: Nullable[Conversation] = None
+    conversation: Conversation | None = None
 
     # Named by the top-level field descriptions, though not by the schema
-    completed_at: Nullable[float] = None  # "if it was completed"
+    completed_at: float | None = None  # "if it was completed"
     store: bool | None = None
-    presence_penalty: Nullable[float] = None
-    frequency_penalty: Nullable[float] = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+
+    # Declared by the openai client, not modelled deeper
+    access_programs: Unknown = None
+    image: Unknown = None
+    input_transformations: Unknown = None
+    moderation: Unknown = None
+    prompt_cache_diagnostics: Unknown = None
+    prompt_cache_options: Unknown = None
+    tool_usage: Unknown = None
+
+
+class PendingResponse(Response):
+    """A Response that is not finished (``queued``, ``in_progress``): it has no ``usage`` yet,
+    so its absence is not worth a warning."""
+
+    usage: ResponseUsage | None = None
+
+
+_PENDING: Final = frozenset({"queued", "in_progress"})
+UNION_TAGS.update(("Response", "PendingResponse"))
+
+
+def _by_status(value: Any) -> str:
+    pending = isinstance(value, dict) and value.get("status") in _PENDING
+    return "PendingResponse" if pending else "Response"
+
+
+ResponseBody = Annotated[
+    Annotated[Response, Tag("Response")] | Annotated[PendingResponse, Tag("PendingResponse")],
+    Discriminator(_by_status),
+]
+"""A Response, checked as pending or finished by its ``status``."""
 
 
 class Reasoning(ContractModel):
     """Reasoning configuration [CURRENTLY NOT SUPPORTED]."""
 
-    effort: Nullable[ReasoningEffort] = None
-    summary: Nullable[ReasoningSummary] = None
-    generate_summary: Nullable[ReasoningSummary] = None
+    effort: ReasoningEffort | None = None
+    summary: ReasoningSummary | None = None
+    generate_summary: ReasoningSummary | None = None
+    context: Annotated[str, KnownValues("auto", "current_turn", "all_turns")] | None = None
+    mode: str | None = None  # "standard", "pro" or any other (the client's open enum)
 
 
 class ResponseTextParam(ContractModel):
     """Configuration options for a text response: plain text or structured JSON data."""
 
     format: TextFormat | None = None
-    verbosity: Nullable[Verbosity] = None
+    verbosity: Verbosity | None = None
 
 
 class ResponseFormatText(ContractModel):
@@ -159,7 +195,7 @@ class TextResponseFormatJsonSchema(ContractModel):
     description: str | None = None
     name: str
     schema_: dict[str, Unknown] = Field(alias="schema")
-    strict: Nullable[bool] = None
+    strict: bool | None = None
 
 
 class ResponseFormatJsonObject(ContractModel):
@@ -194,8 +230,8 @@ class Prompt(ContractModel):
     """Prompt0: reference to a prompt template and its variables."""
 
     id: str
-    version: Nullable[str] = None
-    variables: Nullable[dict[str, Unknown]] = None
+    version: str | None = None
+    variables: dict[str, Unknown] | None = None
 
 
 class ResponseError(ContractModel):
@@ -203,6 +239,9 @@ class ResponseError(ContractModel):
 
     code: ResponseErrorCode
     message: str
+    param: str | None = None
+    type: str | None = None
+    misalignment: Unknown = None
 
 
 class IncompleteDetails(ContractModel):
@@ -215,6 +254,14 @@ class InputTokensDetails(ContractModel):
     """A detailed breakdown of the input tokens."""
 
     cached_tokens: int
+    cache_write_tokens: Annotated[
+        int | None,
+        Tolerated(
+            "the openai client (3.x) requires it; the seed and servers older than prompt-cache "
+            "writes do not send it"
+        ),
+    ] = None
+    cache_write_tokens_details: Unknown = None
 
 
 class OutputTokensDetails(ContractModel):

@@ -14,18 +14,17 @@ import orjson
 
 from cassette_proxy.contract.check import check_value
 from cassette_proxy.contract.events import KNOWN_EVENTS, STREAM_EVENT, TERMINAL
-from cassette_proxy.contract.routes import CREATE, RETRIEVE, Route
+from cassette_proxy.contract.routes import CREATE, Route
 from cassette_proxy.models.violations import Severity, Violation, ViolationKind
 from cassette_proxy.sse import SseEvent
 
-STREAMING_ROUTES: Final = frozenset({CREATE, RETRIEVE})
 _TERMINALS: Final = "response.completed, response.failed, response.incomplete or error"
 
 
 def stream_checker(route: Route, status: int) -> StreamChecker | None:
     """A checker for an event stream answered on ``route`` with ``status``; ``None`` when the
     route documents no stream for that status (check the body whole, with ``check_response``)."""
-    if route.name not in STREAMING_ROUTES or status != 200:
+    if route.contract is None or not route.contract.streams or status != 200:
         return None
     return StreamChecker(route)
 

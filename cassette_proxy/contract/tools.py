@@ -7,19 +7,19 @@ follow the seed's ``tools[]`` (12 schemas) and ``tool_choice`` sections; where t
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
-from pydantic import Discriminator, Tag
+from pydantic import Discriminator, Field, Tag
 
 from cassette_proxy.contract.base import (
     UNION_TAGS,
     ContractModel,
     KnownValues,
-    Nullable,
     Unknown,
     UnknownVariant,
     dispatch_on_type,
     rebuild_models,
+    tagged_union,
 )
 
 ToolChoiceMode = Annotated[str, KnownValues("none", "auto", "required")]
@@ -65,7 +65,7 @@ class ToolChoiceMCP(ContractModel):
 
     type: Literal["mcp"]
     server_label: str
-    name: Nullable[str] = None
+    name: str | None = None
 
 
 class ToolChoiceCustom(ContractModel):
@@ -126,8 +126,12 @@ ToolChoice = Annotated[
 
 
 # ---------------------------------------------------------------------------------------------
-# tools[]: a tool that can be used to generate a response (the seed's 12 variants)
+# tools[]: a tool that can be used to generate a response (the seed's 12 variants, then the
+# client's others)
 # ---------------------------------------------------------------------------------------------
+
+Callers = list[Annotated[str, KnownValues("direct", "programmatic")]]
+ContextSize = Annotated[str, KnownValues("low", "medium", "high")]
 
 
 class FunctionTool(ContractModel):
@@ -135,9 +139,13 @@ class FunctionTool(ContractModel):
 
     type: Literal["function"]
     name: str
-    description: Unknown = None
+    description: str | None = None
     parameters: Unknown
     strict: Unknown
+    allowed_callers: Callers | None = None
+    async_: bool | None = Field(default=None, alias="async")
+    defer_loading: bool | None = None
+    output_schema: Unknown = None
 
 
 class FileSearchRankingHybridSearch(ContractModel):
@@ -150,7 +158,7 @@ class FileSearchRankingHybridSearch(ContractModel):
 class FileSearchRankingOptions(ContractModel):
     """Ranking options for file search."""
 
-    ranker: str | None = None
+    ranker: Annotated[str, KnownValues("auto", "default-2024-11-15")] | None = None
     score_threshold: float | None = None
     hybrid_search: FileSearchRankingHybridSearch | None = None
 
@@ -169,7 +177,7 @@ class ComputerUsePreviewTool(ContractModel):
     """``computer_use_preview``: control a virtual computer."""
 
     type: Literal["computer_use_preview"]
-    environment: str
+    environment: Annotated[str, KnownValues("windows", "mac", "linux", "ubuntu", "browser")]
     display_width: int
     display_height: int
 
@@ -186,7 +194,8 @@ class WebSearchTool(ContractModel):
     type: Literal["web_search", "web_search_2025_08_26"]
     filters: Unknown = None
     user_location: Unknown = None
-    search_context_size: str | None = None
+    search_context_size: ContextSize | None = None
+    external_web_access: bool | None = None
 
 
 class McpTool(ContractModel):
@@ -195,12 +204,30 @@ class McpTool(ContractModel):
     type: Literal["mcp"]
     server_label: str
     server_url: str | None = None
-    connector_id: str | None = None
+    connector_id: (
+        Annotated[
+            str,
+            KnownValues(
+                "connector_dropbox",
+                "connector_gmail",
+                "connector_googlecalendar",
+                "connector_googledrive",
+                "connector_microsoftteams",
+                "connector_outlookcalendar",
+                "connector_outlookemail",
+                "connector_sharepoint",
+            ),
+        ]
+        | None
+    ) = None
     authorization: str | None = None
     server_description: str | None = None
     headers: Unknown = None
     allowed_tools: Unknown = None
     require_approval: Unknown = None
+    allowed_callers: Callers | None = None
+    defer_loading: bool | None = None
+    tunnel_id: str | None = None
 
 
 class CodeInterpreterTool(ContractModel):
@@ -208,6 +235,13 @@ class CodeInterpreterTool(ContractModel):
 
     type: Literal["code_interpreter"]
     container: Unknown
+    allowed_callers: Callers | None = None
+
+
+class ProgrammaticToolCallingTool(ContractModel):
+    """``programmatic_tool_calling``: let the model write programs that call tools."""
+
+    type: Literal["programmatic_tool_calling"]
 
 
 class ImageGenerationInputImageMask(ContractModel):
@@ -221,16 +255,23 @@ class ImageGenerationTool(ContractModel):
     """``image_generation``: generate images."""
 
     type: Literal["image_generation"]
-    model: Unknown = None
-    quality: str | None = None
+    model: str | None = None
+    quality: Annotated[str, KnownValues("low", "medium", "high", "xhigh", "max", "auto")] | None = (
+        None
+    )
     size: str | None = None
-    output_format: str | None = None
+    output_format: Annotated[str, KnownValues("png", "webp", "jpeg", "gif", "svg")] | None = None
     output_compression: int | None = None
-    moderation: str | None = None
-    background: str | None = None
-    input_fidelity: Unknown = None
+    moderation: Annotated[str, KnownValues("auto", "low")] | None = None
+    background: Annotated[str, KnownValues("transparent", "opaque", "auto")] | None = None
+    input_fidelity: Annotated[str, KnownValues("high", "low")] | None = None
     input_image_mask: ImageGenerationInputImageMask | None = None
     partial_images: int | None = None
+    action: Annotated[str, KnownValues("generate", "edit", "auto")] | None = None
+    complexity: Annotated[str, KnownValues("low", "medium", "high")] | None = None
+    frame_count: int | None = None
+    frame_duration_ms: int | None = None
+    svg: Unknown = None
 
 
 class LocalShellTool(ContractModel):
@@ -243,6 +284,8 @@ class ShellTool(ContractModel):
     """``shell``: run shell commands."""
 
     type: Literal["shell"]
+    allowed_callers: Callers | None = None
+    environment: Unknown = None
 
 
 class CustomTool(ContractModel):
@@ -252,6 +295,27 @@ class CustomTool(ContractModel):
     name: str
     description: str | None = None
     format: Unknown = None
+    allowed_callers: Callers | None = None
+    async_: bool | None = Field(default=None, alias="async")
+    defer_loading: bool | None = None
+
+
+class NamespaceTool(ContractModel):
+    """``namespace``: a named group of function and custom tools."""
+
+    type: Literal["namespace"]
+    name: str
+    description: str
+    tools: Unknown
+
+
+class ToolSearchTool(ContractModel):
+    """``tool_search``: let the model search for tools."""
+
+    type: Literal["tool_search"]
+    description: str | None = None
+    execution: Annotated[str, KnownValues("server", "client")] | None = None
+    parameters: Unknown = None
 
 
 class WebSearchPreviewTool(ContractModel):
@@ -259,13 +323,15 @@ class WebSearchPreviewTool(ContractModel):
 
     type: Literal["web_search_preview", "web_search_preview_2025_03_11"]
     user_location: Unknown = None
-    search_context_size: str | None = None
+    search_context_size: ContextSize | None = None
+    search_content_types: list[Annotated[str, KnownValues("text", "image")]] | None = None
 
 
 class ApplyPatchTool(ContractModel):
     """``apply_patch``: create, update and delete files with diffs."""
 
     type: Literal["apply_patch"]
+    allowed_callers: Callers | None = None
 
 
 class UnknownTool(UnknownVariant):
@@ -274,40 +340,28 @@ class UnknownTool(UnknownVariant):
     what = "tool"
 
 
-Tool = Annotated[
-    Annotated[FunctionTool, Tag("FunctionTool")]
-    | Annotated[FileSearchTool, Tag("FileSearchTool")]
-    | Annotated[ComputerUsePreviewTool, Tag("ComputerUsePreviewTool")]
-    | Annotated[ComputerTool, Tag("ComputerTool")]
-    | Annotated[WebSearchTool, Tag("WebSearchTool")]
-    | Annotated[McpTool, Tag("McpTool")]
-    | Annotated[CodeInterpreterTool, Tag("CodeInterpreterTool")]
-    | Annotated[ImageGenerationTool, Tag("ImageGenerationTool")]
-    | Annotated[LocalShellTool, Tag("LocalShellTool")]
-    | Annotated[ShellTool, Tag("ShellTool")]
-    | Annotated[CustomTool, Tag("CustomTool")]
-    | Annotated[WebSearchPreviewTool, Tag("WebSearchPreviewTool")]
-    | Annotated[ApplyPatchTool, Tag("ApplyPatchTool")]
-    | Annotated[UnknownTool, Tag("UnknownTool")],
-    Discriminator(
-        dispatch_on_type(
-            UnknownTool,
-            FunctionTool,
-            FileSearchTool,
-            ComputerUsePreviewTool,
-            ComputerTool,
-            WebSearchTool,
-            McpTool,
-            CodeInterpreterTool,
-            ImageGenerationTool,
-            LocalShellTool,
-            ShellTool,
-            CustomTool,
-            WebSearchPreviewTool,
-            ApplyPatchTool,
-        )
-    ),
-]
+if TYPE_CHECKING:
+    Tool: TypeAlias = ContractModel
+else:
+    Tool = tagged_union(
+        UnknownTool,
+        FunctionTool,
+        FileSearchTool,
+        ComputerUsePreviewTool,
+        ComputerTool,
+        WebSearchTool,
+        McpTool,
+        CodeInterpreterTool,
+        ImageGenerationTool,
+        LocalShellTool,
+        ShellTool,
+        CustomTool,
+        WebSearchPreviewTool,
+        ApplyPatchTool,
+        ProgrammaticToolCallingTool,
+        NamespaceTool,
+        ToolSearchTool,
+    )
 
 
 rebuild_models(globals())
