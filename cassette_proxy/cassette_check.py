@@ -116,7 +116,7 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
                 else f"/interactions/{index}/{side}{violation.pointer}",
                 violation.severity,
                 "contract",
-                f"{violation.kind}: {violation.message}",
+                f"{route.name} {violation.kind}: {violation.message}",
             )
 
 

@@ -10,8 +10,8 @@ Each check runs in two passes over the body, which orjson parses once:
    (``unknown_enum``), fallback union members (``unknown_type``), and :class:`Tolerated`
    requirements that were broken (``missing`` or ``null``).
 
-What the walk needs to know about each model's fields is planned once per model. A value quoted in
-a message is redacted as the log redacts bodies: a request may carry a secret where it should not.
+What the walk needs to know about each model's fields is planned once per model. Messages quote
+values from the message they describe; the log and the proxy's error answers redact them.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from cassette_proxy.contract.base import (
     UnknownVariant,
 )
 from cassette_proxy.models.violations import Severity, Violation, ViolationKind
-from cassette_proxy.redact import redact_text
 
 Validate = Callable[[Any], BaseModel]
 """A model's (or a union's) ``validate_python``."""
@@ -194,7 +193,6 @@ def _describe(value: Any) -> str:
 
 
 def _quote(text: str, limit: int = 60) -> str:
-    text = redact_text(text)
     clipped = text if len(text) <= limit else text[:limit] + "…"
     return orjson.dumps(clipped).decode()
 

@@ -33,6 +33,13 @@ def _finding(pointer: str, message: str, severity: Severity, kind: ViolationKind
     return Violation(pointer=pointer, message=message, severity=severity, kind=kind)
 
 
+def _naming(kind: str, found: Violation) -> Violation:
+    """``found`` with its event's type leading the message, so findings group per event type."""
+    if found.kind == "unknown_type":
+        return found  # its message names the type already
+    return found.model_copy(update={"message": f"{kind[:60]}: {found.message}"})
+
+
 class StreamChecker:
     """The contract of one Responses event stream, checked incrementally."""
 
@@ -74,6 +81,7 @@ class StreamChecker:
             return found
         kind = data.get("type")
         if isinstance(kind, str):
+            found = [_naming(kind, v) for v in found]
             found.extend(self._order(base, event, kind))
         found.extend(self._sequence(base, data.get("sequence_number")))
         return found
