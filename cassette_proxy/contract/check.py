@@ -307,6 +307,20 @@ def field_plans(model: type[BaseModel]) -> tuple[FieldPlan, ...]:
     return plan
 
 
+_WALKED: Final[dict[type[BaseModel], tuple[FieldPlan, ...]]] = {}
+
+
+def _walked(model: type[BaseModel]) -> tuple[FieldPlan, ...]:
+    """The fields the drift walk looks at: enums, fields that hold models, tolerated ones (the
+    others, once validated, cannot drift)."""
+    plan = _WALKED.get(model)
+    if plan is None:
+        plan = _WALKED[model] = tuple(
+            f for f in field_plans(model) if f.allowed or f.nested or f.tolerated is not None
+        )
+    return plan
+
+
 def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
     if isinstance(model, UnknownVariant):
         out.append(
@@ -322,7 +336,7 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
         )
         return
     present = model.model_fields_set
-    for field in field_plans(type(model)):
+    for field in _walked(type(model)):
         here = pointer + field.token
         value = getattr(model, field.attr) if field.attr in present else _ABSENT
         if value is _ABSENT or value is None:
