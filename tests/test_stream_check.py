@@ -32,13 +32,8 @@ def run(body: bytes, *, ended: bool = True, route: Any = CREATE) -> list[Violati
     return found + check.finish(ended=ended)
 
 
-def summary(found: list[Violation], *, drift: bool = True) -> list[tuple[str, str, str]]:
-    """``(severity, kind, pointer)``; without today's known drift of the vectors when asked."""
-    return [
-        (v.severity, v.kind, v.pointer)
-        for v in found
-        if drift or not (v.pointer.endswith(("/usage", "/cache_write_tokens")))
-    ]
+def summary(found: list[Violation]) -> list[tuple[str, str, str]]:
+    return [(v.severity, v.kind, v.pointer) for v in found]
 
 
 def events() -> list[dict[str, Any]]:
@@ -61,14 +56,14 @@ def test_only_streaming_routes_answered_200_get_a_checker() -> None:
 def test_a_documented_stream_has_no_errors(route: Any) -> None:
     found = run(vectors.TEXT_STREAM, route=route)
     assert [v for v in found if v.severity == "error"] == []
-    assert summary(found, drift=False) == []
+    assert summary(found) == []
 
 
 def test_the_response_in_a_lifecycle_event_is_checked_with_its_pointer() -> None:
     stream = events()
     stream[-1]["response"]["status"] = 7
     stream[1]["response"]["status"] = "thinking"
-    found = summary(run(vectors.sse(stream)), drift=False)
+    found = summary(run(vectors.sse(stream)))
     assert ("error", "type", "/events/10/response/status") in found
     assert ("warning", "unknown_enum", "/events/1/response/status") in found
     assert len(found) == 2
@@ -99,7 +94,7 @@ def test_sequence_numbers_must_increase() -> None:
 def test_a_missing_sequence_number_is_an_error() -> None:
     stream = events()
     del stream[3]["sequence_number"]
-    found = summary(run(vectors.sse(stream)), drift=False)
+    found = summary(run(vectors.sse(stream)))
     assert found == [("error", "missing", "/events/3/sequence_number")]
 
 
@@ -121,13 +116,13 @@ def test_a_missing_sequence_number_is_an_error() -> None:
 )
 def test_error_events_in_both_shapes_end_the_stream(error_event: dict[str, Any]) -> None:
     stream = [*events()[:4], {**error_event, "sequence_number": 4}]
-    assert summary(run(vectors.sse(stream)), drift=False) == []
+    assert summary(run(vectors.sse(stream))) == []
 
 
 def test_a_nested_error_event_without_a_message_is_an_error() -> None:
     error = {"type": "server_error", "code": None, "param": None}
     stream = [*events()[:2], {"type": "error", "error": error, "sequence_number": 2}]
-    found = summary(run(vectors.sse(stream)), drift=False)
+    found = summary(run(vectors.sse(stream)))
     assert found == [("error", "missing", "/events/2/error/message")]
 
 
@@ -150,7 +145,7 @@ def test_the_order_around_the_stream() -> None:
         + b"data: [DONE]\n\n"
         + b"data: {not json\n\n"
     )
-    found = summary(run(body), drift=False)
+    found = summary(run(body))
     assert found == [
         ("warning", "stream", "/events/0/type"),  # the client's responses.stream() raises
         ("warning", "stream", "/events/10/type"),  # after response.completed

@@ -143,18 +143,19 @@ class Response(ContractModel):
 
 
 class PendingResponse(Response):
-    """A Response that is not finished (``queued``, ``in_progress``): it has no ``usage`` yet,
-    so its absence is not worth a warning."""
+    """A Response that is not finished (``queued``, ``in_progress``, or a status no source knows):
+    it has no ``usage`` yet, so its absence is not worth a warning."""
 
     usage: ResponseUsage | None = None
 
 
-_PENDING: Final = frozenset({"queued", "in_progress"})
+_FINISHED: Final = frozenset({"completed", "failed", "cancelled", "incomplete"})
 UNION_TAGS.update(("Response", "PendingResponse"))
 
 
 def _by_status(value: Any) -> str:
-    pending = isinstance(value, dict) and value.get("status") in _PENDING
+    status = value.get("status") if isinstance(value, dict) else None
+    pending = isinstance(status, str) and status not in _FINISHED
     return "PendingResponse" if pending else "Response"
 
 
