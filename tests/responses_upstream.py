@@ -16,7 +16,8 @@ error:
 - ``resp_flat404_*``: 404 with the flat error; anything else: 404 with the enveloped one.
 
 Create answers like ``resp_ok_*`` unless the request's ``metadata.case`` names another variation
-(``field``, ``enum``, ``item``, ``nomodel``, ``wrongtype``). Deletion answers ``object:
+(``field``, ``enum``, ``item``, ``nomodel``, ``wrongtype``, or a 400 as ``flat400`` or
+``enveloped400``). Deletion answers ``object:
 "response.deleted"`` for ids ending in ``_new`` and no ``object`` at all for ids ending in
 ``_bare``, as servers differ. Every request is kept in ``received``.
 """
@@ -139,6 +140,14 @@ class ResponsesUpstream:
         params = orjson.loads(await self._keep(request) or b"{}")
         metadata = params.get("metadata") or {}
         case = metadata.get("case", "ok") if isinstance(metadata, dict) else "ok"
+        if case in ("flat400", "enveloped400"):
+            error = {
+                "message": "Invalid 'model': the model URI names no folder.",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "invalid_value",
+            }
+            return _json(400, error if case == "flat400" else {"error": error})
         return _json(200, response_body(CREATED_ID, case))
 
     async def retrieve(self, request: web.Request) -> web.Response:

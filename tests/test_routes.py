@@ -222,6 +222,19 @@ async def test_errors_in_both_shapes_are_documented_on_every_route(
     assert (line["route"], line["status"], findings(line)) == (route, 404, [])
 
 
+@pytest.mark.parametrize("case", ["flat400", "enveloped400"])
+async def test_a_create_error_in_either_shape_is_documented(
+    start_proxy: StartProxy, case: str
+) -> None:
+    proxy = await start_proxy(validation="strict")
+    with pytest.raises(openai.BadRequestError) as raised:
+        await call(proxy, "create", CREATED_ID, sync=False, case=case)
+    assert raised.value.code == "invalid_value"
+    assert raised.value.response.headers["x-proxy-validation"] == "passed"
+    [line] = proxy.exchanges()
+    assert (line["route"], line["status"], findings(line)) == ("create", 400, [])
+
+
 # ---------------------------------------------------------------------------------------------
 # Requests: the body of create, the query of retrieve and input_items
 # ---------------------------------------------------------------------------------------------
