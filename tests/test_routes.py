@@ -24,6 +24,7 @@ from cassette_proxy.cassette import Interaction
 from cassette_proxy.cli import main
 from cassette_proxy.persist import save_cassette
 from tests import vectors
+from tests.client import post
 from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
 from tests.responses_upstream import CREATED_ID, ResponsesUpstream
 
@@ -396,3 +397,13 @@ async def test_a_secret_quoted_by_a_finding_is_fingerprinted(start_proxy: StartP
     assert "sha256:" in raised.value.message
     assert key not in raised.value.message
     assert key not in proxy.log_path.read_text()
+
+
+async def test_a_create_body_that_is_not_json_is_a_request_error(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    answer = await post(proxy, "/v1/responses", data=b'{"model": "gpt://f/yandexgpt/latest",')
+    assert answer.headers["X-Proxy-Validation"] == "failed"
+    [line] = proxy.exchanges()
+    [finding] = line["validation"]["request"]["violations"]
+    assert (finding["severity"], finding["kind"], finding["pointer"]) == ("error", "body", "/body")
+    assert finding["message"].startswith("body is not JSON (")

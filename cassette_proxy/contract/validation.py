@@ -98,10 +98,11 @@ def _check_request_body(contract: RouteContract, body: bytes) -> list[Violation]
                 "/body", f"{contract.name} takes no request body, got {len(body)} bytes"
             )
         ]
-    found = check_body(body, contract.body.model_validate, "/body")
-    if found and found[0].kind == "body":
-        return found
-    data = orjson.loads(body)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return check_body(body, contract.body.model_validate, "/body")  # says what is wrong
+    found = check_value(data, contract.body.model_validate, "/body")
     if isinstance(data, dict) and data.get("model") is None and data.get("prompt") is None:
         found.append(
             Violation(
