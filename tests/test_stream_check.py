@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, get_args
 
 import orjson
@@ -175,7 +176,7 @@ def one(event: dict[str, Any], index: int = 12) -> list[tuple[str, str, str]]:
     """The findings for ``event`` fed as the ``index``-th event of a stream already going."""
     check = checker(RETRIEVE)
     [decoded] = decode_all(vectors.sse([event]))
-    moved = type(decoded)(index, decoded.event, decoded.data, None, None, decoded.end)
+    moved = dataclasses.replace(decoded, index=index)
     return summary(check.check(moved))
 
 

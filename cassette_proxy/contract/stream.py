@@ -66,7 +66,7 @@ class StreamChecker:
                 )
             ]
         try:
-            data = orjson.loads(event.data)
+            data = event.json()  # parsed once for the log and the checker alike
         except orjson.JSONDecodeError as exc:
             return [
                 _finding(
