@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
+from cassette_proxy.contract import classify
 from cassette_proxy.errors import (
     ClientDisconnected,
     HTTPRefusal,
@@ -31,7 +32,6 @@ from cassette_proxy.log import AuditLog
 from cassette_proxy.metrics import CONTENT_TYPE, Metrics
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_path
-from cassette_proxy.routes import classify
 from cassette_proxy.settings import Settings
 from cassette_proxy.upstream import AiohttpTransport, Timeouts, Transport
 

@@ -99,22 +99,24 @@ class Summary:
         self.latency.setdefault("(all)", array("d")).append(duration)
         self.latency.setdefault(route, array("d")).append(duration)
         for side, violation in violations:
-            self._violation(side, violation, when, str(event.get("id", "")))
+            self._violation(f"{route} {side}", violation, when, str(event.get("id", "")))
 
     def note_corrupt(self, source: str, line: int, error: str) -> None:
         self.corrupt_count += 1
         if len(self.corrupt) < CORRUPT_SHOWN:
             self.corrupt.append(Corrupt(source, line, error))
 
-    def _violation(self, side: str, violation: dict[str, Any], when: str, example: str) -> None:
+    def _violation(self, where: str, violation: dict[str, Any], when: str, example: str) -> None:
+        """One violation, grouped by route and side (``where``), pointer and message (a stream
+        event's message names its event type)."""
         kind = violation.get("kind", "")
         pointer = general_pointer(str(violation.get("pointer", "")))
         if violation.get("severity") == "error":
             groups = self.failures
-            key = (side, pointer, str(violation.get("message", "")))
+            key = (where, pointer, str(violation.get("message", "")))
         elif kind in DRIFT_KINDS:
             groups = self.drift
-            key = (kind, f"{side} {pointer}", str(violation.get("message", "")))
+            key = (kind, f"{where} {pointer}", str(violation.get("message", "")))
         else:
             return
         group = groups.get(key)
@@ -153,7 +155,7 @@ class Summary:
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_source": dict(self.by_source.most_common()),
             "latency_ms": self.percentiles(),
-            "validation_failures": groups(self.failures, ("side", "pointer", "message")),
+            "validation_failures": groups(self.failures, ("where", "pointer", "message")),
             "drift": groups(self.drift, ("kind", "where", "message")),
             "corrupt_lines": self.corrupt_count,
             "corrupt": [{"file": c.source, "line": c.line, "error": c.error} for c in self.corrupt],
@@ -330,10 +332,10 @@ def render_text(summary: Summary) -> str:
     add("\nValidation failures (errors), by pointer and message:")
     if not summary.failures:
         add("  none")
-    for (side, pointer, message), group in sorted(
+    for (where, pointer, message), group in sorted(
         summary.failures.items(), key=lambda item: -item[1].count
     ):
-        add(f"  {group.count:>6,} x {side} {pointer or '/'}: {message}")
+        add(f"  {group.count:>6,} x {where} {pointer or '/'}: {message}")
         add(f"           e.g. exchange {group.example} at {group.first_seen}")
     add("\nSchema drift (seen in the wild, not in the documented contract):")
     if not summary.drift:

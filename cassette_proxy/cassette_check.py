@@ -20,6 +20,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.persisters.filesystem import FilesystemPersister
 
 from cassette_proxy.cassette import Interaction
+from cassette_proxy.contract import check_request, check_response, classify
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.models.http import ProxyRequest, end_to_end
 from cassette_proxy.models.violations import Severity
@@ -30,8 +31,6 @@ from cassette_proxy.persist import (
     write_atomically,
 )
 from cassette_proxy.redact import redact_bytes, redact_header, token_secrets
-from cassette_proxy.routes import classify
-from cassette_proxy.validation import check_request, check_response
 
 FindingKind = Literal["load", "secret", "contract"]
 
@@ -103,7 +102,7 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
     if not route.has_contract:
         return
     headers = end_to_end(CIMultiDict((str(k), str(v)) for k, v in request.headers.items()))
-    body = request.body or b""
+    body = _as_bytes(request.body)
     incoming = ProxyRequest(request.method, raw_path, CIMultiDictProxy(headers), body)
     checks = (
         ("request", check_request(route, incoming, injecting_key=False)),
@@ -117,8 +116,20 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
                 else f"/interactions/{index}/{side}{violation.pointer}",
                 violation.severity,
                 "contract",
-                f"{violation.kind}: {violation.message}",
+                f"{route.name} {violation.kind}: {violation.message}",
             )
+
+
+def _as_bytes(body: object) -> bytes:
+    """A recorded request body as sent: vcrpy keeps text, bytes, or (aiohttp's ``json=``) the
+    parsed object."""
+    if body is None:
+        return b""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return orjson.dumps(body)
 
 
 def check_cassette(path: Path) -> CassetteReport:

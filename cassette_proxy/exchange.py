@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
+from cassette_proxy.contract import Checked, Route
 from cassette_proxy.errors import ProxyError
 from cassette_proxy.log import Stopwatch, message_record, now
 from cassette_proxy.models.events import (
@@ -24,8 +25,6 @@ from cassette_proxy.models.events import (
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
-from cassette_proxy.routes import Route
-from cassette_proxy.validation import Checked
 
 if TYPE_CHECKING:
     from cassette_proxy.tee import Captured

@@ -25,6 +25,13 @@ from vcr.request import Request as VcrRequest
 from yarl import URL
 
 from cassette_proxy.cassette import Interaction
+from cassette_proxy.contract import (
+    Checked,
+    Route,
+    check_request,
+    check_response,
+    stream_checker,
+)
 from cassette_proxy.errors import (
     BodyTooLarge,
     ClientDisconnected,
@@ -40,12 +47,10 @@ from cassette_proxy.recorder import Recorder
 from cassette_proxy.redact import redact_bytes, redact_header, redact_path
 from cassette_proxy.relay import send_known, stream
 from cassette_proxy.replay import frames_of, head_of, stream_record
-from cassette_proxy.routes import Route
 from cassette_proxy.settings import Settings, ValidationMode
 from cassette_proxy.sse import decode_all, is_event_stream
 from cassette_proxy.tee import Captured, Tee
 from cassette_proxy.upstream import OutboundRequest, Transport, UpstreamResponse
-from cassette_proxy.validation import Checked, check_request, check_response, stream_checker
 
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
 NOT_FORWARDED = frozenset({"host", "expect"})
@@ -238,12 +243,12 @@ async def relay_upstream(
     whole = recorded_request is not None or (validating and route.has_contract and not sse)
     cap = pipeline.settings.max_capture_size
     tee = Tee(head, cap, checker, upstream.ttfb_ms, keep=cap if whole else BODY_LIMIT)
-    exchange.checking = validating and not hold and (sse or route.has_contract)
+    exchange.checking = validating and not hold and (checker is not None or route.has_contract)
 
     def conclude(captured: Captured) -> None:
         exchange.upstream_ms = exchange.watch.ms()
         if validating:
-            exchange.response_check = checked_capture(route, captured)
+            exchange.response_check = checked_capture(route, captured, streamed=checker)
         if recorded_request is not None:
             record(pipeline, exchange, recorded_request, captured)
         if hold and exchange.response_check.errors:
@@ -256,16 +261,19 @@ async def relay_upstream(
     if captured is not None and not captured.ended:  # cut: what was seen is still reported
         exchange.upstream_ms = exchange.watch.ms()
         if validating:
-            exchange.response_check = checked_capture(route, captured)
+            exchange.response_check = checked_capture(route, captured, streamed=checker)
         if recorded_request is not None:
             exchange.not_recorded = captured.recordable
     return response
 
 
-def checked_capture(route: Route, captured: Captured) -> Checked:
+def checked_capture(route: Route, captured: Captured, *, streamed: object | None) -> Checked:
     """The response's check, from what the tee kept: an event stream's events were checked as
-    they came; a whole body is checked now, unless it was too large to keep."""
+    they came (by ``streamed``, the stream checker, if the route has one); a whole body is
+    checked now, unless it was too large to keep."""
     if captured.stream is not None:
+        if streamed is None:
+            return Checked()
         found = list(captured.violations)
         if captured.overflowed:
             found.append(_unchecked_rest(captured))

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
 
+from cassette_proxy.contract import StreamChecker
 from cassette_proxy.models.events import StreamRecord
 from cassette_proxy.models.http import (
     BodyDecoder,
@@ -27,7 +28,6 @@ from cassette_proxy.models.http import (
 )
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.sse import TERMINAL_TYPES, SseDecoder, SseEvent, is_event_stream
-from cassette_proxy.validation import StreamChecker
 
 MAX_VIOLATIONS: Final = 100  # kept per stream; the rest are counted in one last violation
 MAX_EVENT_TYPES: Final = 64  # distinct event types counted by name; the rest as "(other)"

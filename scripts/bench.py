@@ -33,11 +33,15 @@ PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))
 
 import bench_stream  # noqa: E402
+import orjson  # noqa: E402
 from fast_upstream import BODY  # noqa: E402
 from vcr.request import Request as VcrRequest  # noqa: E402
 
 from cassette_proxy.cassette import Interaction  # noqa: E402
+from cassette_proxy.contract import classify, stream_checker  # noqa: E402
+from cassette_proxy.contract.validation import check_status_and_body  # noqa: E402
 from cassette_proxy.persist import save_cassette  # noqa: E402
+from cassette_proxy.sse import decode_all  # noqa: E402
 
 LUA = """
 counter = 0
@@ -404,6 +408,60 @@ class Bench:
         return out
 
 
+def validation_cost(rounds: int = 300, repeat: int = 5) -> str:
+    """The report's line on validation: CPU µs to check one response against the contract, in
+    this process (no server), for a cancel, a create and a 200-event stream (checked event by
+    event as the proxy feeds them, then finished). The median of ``repeat`` runs of ``rounds``."""
+    cancelled = orjson.loads(BODY)
+    done = cancelled | {"status": "completed", "background": False, "completed_at": 1755575235}
+    started = done | {"status": "in_progress", "output": [], "usage": None, "completed_at": None}
+    item = done["output"][0]
+    place = {"item_id": item["id"], "output_index": 0, "content_index": 0}
+    part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    events = [
+        {"type": "response.created", "response": started},
+        {"type": "response.in_progress", "response": started},
+        {"type": "response.output_item.added", "output_index": 0, "item": item | {"content": []}},
+        {"type": "response.content_part.added", **place, "part": part},
+        *({"type": "response.output_text.delta", **place, "delta": "слово ", "logprobs": []}
+          for _ in range(192)),
+        {"type": "response.output_text.done", **place, "text": "слово " * 192, "logprobs": []},
+        {"type": "response.content_part.done", **place, "part": part},
+        {"type": "response.output_item.done", "output_index": 0, "item": item},
+        {"type": "response.completed", "response": done},
+    ]  # fmt: skip
+    stream = b"".join(
+        b"event: %s\ndata: %s\n\n" % (e["type"].encode(), orjson.dumps(e | {"sequence_number": n}))
+        for n, e in enumerate(events)
+    )
+    decoded = decode_all(stream)
+    cancel, create = classify("POST", "/v1/responses/r/cancel"), classify("POST", "/v1/responses")
+    json_type, created = "application/json", orjson.dumps(done)
+
+    def checked_stream() -> None:
+        checker = stream_checker(create, 200)
+        assert checker is not None
+        for event in decoded:
+            checker.check(event)
+        assert checker.finish(ended=True) == []
+
+    cases = {
+        "cancel": lambda: check_status_and_body(cancel, 200, BODY, json_type),
+        "create": lambda: check_status_and_body(create, 200, created, json_type),
+        f"{len(decoded)}-event stream": checked_stream,
+    }
+    figures = []
+    for name, case in cases.items():
+        runs = []
+        for _ in range(repeat):
+            start = time.process_time()
+            for _ in range(rounds):
+                case()
+            runs.append((time.process_time() - start) / rounds * 1e6)
+        figures.append(f"{name} {sorted(runs)[repeat // 2]:,.0f}")
+    return f"validation, CPU us per response (in process): {', '.join(figures)}"
+
+
 def render(results: Results) -> str:
     lines = [f"machine: {results.machine}", ""]
     lines.append(f"{'target':<32} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
@@ -416,6 +474,7 @@ def render(results: Results) -> str:
     lines.append("")
     rates = ", ".join(f"{name} {value:.0f}" for name, value in results.client.items())
     lines.append(f"openai client, sequential cancels/s: {rates}")
+    lines.append(validation_cost())
     lines.append("")
     streaming = results.streaming
     for name in ("direct", "pass-through", "replay", "replay, recorded timing"):

@@ -39,7 +39,7 @@ async def record_leaky_cassette_with_vcrpy(path: Path, upstream_url: str) -> Non
             ) as response:
                 await response.read()
             async with session.post(
-                f"{upstream_url}/v1/responses?api_key={QUERY_KEY}",
+                f"{upstream_url}/v1/chat/completions?api_key={QUERY_KEY}",
                 json={"input": "hi", "note": f"Api-Key {YANDEX_KEY}"},
                 headers={"Authorization": f"Api-Key {YANDEX_KEY}"},
             ) as response:

@@ -70,7 +70,7 @@ async def test_other_routes_pass_method_path_query_and_body_unvalidated(
     async with (
         aiohttp.ClientSession() as session,
         session.post(
-            proxy.url + "/v1/responses?include=a%20b&x=1",
+            proxy.url + "/v1/chat/completions?include=a%20b&x=1",
             data=b'{"model":"gpt://folder/yandexgpt/latest","input":"hi"}',
             headers={"Content-Type": "application/json", "Authorization": "Api-Key abc"},
         ) as response,
@@ -78,7 +78,7 @@ async def test_other_routes_pass_method_path_query_and_body_unvalidated(
         assert response.status == 200
         assert response.headers["X-Proxy-Validation"] == "skipped"
         assert response.headers["X-Proxy-Source"] == "upstream"
-        assert (await response.json())["path"] == "/v1/responses?include=a%20b&x=1"
+        assert (await response.json())["path"] == "/v1/chat/completions?include=a%20b&x=1"
     [seen] = fake_upstream.received
     assert seen.body == b'{"model":"gpt://folder/yandexgpt/latest","input":"hi"}'
     assert seen.headers["content-type"] == "application/json"

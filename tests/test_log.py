@@ -71,7 +71,7 @@ async def test_json_request_body_is_embedded_and_ids_are_unique(start_proxy: Sta
     for _ in range(3):
         await post(
             proxy,
-            "/v1/responses",
+            "/v1/chat/completions",
             headers={"Content-Type": "application/json"},
             data=orjson.dumps(payload),
         )

@@ -268,7 +268,7 @@ async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
                 headers,
                 payload,
             ),
-            ("POST", f"/v1/responses?{param}={key}", headers, payload),
+            ("POST", f"/v1/chat/completions?{param}={key}", headers, payload),
         ]
     error_bodies: list[bytes] = []
     for method, path, headers, body in calls:

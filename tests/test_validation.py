@@ -56,18 +56,14 @@ async def test_valid_cancel_bodies_pass_with_warnings_only_in_the_log(
     response_check = line["validation"]["response"]
     assert response_check["verdict"] == "passed"
     violations = response_check["violations"]
-    assert violations, "each vector carries one documented drift warning"
     for violation in violations:
         assert violation["severity"] == "warning"
         assert violation["pointer"].startswith("/")
         assert violation["message"]
-    # The warning is about the body the vector describes, located by a pointer into it.
-    expected_pointer = (
-        "/usage/input_tokens_details/cache_write_tokens"
-        if response_id == vectors.V4_ID
-        else "/usage"
-    )
-    assert [v["pointer"] for v in violations] == [expected_pointer]
+    # V1-V3 omit usage (a documented warning, located by a pointer into the body); V4 has it,
+    # and its cache_write_tokens, which the client declares, is not drift.
+    expected = [] if response_id == vectors.V4_ID else ["/usage"]
+    assert [v["pointer"] for v in violations] == expected
 
 
 @pytest.mark.parametrize(

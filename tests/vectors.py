@@ -1,12 +1,12 @@
-"""Test vectors for the cancel endpoint (reference ``responses-api.md`` section 6).
+"""Test vectors: cancel bodies (reference ``responses-api.md`` section 6), and event streams.
 
 Each vector is a dict plus the exact wire bytes (``*_BODY``, compact JSON as in the reference).
 The dicts are shared: copy one (``copy.deepcopy`` or ``orjson.loads(V1_BODY)``) before changing it.
 
-Against :func:`cassette_proxy.contract_check.check_cancel_response`, V1-V4 have no errors. Each
-has exactly one drift warning: V1-V3 omit ``usage`` (real servers do, on cancelled responses), and
-V4's ``usage.input_tokens_details`` carries ``cache_write_tokens``, which the seed does not
-document. V5a and V5b are both accepted as 404 bodies, with no findings.
+Checked as cancel's 200 (:mod:`cassette_proxy.contract.validation`), V1-V4 have no errors and no
+drift. V1-V3 have one warning each: they omit ``usage`` (real servers do, on cancelled responses).
+V4's ``usage.input_tokens_details.cache_write_tokens`` is not in the seed, but the client declares
+it, so it is not drift. V5a and V5b are both accepted as 404 bodies, with no findings.
 """
 
 from __future__ import annotations
@@ -253,3 +253,66 @@ CANCELLED: Final = {"V1": V1_BODY, "V2": V2_BODY, "V3": V3_BODY, "V4": V4_BODY}
 
 NOT_FOUND: Final = {"V5a": V5A_BODY, "V5b": V5B_BODY}
 """The 404 vectors by name."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Event streams (reference ``streaming.md`` section 2)
+# ---------------------------------------------------------------------------------------------
+
+
+def completed_response(response_id: str, text: str) -> dict[str, Any]:
+    """A completed Response with one assistant message saying ``text``, usage included."""
+    response = {**V4, "id": response_id, "status": "completed", "background": False}
+    response["completed_at"] = response["created_at"] + 2
+    response["output"] = [
+        {
+            "type": "message",
+            "id": f"msg_{response_id[5:]}",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
+    ]
+    return response
+
+
+def text_stream_events(response_id: str, deltas: list[str]) -> list[dict[str, Any]]:
+    """The events of a documented stream that writes ``deltas`` as one message's text."""
+    done = completed_response(response_id, "".join(deltas))
+    started = {**done, "status": "in_progress", "output": [], "completed_at": None}
+    del started["usage"]
+    message = done["output"][0]
+    item_id = message["id"]
+    empty_item = {**message, "status": "in_progress", "content": []}
+    empty_part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+    place = {"item_id": item_id, "output_index": 0, "content_index": 0}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": started},
+        {"type": "response.in_progress", "response": started},
+        {"type": "response.output_item.added", "output_index": 0, "item": empty_item},
+        {"type": "response.content_part.added", **place, "part": empty_part},
+    ]
+    events += [
+        {"type": "response.output_text.delta", **place, "delta": delta, "logprobs": []}
+        for delta in deltas
+    ]
+    events += [
+        {"type": "response.output_text.done", **place, "text": "".join(deltas), "logprobs": []},
+        {"type": "response.content_part.done", **place, "part": message["content"][0]},
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": done},
+    ]
+    return [{**event, "sequence_number": number} for number, event in enumerate(events)]
+
+
+def sse(events: list[dict[str, Any]]) -> bytes:
+    """``events`` as the wire sends them: ``event: <type>`` and ``data: <json>`` per frame."""
+    return b"".join(
+        b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+        for event in events
+    )
+
+
+STREAM_ID: Final = "resp_68a3f0c2d41c8190b5e6f3a2c9d7e1f0stream000001"
+TEXT_STREAM: Final = sse(text_stream_events(STREAM_ID, ["Облачная ", "платформа ", "готова."]))
+"""A documented stream: created, in_progress, one message in three deltas, completed."""

@@ -19,6 +19,7 @@ ViolationKind = Literal[
     "undocumented_status",  # drift: an HTTP status the route does not document
     "request",  # a request-side check (empty id, unexpected body, auth scheme)
     "body",  # the body is not JSON, or cannot be decoded
+    "stream",  # an event stream's order: sequence_number, terminal event, [DONE], event: line
 ]
 
 

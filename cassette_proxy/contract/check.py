@@ -1,4 +1,4 @@
-"""Check a cancel response against the documented contract (:mod:`cassette_proxy.models.contract`).
+"""Turn what pydantic finds in a body into violations, with severities and JSON pointers.
 
 Each check runs in two passes over the body, which orjson parses once:
 
@@ -7,10 +7,11 @@ Each check runs in two passes over the body, which orjson parses once:
    along the error's ``loc``, which drops the tagged-union tags that pydantic inserts.
 2. If the body validates, a generic walk over the model tree reports drift as warnings: keys in
    ``model_extra`` (``unknown_field``), strings outside their :class:`KnownValues`
-   (``unknown_enum``), fallback union members (``unknown_type``), ``null`` where the contract
-   does not allow it (``null``), and :class:`Tolerated` requirements that were broken.
+   (``unknown_enum``), fallback union members (``unknown_type``), and :class:`Tolerated`
+   requirements that were broken (``missing`` or ``null``).
 
-Everything reflective (which fields carry which markers) is computed once, at import.
+What the walk needs to know about each model's fields is planned once per model. Messages quote
+values from the message they describe; the log and the proxy's error answers redact them.
 """
 
 from __future__ import annotations
@@ -21,50 +22,20 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from cassette_proxy.models.contract import (
+from cassette_proxy.contract.base import (
     UNION_TAGS,
     ContractModel,
-    DocumentedNull,
-    Error,
-    ErrorBody,
-    ErrorEnvelope,
     KnownValues,
-    Response,
     Tolerated,
     UnknownVariant,
 )
-from cassette_proxy.models.violations import Severity, Violation
+from cassette_proxy.models.violations import Severity, Violation, ViolationKind
 
-DOCUMENTED_STATUSES: Final = (200, 404)
-
-_ERROR_BODY: Final[TypeAdapter[ErrorEnvelope | Error]] = TypeAdapter(ErrorBody)
-
-
-def check_cancel_response(status: int, body: bytes, content_type: str | None) -> list[Violation]:
-    """Every way an (already decompressed) cancel response breaks the contract.
-
-    200 is checked as a ``Response``, 404 as an error (flat or ``{"error": {...}}``). Any other
-    status gets one ``undocumented_status`` warning, and its body is checked as an error body
-    with every finding downgraded to a warning.
-    """
-    if status not in DOCUMENTED_STATUSES:
-        undocumented = Violation(
-            pointer="",
-            message=(
-                f"HTTP {status} is not documented for this route "
-                f"(documented: {', '.join(map(str, DOCUMENTED_STATUSES))})"
-            ),
-            severity="warning",
-            kind="undocumented_status",
-        )
-        return [undocumented, *_downgraded(_check_body(body, _ERROR_BODY.validate_python))]
-    findings = _check_media_type(content_type)
-    validate = Response.model_validate if status == 200 else _ERROR_BODY.validate_python
-    findings.extend(_check_body(body, validate))
-    return findings
+Validate = Callable[[Any], BaseModel]
+"""A model's (or a union's) ``validate_python``."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,7 +43,8 @@ def check_cancel_response(status: int, body: bytes, content_type: str | None) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_media_type(content_type: str | None) -> list[Violation]:
+def check_media_type(content_type: str | None) -> list[Violation]:
+    """A warning unless ``content_type`` is ``application/json`` (or another ``+json`` type)."""
     if content_type is None:
         message = "no Content-Type; the documented media type is application/json"
     else:
@@ -85,32 +57,39 @@ def _check_media_type(content_type: str | None) -> list[Violation]:
     return [Violation(pointer="", message=message, severity="warning", kind="body")]
 
 
-def _check_body(body: bytes, validate: Callable[[Any], BaseModel]) -> list[Violation]:
+def check_body(body: bytes, validate: Validate, pointer: str = "") -> list[Violation]:
+    """Every way a JSON body (already decompressed) breaks a model; ``pointer`` is its place."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         message = "body is empty" if not body.strip() else f"body is not JSON ({exc})"
         return [
             Violation(
-                pointer="",
+                pointer=pointer,
                 message=f"{message}; the contract documents an application/json object",
                 severity="error",
                 kind="body",
             )
         ]
+    return check_value(data, validate, pointer)
+
+
+def check_value(data: Any, validate: Validate, pointer: str = "") -> list[Violation]:
+    """Every way already parsed JSON breaks a model; ``pointer`` is where ``data`` sits."""
     try:
         model = validate(data)
     except ValidationError as exc:
         return [
-            _violation_of(error, data)
+            _violation_of(error, data, pointer)
             for error in exc.errors(include_url=False, include_input=False)
         ]
     findings: list[Violation] = []
-    _drift(model, "", findings)
+    _drift(model, pointer, findings)
     return findings
 
 
-def _downgraded(findings: Sequence[Violation]) -> list[Violation]:
+def downgraded(findings: Sequence[Violation]) -> list[Violation]:
+    """The findings as warnings (on an undocumented status nothing is required of the body)."""
     severity: Severity = "warning"
     return [
         Violation(pointer=v.pointer, message=v.message, severity=severity, kind=v.kind)
@@ -141,8 +120,9 @@ class _Absent:
 _ABSENT: Final = _Absent()
 
 
-def _violation_of(error: ErrorDetails, data: Any) -> Violation:
+def _violation_of(error: ErrorDetails, data: Any, base: str = "") -> Violation:
     pointer, found, key = _locate(data, error["loc"])
+    pointer = base + pointer
     if error["type"] == "missing":
         return Violation(
             pointer=pointer,
@@ -223,18 +203,19 @@ def _quote(text: str, limit: int = 60) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class _FieldPlan:
-    """What the drift walk needs to know about one field of one model."""
+class FieldPlan:
+    """What the drift walk (and the client parity test) needs to know about one field."""
 
     attr: str  # the Python attribute
     key: str  # the JSON key
     token: str  # "/" + the escaped key
     known: tuple[str, ...]  # documented enum values, in order (empty: not an enum)
     allowed: frozenset[str]
-    nullable: bool  # null is part of the contract
-    tolerated: Tolerated | None
+    required: bool  # absent is an error
+    tolerated: Tolerated | None  # required, but absent or null is a warning with its reason
     documented: str  # what the contract documents, for a "null" message
     nested: bool  # the value may hold models
+    annotation: Any
 
 
 def _union_members(annotation: Any) -> Iterator[tuple[Any, tuple[Any, ...]]]:
@@ -265,25 +246,40 @@ def _json_type_of(annotation: Any) -> str:
     return names.get(origin, "an object")
 
 
-def _plan_field(attr: str, field: Any) -> _FieldPlan:
+def _known_values(annotation: Any) -> tuple[str, ...]:
+    """The enum values of a string field, or of the strings of a list field."""
+    for member, metadata in _union_members(annotation):
+        for item in metadata:
+            if isinstance(item, KnownValues):
+                return item.values
+        if get_origin(member) is list:
+            found = _known_values(get_args(member)[0])
+            if found:
+                return found
+    return ()
+
+
+def _plan_field(attr: str, field: Any) -> FieldPlan:
     members = list(_union_members(field.annotation))
     metadata = [item for _, inner in members for item in inner] + list(field.metadata)
-    known = next((m.values for m in metadata if isinstance(m, KnownValues)), ())
-    tolerated = next((m for m in metadata if isinstance(m, Tolerated)), None)
+    known = _known_values(field.annotation) or next(
+        (m.values for m in field.metadata if isinstance(m, KnownValues)), ()
+    )
     key = field.alias or attr
     documented = " or ".join(
         dict.fromkeys(_json_type_of(m) for m, _ in members if m is not type(None))
     )
-    return _FieldPlan(
+    return FieldPlan(
         attr=attr,
         key=key,
         token="/" + escape_pointer_token(key),
         known=known,
         allowed=frozenset(known),
-        nullable=field.annotation is Any or any(isinstance(m, DocumentedNull) for m in metadata),
-        tolerated=tolerated,
+        required=field.is_required(),
+        tolerated=next((m for m in metadata if isinstance(m, Tolerated)), None),
         documented=documented,
         nested=_contains_model(field.annotation),
+        annotation=field.annotation,
     )
 
 
@@ -295,10 +291,34 @@ def _all_models() -> Iterator[type[ContractModel]]:
         pending.extend(model.__subclasses__())
 
 
-_PLANS: Final[dict[type[BaseModel], tuple[_FieldPlan, ...]]] = {
+_PLANS: Final[dict[type[BaseModel], tuple[FieldPlan, ...]]] = {
     model: tuple(_plan_field(attr, field) for attr, field in model.model_fields.items())
     for model in _all_models()
 }
+
+
+def field_plans(model: type[BaseModel]) -> tuple[FieldPlan, ...]:
+    """The plan of ``model``; one declared after this module was imported is planned once."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        plan = _PLANS[model] = tuple(
+            _plan_field(attr, field) for attr, field in model.model_fields.items()
+        )
+    return plan
+
+
+_WALKED: Final[dict[type[BaseModel], tuple[FieldPlan, ...]]] = {}
+
+
+def _walked(model: type[BaseModel]) -> tuple[FieldPlan, ...]:
+    """The fields the drift walk looks at: enums, fields that hold models, tolerated ones (the
+    others, once validated, cannot drift)."""
+    plan = _WALKED.get(model)
+    if plan is None:
+        plan = _WALKED[model] = tuple(
+            f for f in field_plans(model) if f.allowed or f.nested or f.tolerated is not None
+        )
+    return plan
 
 
 def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
@@ -308,7 +328,7 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
                 pointer=pointer + "/type",
                 message=(
                     f"unknown {model.what} type {_quote(model.type)}; "
-                    f"documented: {', '.join(model.documented)}"
+                    f"documented: {model.hint or ', '.join(model.documented)}"
                 ),
                 severity="warning",
                 kind="unknown_type",
@@ -316,48 +336,15 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
         )
         return
     present = model.model_fields_set
-    for field in _PLANS[type(model)]:
+    for field in _walked(type(model)):
         here = pointer + field.token
-        if field.attr not in present:
-            if field.tolerated is not None and field.tolerated.required:
-                out.append(
-                    Violation(
-                        pointer=here,
-                        message=(
-                            f"missing required field {_quote(field.key)}; {field.tolerated.reason}"
-                        ),
-                        severity="warning",
-                        kind="missing",
-                    )
-                )
+        value = getattr(model, field.attr) if field.attr in present else _ABSENT
+        if value is _ABSENT or value is None:
+            if field.tolerated is not None:
+                out.append(_broken_requirement(field, field.tolerated, here, value))
             continue
-        value = getattr(model, field.attr)
-        if value is None:
-            if not field.nullable:
-                reason = f"; {field.tolerated.reason}" if field.tolerated else ""
-                out.append(
-                    Violation(
-                        pointer=here,
-                        message=(
-                            f"{_quote(field.key)} is null; the contract documents "
-                            f"{field.documented}, not null{reason}"
-                        ),
-                        severity="warning",
-                        kind="null",
-                    )
-                )
-            continue
-        if field.allowed and isinstance(value, str) and value not in field.allowed:
-            out.append(
-                Violation(
-                    pointer=here,
-                    message=(
-                        f"unknown {field.key} {_quote(value)}; documented: {', '.join(field.known)}"
-                    ),
-                    severity="warning",
-                    kind="unknown_enum",
-                )
-            )
+        if field.allowed:
+            _enums(field, value, here, out)
         if field.nested:
             _drift_value(value, here, out)
     for key in model.model_extra or ():
@@ -369,6 +356,41 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
                 kind="unknown_field",
             )
         )
+
+
+def _broken_requirement(
+    field: FieldPlan, tolerated: Tolerated, pointer: str, value: Any
+) -> Violation:
+    """A tolerated requirement broken: the field is absent (``_ABSENT``) or ``null``."""
+    if value is _ABSENT:
+        message = f"missing required field {_quote(field.key)}; {tolerated.reason}"
+        kind: ViolationKind = "missing"
+    else:
+        message = (
+            f"{_quote(field.key)} is null; the contract requires {field.documented}; "
+            f"{tolerated.reason}"
+        )
+        kind = "null"
+    return Violation(pointer=pointer, message=message, severity="warning", kind=kind)
+
+
+def _enums(field: FieldPlan, value: Any, pointer: str, out: list[Violation]) -> None:
+    """Values outside the field's enum: the value itself, or each string of a list."""
+    found = [(pointer, value)] if isinstance(value, str) else []
+    if isinstance(value, list):
+        found = [(f"{pointer}/{i}", item) for i, item in enumerate(value) if isinstance(item, str)]
+    for here, item in found:
+        if item not in field.allowed:
+            out.append(
+                Violation(
+                    pointer=here,
+                    message=(
+                        f"unknown {field.key} {_quote(item)}; documented: {', '.join(field.known)}"
+                    ),
+                    severity="warning",
+                    kind="unknown_enum",
+                )
+            )
 
 
 def _drift_value(value: Any, pointer: str, out: list[Violation]) -> None:
