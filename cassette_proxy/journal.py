@@ -38,6 +38,7 @@ from vcr.request import Request as VcrRequest
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteLocked
 from cassette_proxy.models.journal import JournalHeaderLine, JournalRecord
+from cassette_proxy.persist import replay_problem
 
 JOURNAL_VERSION: Final = 2
 _CREATE_EXCLUSIVELY: Final = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -323,7 +324,7 @@ def _interaction(path: Path, number: int, payload: bytes) -> Interaction:
     try:
         record = JournalRecord.model_validate_json(payload)
         req, resp = record.request, record.response
-        return Interaction(
+        interaction = Interaction(
             request=VcrRequest(req.method, req.uri, req.body.decoded(), dict(req.headers)),
             status=resp.status,
             reason=resp.reason,
@@ -332,6 +333,10 @@ def _interaction(path: Path, number: int, payload: bytes) -> Interaction:
         )
     except (ValidationError, ValueError) as exc:
         raise _corrupt(path, number, exc) from exc
+    problem = replay_problem(interaction)
+    if problem is not None:
+        raise _corrupt(path, number, problem)
+    return interaction
 
 
 def _corrupt(

@@ -164,12 +164,12 @@ def read_cassette(path: Path) -> LoadedCassette:
     try:
         with path.open("rb") as file:
             state = FileState.of(os.fstat(file.fileno()))
-            raw = file.read()
+            # Read into the call, so that the bytes can be freed as soon as they are parsed.
+            return LoadedCassette(_parsed(path, file.read()), state)
     except FileNotFoundError:
         return LoadedCassette(None, None)
     except OSError as exc:
         raise CassetteFileError(f"cannot read cassette {str(path)!r}: {exc.strerror}") from exc
-    return LoadedCassette(_parsed(path, raw), state)
 
 
 def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
@@ -188,13 +188,76 @@ def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
     try:
         data = serializer.deserialize(source)
         del source
-        return _interactions(data)
-    except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        return _checked(_interactions(data))
+    # What a tampered file makes vcrpy's loader or the building of interactions raise: the
+    # wrong type where a mapping, list, number or text belongs, a missing key, bad base64 (a
+    # ValueError), an infinite status (an OverflowError), nesting deeper than Python's stack.
+    except (
+        yaml.YAMLError,
+        ValueError,
+        LookupError,
+        TypeError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CassetteFileError(
             f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load ({detail}); "
             "it is left untouched: fix it, or move it away to record a new one"
         ) from exc
+
+
+def _checked(interactions: list[Interaction]) -> list[Interaction]:
+    for index, interaction in enumerate(interactions):
+        request = interaction.request
+        if isinstance(request.body, dict | list):  # vcrpy's aiohttp stub records json= as data
+            request.body = orjson.dumps(request.body)
+        problem = replay_problem(interaction)
+        if problem is not None:
+            raise TypeError(f"interaction {index}: {problem}")
+    return interactions
+
+
+def replay_problem(interaction: Interaction) -> str | None:
+    """What would stop ``interaction`` from being matched and replayed, or None. vcrpy's loader
+    takes any types, and a wrong one would otherwise fail on the request path, as a 500."""
+    if not 100 <= interaction.status <= 599:
+        return f"its status {interaction.status} is not an HTTP status"
+    if not isinstance(interaction.body, bytes):
+        return f"its response body is {type(interaction.body).__name__}, not text"
+    return _request_problem(interaction.request)
+
+
+def _request_problem(request: VcrRequest) -> str | None:
+    if not isinstance(request.method, str) or not request.method:
+        return f"its request method is {request.method!r}, not a method name"
+    if not isinstance(request.uri, str):
+        return f"its request URI is {type(request.uri).__name__}, not text"
+    try:
+        request.port  # noqa: B018 - parses the port, as matching will
+    except ValueError as exc:
+        return f"its request URI {request.uri!r} has a bad port ({exc})"
+    body = request.body_bytes
+    if not isinstance(body, bytes | None):
+        return f"its request body is {type(body).__name__}, not text"
+    odd = [
+        name
+        for name, value in request.headers.items()
+        if not isinstance(name, str) or not _is_text(value)
+    ]
+    return f"its request header {odd[0]!r} is not text" if odd else None
+
+
+def _is_text(value: object) -> bool:
+    """A string, or bytes in UTF-8 (as vcrpy's matchers decode them)."""
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    return isinstance(value, str)
 
 
 def _not_utf8(path: Path, offset: int) -> CassetteFileError:
