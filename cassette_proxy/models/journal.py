@@ -72,6 +72,9 @@ class JournalResponse(BaseModel):
     reason: StrictStr
     headers: list[Header]
     body: JournalBody
+    # When the response's parts arrived, as the streaming path records them beside it; a
+    # nicety, read leniently (a malformed one replays without it), so not checked here.
+    timing: object = None
 
 
 class JournalRecord(BaseModel):
