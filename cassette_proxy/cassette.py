@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 
+from cassette_proxy.closest import ClosestIndex
 from cassette_proxy.matching import Key, Matcher
 from cassette_proxy.models.http import (
     DECODABLE,
@@ -99,6 +100,7 @@ class Cassette:
     _keys: list[Key] = field(init=False)
     _index: dict[Key, list[int]] = field(init=False)
     _next: dict[Key, int] = field(init=False)
+    closest: ClosestIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.play_counts = [0] * len(self.loaded)
@@ -107,6 +109,7 @@ class Cassette:
         for position, key in enumerate(self._keys):
             self._index[key].append(position)
         self._next = {}
+        self.closest = ClosestIndex(list(self._index), len(self.matcher.names))
 
     def __len__(self) -> int:
         return len(self.loaded) + len(self.recorded)
@@ -152,40 +155,39 @@ class Cassette:
         return kept + self.recorded
 
     def explain_miss(self, request: VcrRequest, upstream: str = "") -> str:
-        """The closest recorded requests and, for each, the matchers that failed (vcrpy's words)."""
+        """The closest recorded requests and, for each, the matchers that failed (vcrpy's words).
+
+        Bounded: at most :data:`~cassette_proxy.closest.CANDIDATE_BUDGET` recorded requests
+        are compared, whatever the cassette's size (about 1 ms), so a miss does not hold up
+        the event loop for the other clients."""
         if not self.loaded:
             return "The cassette holds no interactions."
-        request_key = self.matcher.key(request)
+        found = self.closest.search(self.matcher.key(request), CLOSEST_SHOWN)
+        width = len(self.matcher.names)
         hint = ""
-        scored: list[tuple[int, int]] = []
-        for position, key in enumerate(self._keys):
-            same = sum(a == b for a, b in zip(request_key, key, strict=True))
-            scored.append((same, position))
-        scored.sort(key=lambda item: (-item[0], item[1]))
         lines = []
-        seen: set[Key] = set()
-        for same, position in scored:
-            recorded = self.loaded[position].request
-            key = self._keys[position]
-            if key in seen:
-                continue
-            seen.add(key)
-            if same == len(self.matcher.names):
-                plays = len(self._index[key])
+        for near in found.near:
+            recorded = self.loaded[self._index[near.key][0]].request
+            if near.agree == width:
+                plays = len(self._index[near.key])
                 lines.append(
                     f"- {recorded.method} {recorded.uri} matches, but all {plays} recorded "
                     f"interaction(s) for it were already played (use --allow-playback-repeats "
                     "to serve them again)"
                 )
-            else:
-                failed = self.matcher.differences(request, recorded)
-                detail = "; ".join(f"{name}: {message}" for name, message in failed)
-                lines.append(
-                    f"- {recorded.method} {recorded.uri} "
-                    f"({same}/{len(self.matcher.names)} matchers agree; failed {detail})"
-                )
-                if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
-                    hint = _other_upstream_hint(recorded, upstream, self.matcher.names)
-            if len(lines) == CLOSEST_SHOWN:
-                break
-        return "Closest recorded interactions:\n" + "\n".join(lines) + hint
+                continue
+            failed = self.matcher.differences(request, recorded)
+            detail = "; ".join(f"{name}: {message}" for name, message in failed)
+            lines.append(
+                f"- {recorded.method} {recorded.uri} "
+                f"({near.agree}/{width} matchers agree; failed {detail})"
+            )
+            if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
+                hint = _other_upstream_hint(recorded, upstream, self.matcher.names)
+        heading = (
+            "Closest recorded interactions:"
+            if found.exhaustive
+            else f"Closest recorded interactions (of the {found.compared:,} compared: those "
+            f"sharing this request's rarest values, out of {len(self.closest):,} distinct):"
+        )
+        return heading + "\n" + "\n".join(lines) + hint

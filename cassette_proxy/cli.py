@@ -76,6 +76,8 @@ def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     field = str(first["loc"][0]) if first["loc"] else "settings"
     source = "--" + field.replace("_", "-") if field in given else f"{ENV_PREFIX}{field.upper()}"
     message = first["msg"].removeprefix("Value error, ")
+    if field not in CLI_FIELDS and field in Settings.model_fields:  # a secret: never quoted
+        return f"invalid value for {source}: {message}"
     value = given.get(field, first.get("input"))
     return f"invalid value {value!r} for {source}: {message}"
 

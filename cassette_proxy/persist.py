@@ -4,7 +4,12 @@
   ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
   so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded. YAML is read
   through :mod:`cassette_proxy.yaml_reader`, which gives vcrpy's result about four times faster.
-- Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it.
+- Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it. The
+  temporary file has an unpredictable name and is created exclusively, never through a symlink
+  (``O_EXCL|O_NOFOLLOW``), and a cassette reached through a symlink is written at its target,
+  the link kept.
+- A file is read together with its :class:`FileState`, so a later save can tell whether someone
+  (``cassette redact``, an editor) changed it in between (:func:`write_atomically`'s ``only_if``).
 
 The journal that makes recording durable between saves is :mod:`cassette_proxy.journal`.
 """
@@ -14,10 +19,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import secrets
 import stat
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import orjson
 import yaml
@@ -133,15 +140,63 @@ def _interactions(data: Any) -> list[Interaction]:
 # -- the cassette file ----------------------------------------------------------------------------
 
 
-def load_cassette(path: Path) -> list[Interaction] | None:
-    """The interactions in ``path``, or None if it does not exist or is empty (vcrpy's rule)."""
-    serializer = serializer_for(path)
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """Which file is at a path and how it was last changed: any write, rename or ``cassette
+    redact`` gives another state (``st_ctime`` cannot be set back by anyone)."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, status: os.stat_result) -> FileState:
+        return cls(
+            status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns
+        )
+
+
+def file_state(path: Path) -> FileState | None:
+    """The state of the file at ``path`` now (symlinks followed), None if there is none."""
     try:
-        raw = path.read_bytes()
+        return FileState.of(path.stat())
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise CassetteFileError(f"cannot read cassette {str(path)!r}: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedCassette:
+    """The interactions read from a cassette (None if it does not exist or is empty, vcrpy's
+    rule), and the state of the file they were read from (None if there was none)."""
+
+    interactions: list[Interaction] | None
+    state: FileState | None
+
+
+def load_cassette(path: Path) -> list[Interaction] | None:
+    """The interactions in ``path``, or None if it does not exist or is empty (vcrpy's rule)."""
+    return read_cassette(path).interactions
+
+
+def read_cassette(path: Path) -> LoadedCassette:
+    """The interactions in ``path`` and the state of the file they came from."""
+    try:
+        with path.open("rb") as file:
+            state = FileState.of(os.fstat(file.fileno()))
+            # Read into the call, so that the bytes can be freed as soon as they are parsed.
+            return LoadedCassette(_parsed(path, file.read()), state)
+    except FileNotFoundError:
+        return LoadedCassette(None, None)
+    except OSError as exc:
+        raise CassetteFileError(f"cannot read cassette {str(path)!r}: {exc.strerror}") from exc
+
+
+def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
+    serializer = serializer_for(path)
     if not raw or raw.isspace():
         return None
     # One copy of the file in memory while it is parsed, none once the interactions are built:
@@ -156,13 +211,76 @@ def load_cassette(path: Path) -> list[Interaction] | None:
     try:
         data = serializer.deserialize(source)
         del source
-        return _interactions(data)
-    except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        return _checked(_interactions(data))
+    # What a tampered file makes vcrpy's loader or the building of interactions raise: the
+    # wrong type where a mapping, list, number or text belongs, a missing key, bad base64 (a
+    # ValueError), an infinite status (an OverflowError), nesting deeper than Python's stack.
+    except (
+        yaml.YAMLError,
+        ValueError,
+        LookupError,
+        TypeError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CassetteFileError(
             f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load ({detail}); "
             "it is left untouched: fix it, or move it away to record a new one"
         ) from exc
+
+
+def _checked(interactions: list[Interaction]) -> list[Interaction]:
+    for index, interaction in enumerate(interactions):
+        request = interaction.request
+        if isinstance(request.body, dict | list):  # vcrpy's aiohttp stub records json= as data
+            request.body = orjson.dumps(request.body)
+        problem = replay_problem(interaction)
+        if problem is not None:
+            raise TypeError(f"interaction {index}: {problem}")
+    return interactions
+
+
+def replay_problem(interaction: Interaction) -> str | None:
+    """What would stop ``interaction`` from being matched and replayed, or None. vcrpy's loader
+    takes any types, and a wrong one would otherwise fail on the request path, as a 500."""
+    if not 100 <= interaction.status <= 599:
+        return f"its status {interaction.status} is not an HTTP status"
+    if not isinstance(interaction.body, bytes):
+        return f"its response body is {type(interaction.body).__name__}, not text"
+    return _request_problem(interaction.request)
+
+
+def _request_problem(request: VcrRequest) -> str | None:
+    if not isinstance(request.method, str) or not request.method:
+        return f"its request method is {request.method!r}, not a method name"
+    if not isinstance(request.uri, str):
+        return f"its request URI is {type(request.uri).__name__}, not text"
+    try:
+        request.port  # noqa: B018 - parses the port, as matching will
+    except ValueError as exc:
+        return f"its request URI {request.uri!r} has a bad port ({exc})"
+    body = request.body_bytes
+    if not isinstance(body, bytes | None):
+        return f"its request body is {type(body).__name__}, not text"
+    odd = [
+        name
+        for name, value in request.headers.items()
+        if not isinstance(name, str) or not _is_text(value)
+    ]
+    return f"its request header {odd[0]!r} is not text" if odd else None
+
+
+def _is_text(value: object) -> bool:
+    """A string, or bytes in UTF-8 (as vcrpy's matchers decode them)."""
+    if isinstance(value, bytes):
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    return isinstance(value, str)
 
 
 def _not_utf8(path: Path, offset: int) -> CassetteFileError:
@@ -190,40 +308,86 @@ def _check_utf8(raw: bytes, path: Path, chunk: int = 1 << 20) -> None:
             raise _not_utf8(path, start - held + exc.start) from exc
 
 
-def save_cassette(path: Path, interactions: list[Interaction]) -> None:
-    """Write ``interactions`` to ``path`` in vcrpy's format, atomically."""
-    data = serialize(
+def serialized(path: Path, interactions: list[Interaction]) -> str:
+    """``interactions`` in vcrpy's format, as ``path`` is written (YAML, or JSON by suffix)."""
+    text: str = serialize(
         {
             "requests": [i.request for i in interactions],
             "responses": [_response_dict(i) for i in interactions],
         },
         serializer_for(path),
     )
-    write_atomically(path, data)
+    return text
 
 
-def write_atomically(path: Path, data: str) -> None:
+def save_cassette(path: Path, interactions: list[Interaction]) -> None:
+    """Write ``interactions`` to ``path`` in vcrpy's format, atomically."""
+    write_atomically(path, serialized(path, interactions))
+
+
+ANY_STATE: Final = "any"
+_TEMPORARY_FLAGS: Final = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def write_atomically(
+    path: Path, data: str, *, only_if: FileState | Literal["any"] | None = ANY_STATE
+) -> bool:
     """Replace ``path`` with ``data``: a temporary file beside it, fsynced, renamed over it. The
-    file keeps its permissions (a private cassette stays private)."""
+    file keeps its permissions (a private cassette stays private). Through a symlink, the target
+    is replaced and the link kept.
+
+    With ``only_if``, the rename happens only if the file is still in that state (None: still
+    absent) just before it; otherwise nothing is written and the result is False.
+    """
+    path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
         mode = None
+    fd, temporary = _create_temporary(path)
     try:
-        with temporary.open("w", encoding="utf-8", newline="") as file:  # "\n" stays "\n"
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:  # "\n" stays "\n"
             if mode is not None:
                 os.fchmod(file.fileno(), mode)
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        if only_if != ANY_STATE and not _still(path, only_if):
+            temporary.unlink()
+            return False
         temporary.replace(path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             temporary.unlink()
         raise CassetteFileError(f"cannot write cassette {str(path)!r}: {exc.strerror}") from exc
     _fsync_directory(path.parent)
+    return True
+
+
+def _still(path: Path, state: FileState | None) -> bool:
+    try:
+        return FileState.of(path.stat()) == state
+    except FileNotFoundError:
+        return state is None
+    except OSError:
+        return False  # cannot tell: the caller reads the file again, and says what is wrong
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, under a name no one can guess, made by this call: a symlink
+    or file planted at any name makes the proxy pick another name, never write through it."""
+    for _ in range(100):
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            return os.open(temporary, _TEMPORARY_FLAGS, 0o666), temporary
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise CassetteFileError(f"cannot write cassette {str(path)!r}: {exc.strerror}") from exc
+    raise CassetteFileError(
+        f"cannot write cassette {str(path)!r}: 100 new names beside it were all taken"
+    )
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -17,21 +17,32 @@ all       never                                  everything; on save, re-recorde
 One deliberate difference: vcrpy's ``new_episodes`` replays an interaction recorded earlier in
 the same run; here only interactions loaded from the file are replayed, so a run that makes the
 same request twice records it twice and replays the same way later.
+
+A save never undoes a change made to the file while the proxy ran (``cassette redact``, an
+edit): if the file is no longer the one loaded, the recordings are folded into what is there
+now. If what is there now cannot be read, the journal is kept, and the error says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Cassette, Interaction
-from cassette_proxy.errors import CassetteMiss, RecordingFailed
+from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from cassette_proxy.matching import Matcher
 from cassette_proxy.models.http import ProxyResponse, Timing, UndecodableBody
-from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.persist import (
+    FileState,
+    file_state,
+    read_cassette,
+    serialized,
+    write_atomically,
+)
 from cassette_proxy.redact import redact_bytes, redact_header
 from cassette_proxy.settings import RecordMode, Settings
 
@@ -71,22 +82,50 @@ def recover(path: Path) -> int:
     found = read_journal(journal_path(path))
     if found is None:
         return 0
-    header, recorded = found
-    loaded = load_cassette(path) or []
-    cassette = Cassette(path, Matcher(header.match_on), loaded=loaded, recorded=recorded)
-    _save(cassette, RecordMode(header.record_mode))
+    if found.header is not None and found.interactions:
+        loaded = read_cassette(path)
+        cassette = Cassette(
+            path,
+            Matcher(found.header.match_on),
+            loaded=loaded.interactions or [],
+            recorded=found.interactions,
+        )
+        _save(cassette, RecordMode(found.header.record_mode), loaded.state)
     journal_path(path).unlink()
-    return len(recorded)
+    return len(found.interactions)
 
 
-def _save(cassette: Cassette, mode: RecordMode) -> int:
-    interactions = (
-        cassette.replaced_by_recorded()
-        if mode is RecordMode.ALL
-        else cassette.loaded + cassette.recorded
+SAVE_ATTEMPTS: Final = 5
+
+
+def _save(cassette: Cassette, mode: RecordMode, loaded_from: FileState | None) -> int:
+    """Write the cassette: what was loaded (``loaded_from``) and what was recorded. If the file
+    changed since it was loaded, the recordings are folded into the file as it is now, and if it
+    changes while this is written, that is done again. The number of interactions written."""
+    path = cassette.path
+    for _ in range(SAVE_ATTEMPTS):
+        now = file_state(path)
+        if now != loaded_from:
+            changed = read_cassette(path)
+            now = changed.state
+            cassette = Cassette(
+                path,
+                cassette.matcher,
+                loaded=changed.interactions or [],
+                recorded=cassette.recorded,
+            )
+        interactions = (
+            cassette.replaced_by_recorded()
+            if mode is RecordMode.ALL
+            else cassette.loaded + cassette.recorded
+        )
+        if write_atomically(path, serialized(path, interactions), only_if=now):
+            return len(interactions)
+        loaded_from = now
+    raise CassetteFileError(
+        f"cannot save cassette {str(path)!r}: it changed each of the {SAVE_ATTEMPTS} times the "
+        "proxy tried to fold its recordings in"
     )
-    save_cassette(cassette.path, interactions)
-    return len(interactions)
 
 
 def recording_of(response: ProxyResponse) -> tuple[tuple[tuple[str, str], ...], bytes]:
@@ -127,7 +166,8 @@ class Recorder:
             raise self._lock.refusal()
         # A journal is folded in only when no live proxy can be writing it.
         self.recovered = recover(self.path) if locked else 0
-        loaded = load_cassette(self.path)
+        read = read_cassette(self.path)
+        loaded, self._loaded_from = read.interactions, read.state
         self.existed = loaded is not None
         self.policy = Policy.of(self.mode, existed=self.existed)
         if self.policy.record and not locked:
@@ -188,17 +228,31 @@ class Recorder:
             "(re-records)."
         )
 
+    def _save(self) -> int:
+        try:
+            return _save(self.cassette, self.mode, self._loaded_from)
+        except CassetteFileError as exc:
+            raise CassetteFileError(
+                f"{exc}. The {_count(len(self.cassette.recorded))} recorded in this run stay in "
+                f"{str(journal_path(self.path))!r} and are folded in when a proxy next starts "
+                "on this cassette"
+            ) from exc
+
     def close(self) -> Summary:
         """Save what was recorded (atomically), retire the journal, release the lock.
 
-        If saving fails, the journal stays, and the next start folds it in."""
+        If saving fails, the journal stays, the error says so, and the next start folds it in."""
         saved = None
-        if self.cassette.recorded:
-            saved = _save(self.cassette, self.mode)
-        if self._journal is not None:
-            self._journal.close()
-            journal_path(self.path).unlink(missing_ok=True)
-        self._lock.release()
+        try:
+            if self.cassette.recorded:
+                saved = self._save()
+            if self._journal is not None:
+                self._journal.close()
+                journal_path(self.path).unlink(missing_ok=True)
+        finally:
+            if self._journal is not None:
+                self._journal.close()
+            self._lock.release()
         return Summary(
             cassette=str(self.path),
             loaded=len(self.cassette.loaded),

@@ -40,6 +40,16 @@ class ValidationMode(StrEnum):
     STRICT = "strict"
 
 
+def _described(character: str) -> str:
+    if character == " ":
+        return "a space"
+    if character in "\r\n":
+        return "a line break"
+    if not character.isascii():
+        return "not ASCII"
+    return f"the control character U+{ord(character):04X}"
+
+
 class Settings(BaseSettings):
     """Everything ``cassette-proxy serve`` can be told."""
 
@@ -49,6 +59,7 @@ class Settings(BaseSettings):
         frozen=True,
         extra="forbid",
         validate_default=True,
+        hide_input_in_errors=True,  # a refused CASSETTE_PROXY_UPSTREAM_API_KEY is not quoted
     )
 
     upstream: AnyHttpUrl = Field(
@@ -158,6 +169,30 @@ class Settings(BaseSettings):
             )
         if not value:
             raise ValueError(f"give at least one matcher; choose from {', '.join(MATCHERS)}")
+        return value
+
+    @field_validator("upstream_api_key")
+    @classmethod
+    def _sendable_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """A key goes into a header: a trailing newline (a file-mounted secret) or another
+        character a header cannot carry stops start-up here, naming neither the key nor a part
+        of it, instead of failing every forwarded request."""
+        if value is None:
+            return None
+        key = value.get_secret_value()
+        if key.rstrip("\r\n") != key and key.rstrip("\r\n").isprintable():
+            raise ValueError(
+                "the key ends in a newline, as a secret read from a file often does, and a "
+                "header cannot carry one; strip it, e.g. "
+                "CASSETTE_PROXY_UPSTREAM_API_KEY=\"$(tr -d '\\r\\n' < /path/to/secret)\""
+            )
+        for position, character in enumerate(key, start=1):
+            if not "!" <= character <= "~":
+                raise ValueError(
+                    f"character {position} of the key ({len(key)} characters) is "
+                    f"{_described(character)}, which an API key does not hold and a header "
+                    "cannot carry; set the key alone, in printable ASCII"
+                )
         return value
 
     @field_validator("upstream")

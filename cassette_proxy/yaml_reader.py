@@ -11,17 +11,26 @@ The fast path covers what cassettes hold: mappings, sequences and scalars with t
 (anchors and aliases, merge keys, ``!!python/...`` collections, more than one document, a key
 that is not a scalar), and any error, makes the whole text go through vcrpy's deserializer
 instead, so the result, and every refusal (``!!python/object`` tags included), is exactly vcrpy's.
+
+Except one: before vcrpy's loader sees a text with aliases, their expansion is counted from the
+event stream. PyYAML shares an aliased object rather than copying it, but anything that walks
+the result (``str()``, a conversion) walks every copy: a 501-byte "billion laughs" cassette took
+35 s and 2.7 GB. A text whose aliases would add more than :data:`ALIAS_BUDGET` nodes, or twice
+its own, is refused with :class:`AliasBomb`, in a few milliseconds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Final
 
 import yaml
 from vcr.serializers import yamlserializer
 from yaml.events import (
     AliasEvent,
+    CollectionStartEvent,
     DocumentStartEvent,
+    Event,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
@@ -52,6 +61,11 @@ _CONSTRUCTORS: Final = {tag: _LOADER.yaml_constructors[tag] for tag in _SCALAR_T
 _RESOLVABLE: Final = frozenset(_LOADER.yaml_implicit_resolvers)
 _RESOLVE_ALL: Final = None in _RESOLVABLE
 _NO_KEY: Final = object()
+ALIAS_BUDGET: Final = 100_000  # nodes aliases may add to a document, beyond twice its own
+
+
+class AliasBomb(yaml.YAMLError):
+    """Aliases that would expand the document far beyond its size ("billion laughs")."""
 
 
 class _Unusual(Exception):
@@ -64,11 +78,67 @@ def deserialize(cassette_string: str | bytes) -> Any:
     Give it bytes where you can: libyaml reads UTF-8 bytes as they are, but copies a ``str``
     into UTF-8 first, and holds the copy while it parses."""
     if not LIBYAML:
+        _check_aliases(cassette_string)
         return yamlserializer.deserialize(cassette_string)
     try:
         return _load(cassette_string)
     except Exception:  # unusual, or broken: vcrpy's loader decides, and words any refusal
+        _check_aliases(cassette_string)
         return yamlserializer.deserialize(cassette_string)
+
+
+def _events(text: str | bytes) -> Iterator[Event]:
+    if not LIBYAML:
+        yield from yaml.parse(text, Loader=yaml.SafeLoader)
+        return
+    parser = CParser(text)
+    try:
+        while (event := parser.get_event()) is not None:
+            yield event
+    finally:
+        parser.dispose()
+
+
+def _check_aliases(text: str | bytes) -> None:
+    """Raise :class:`AliasBomb` if the aliases in ``text`` would expand it by more than
+    :data:`ALIAS_BUDGET` nodes or twice its own; a text that does not parse is left to vcrpy.
+
+    Each node counts 1 plus what it contains, an alias the size of its anchored node (with the
+    aliases inside that one): the sizes grow as the document would, but as numbers."""
+    anchored: dict[str, int] = {}
+    open_sizes: list[tuple[str | None, int]] = [(None, 0)]  # the document's root at the bottom
+    nodes = added = 0
+    give_up_at = ALIAS_BUDGET + 4 * (len(text) + 1)  # nodes cannot outnumber characters much
+    try:
+        for event in _events(text):
+            if isinstance(event, CollectionStartEvent):
+                nodes += 1
+                open_sizes.append((event.anchor, 1))
+                continue
+            if isinstance(event, ScalarEvent):
+                nodes += 1
+                anchor, size = event.anchor, 1
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                anchor, size = open_sizes.pop()
+            elif isinstance(event, AliasEvent):
+                anchor, size = None, anchored.get(event.anchor or "", 0)
+                added += size
+                if added > give_up_at:
+                    break
+            else:
+                continue
+            if anchor is not None:
+                anchored[anchor] = size
+            parent, total = open_sizes[-1]
+            open_sizes[-1] = (parent, total + size)
+    except yaml.YAMLError:
+        return  # not YAML: vcrpy's loader says so, in its words
+    expanded = sum(size for _, size in open_sizes)
+    if added > give_up_at or expanded - nodes > max(ALIAS_BUDGET, 2 * nodes):
+        raise AliasBomb(
+            f"its aliases would expand it to more than {max(nodes + added, expanded):,} "
+            "nodes, a 'billion laughs' document; refused before loading: expand or remove them"
+        )
 
 
 def serialize(cassette_dict: dict[str, Any]) -> str:

@@ -4,6 +4,8 @@ file the proxy cannot trust is refused, never overwritten."""
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 from pathlib import Path
 
 import openai
@@ -12,7 +14,13 @@ import vcr
 
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
-from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.persist import (
+    file_state,
+    load_cassette,
+    read_cassette,
+    save_cassette,
+    write_atomically,
+)
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.settings import Settings
 from tests import vectors
@@ -147,3 +155,62 @@ def test_an_unreadable_cassette_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CassetteFileError, match="cannot read cassette"):
         Recorder(Settings(cassette=cassette, record_mode="none"))
     assert cassette.is_dir()
+
+
+def a_recording(marker: str) -> Interaction:
+    return Interaction(
+        vcr.request.Request("POST", f"https://h/v1/responses/{marker}/cancel", b"", {}),
+        200,
+        "OK",
+        (),
+        marker.encode(),
+    )
+
+
+def test_a_save_through_a_symlink_writes_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    target = tmp_path / "real" / "c.yaml"
+    target.parent.mkdir()
+    link = tmp_path / "link.yaml"
+    link.symlink_to(target)
+    save_cassette(link, [a_recording("one")])
+    save_cassette(link, [a_recording("one"), a_recording("two")])
+    assert link.is_symlink()
+    loaded = load_cassette(target)
+    assert loaded is not None
+    assert [i.body for i in loaded] == [b"one", b"two"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["c.yaml"]  # no temporary left
+
+
+def test_a_symlink_planted_at_a_temporary_name_is_never_written_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cassette = tmp_path / "c.yaml"
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    # The name the proxy used to write to, and the name it will draw first now: both planted.
+    (tmp_path / f".c.yaml.{os.getpid()}.tmp").symlink_to(victim)
+    names = iter(["guessed", "fresh"])
+    monkeypatch.setattr(secrets, "token_hex", lambda _: next(names))
+    (tmp_path / ".c.yaml.guessed.tmp").symlink_to(victim)
+    save_cassette(cassette, [a_recording("one")])
+    assert victim.read_bytes() == b"precious"
+    loaded = load_cassette(cassette)
+    assert loaded is not None
+    assert [i.body for i in loaded] == [b"one"]
+    assert not (tmp_path / ".c.yaml.fresh.tmp").exists()
+
+
+def test_a_write_made_only_if_unchanged_leaves_a_changed_file_alone(tmp_path: Path) -> None:
+    cassette = tmp_path / "c.yaml"
+    save_cassette(cassette, [a_recording("one")])
+    seen = read_cassette(cassette).state
+    assert seen is not None
+    assert file_state(cassette) == seen
+    save_cassette(cassette, [a_recording("edited")])  # someone else's change
+    assert not write_atomically(cassette, "version: 1\ninteractions: []\n", only_if=seen)
+    loaded = load_cassette(cassette)
+    assert loaded is not None
+    assert [i.body for i in loaded] == [b"edited"]
+    assert write_atomically(cassette, "", only_if=file_state(cassette))
+    assert not write_atomically(tmp_path / "absent.yaml", "", only_if=seen)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,54 @@ def test_an_upstream_path_prefix_is_kept() -> None:
     assert Settings(upstream="http://127.0.0.1:9/prefix/").upstream_base == (
         "http://127.0.0.1:9/prefix"
     )
+
+
+FAKE_KEY = "AQVN" + "3k9Lr0Xq7Tz2Wb5Hc8Ym1Dn4Fp6Gs9Jv2Kx0Lp"
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (FAKE_KEY + "\n", "ends in a newline"),  # a mounted secret, as Kubernetes writes one
+        (FAKE_KEY + "\r\n", "ends in a newline"),
+        (
+            FAKE_KEY[:8] + "\x01" + FAKE_KEY[8:],
+            f"character 9 of the key ({len(FAKE_KEY) + 1} characters) is the control character "
+            "U+0001",
+        ),
+        (FAKE_KEY + "\x7f", "the control character U+007F"),
+        (FAKE_KEY[:8] + "\n" + FAKE_KEY[8:], "is a line break"),
+        (
+            "Api-Key " + FAKE_KEY,
+            f"character 8 of the key ({len(FAKE_KEY) + 8} characters) is a space",
+        ),
+        (FAKE_KEY + "é", "is not ASCII"),
+    ],
+    ids=["newline", "crlf", "control", "del", "inner-newline", "with-scheme", "non-ascii"],
+)
+def test_a_key_a_header_cannot_carry_stops_start_up_in_one_line_without_quoting_it(
+    monkeypatch: pytest.MonkeyPatch, key: str, reason: str
+) -> None:
+    monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM_API_KEY", key)
+    with pytest.raises(ValidationError, match=re.escape(reason)) as refused:
+        Settings()
+    assert FAKE_KEY[4:] not in str(refused.value)
+
+    def started(*_: object) -> None:
+        raise AssertionError("the proxy started with a key it cannot send")
+
+    monkeypatch.setattr("cassette_proxy.cli.run", started)
+    result = CliRunner().invoke(main, ["serve", "--port", "0"])
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("Error: invalid value for CASSETTE_PROXY_UPSTREAM_API_KEY: ")
+    assert reason in line
+    assert FAKE_KEY[4:] not in line  # no part of the key
+
+
+def test_an_ordinary_key_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in (FAKE_KEY, "t1.9euelZqNk5-Xz8aQk5LJyZqLnJiTmO3rnpWajc2ZyZ6My5fHx8mUmJnPl5Q"):
+        monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM_API_KEY", key)
+        secret = Settings().upstream_api_key
+        assert secret is not None
+        assert secret.get_secret_value() == key

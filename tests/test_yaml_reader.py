@@ -134,3 +134,15 @@ def test_ordinary_cassettes_take_the_fast_path_and_unusual_ones_vcrpys(
     assert calls == [], "an ordinary cassette went through vcrpy's slow loader"
     yaml_reader.deserialize("a: &x 1\nb: *x\n")
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(("copies", "refused"), [(99, False), (101, True)])
+def test_aliases_may_add_up_to_the_budget_of_nodes_and_no_more(copies: int, refused: bool) -> None:
+    # An anchored list of 999 scalars is 1,000 nodes; each alias of it adds 1,000.
+    text = "a: &a [" + ",".join(["x"] * 999) + "]\nb: [" + ",".join(["*a"] * copies) + "]\n"
+    assert (copies * 1_000 > yaml_reader.ALIAS_BUDGET) is refused
+    if refused:
+        with pytest.raises(yaml_reader.AliasBomb, match="more than 102,"):
+            yaml_reader.deserialize(text)
+    else:
+        assert len(yaml_reader.deserialize(text)["b"]) == copies
