@@ -4,6 +4,9 @@
   ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
   so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded. YAML is read
   through :mod:`cassette_proxy.yaml_reader`, which gives vcrpy's result about four times faster.
+  The shapes inside, and how each is read, are :mod:`cassette_proxy.vcrpy_format`'s.
+- What vcrpy refuses, the proxy refuses, in one line; what vcrpy loads but the proxy cannot
+  replay is refused in one line too, naming the interaction and saying that vcrpy loads it.
 - Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it.
 
 The journal that makes recording durable between saves is :mod:`cassette_proxy.journal`.
@@ -15,19 +18,45 @@ import codecs
 import contextlib
 import os
 import stat
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import orjson
 import yaml
-from vcr.request import Request as VcrRequest
-from vcr.serialize import _looks_like_an_old_cassette, _warn_about_old_cassette_format, serialize
-from vcr.serializers import compat, jsonserializer, yamlserializer
+from vcr.serialize import serialize
+from vcr.serializers import jsonserializer, yamlserializer
 
 from cassette_proxy import yaml_reader
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
+from cassette_proxy.vcrpy_format import (
+    PreVersionOneFormat,
+    UnusableInteraction,
+    read_interactions,
+    response_dict,
+)
+
+# What vcrpy's loader raises on a file it refuses: the parsers' errors, and those its own pieces
+# (``Request._from_dict``, ``compat.convert_to_bytes``) raise on a shape they cannot build.
+_VCRPY_REFUSALS: Final = (
+    yaml.YAMLError,
+    orjson.JSONDecodeError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+)
+# The tag vcrpy before 1.0 wrote its requests with; its migration script strips it.
+_PRE_1_0_TAG: Final = "python/object:vcr.request.Request"
+
+
+class CassetteNotReplayable(CassetteFileError):
+    """vcrpy loads the cassette, but the proxy cannot replay one of its interactions."""
+
+    def __init__(self, message: str, pointer: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer  # into the cassette: /interactions/3/response/status/code
 
 
 class Serializer(Protocol):
@@ -48,63 +77,6 @@ def vcrpy_serializer_for(path: Path) -> Serializer:
     """The serializer vcrpy itself would use for ``path``: for checking that vcrpy loads it."""
     chosen: Serializer = jsonserializer if path.suffix.lower() == ".json" else yamlserializer
     return chosen
-
-
-# -- conversion between Interaction and vcrpy's dicts ---------------------------------------------
-
-
-def _grouped(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    names: dict[str, str] = {}  # lower -> first spelling seen
-    for name, value in headers:
-        grouped.setdefault(names.setdefault(name.lower(), name), []).append(value)
-    return grouped
-
-
-def _flattened(headers: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    pairs: list[tuple[str, str]] = []
-    for name, values in (headers or {}).items():
-        for value in values if isinstance(values, list) else [values]:
-            pairs.append((str(name), str(value)))
-    return tuple(pairs)
-
-
-def _response_dict(interaction: Interaction) -> dict[str, Any]:
-    return {
-        "status": {"code": interaction.status, "message": interaction.reason},
-        "headers": _grouped(interaction.headers),
-        "body": {"string": interaction.body},
-    }
-
-
-def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
-    body = response.get("body", {}).get("string") or b""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    status = response["status"]
-    return Interaction(
-        request=request,
-        status=int(status["code"]),
-        reason=str(status.get("message") or ""),
-        headers=_flattened(response.get("headers", {})),
-        body=body,
-    )
-
-
-def _interactions(data: Any) -> list[Interaction]:
-    """The interactions of a parsed cassette, built with vcrpy's own pieces, as
-    ``vcr.serialize.deserialize`` builds them (vcrpy 9.x; the pyproject pins <10). Each raw
-    entry is released once it is built, so the parsed document and the interactions are never
-    both whole in memory."""
-    if _looks_like_an_old_cassette(data):
-        _warn_about_old_cassette_format()  # vcrpy's ValueError, in its words
-    raw = data["interactions"]
-    built: list[Interaction] = []
-    for index, entry in enumerate(raw):
-        raw[index] = None
-        request = VcrRequest._from_dict(entry["request"])
-        built.append(_interaction(request, compat.convert_to_bytes(entry["response"])))
-    return built
 
 
 # -- the cassette file ----------------------------------------------------------------------------
@@ -133,13 +105,33 @@ def load_cassette(path: Path) -> list[Interaction] | None:
     try:
         data = serializer.deserialize(source)
         del source
-        return _interactions(data)
-    except (yaml.YAMLError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        return read_interactions(data)
+    except PreVersionOneFormat:
+        raise _pre_version_one(path) from None
+    except UnusableInteraction as exc:
+        raise CassetteNotReplayable(
+            f"cassette {str(path)!r}: vcrpy loads it, but cassette-proxy cannot replay "
+            f"interaction {exc.where[1]} ({exc.pointer}): {exc.problem}; it is left untouched: "
+            "fix or delete that interaction, or move the cassette away to record a new one",
+            exc.pointer,
+        ) from exc
+    except _VCRPY_REFUSALS as exc:
+        if isinstance(exc, yaml.constructor.ConstructorError) and _PRE_1_0_TAG in str(exc):
+            raise _pre_version_one(path) from exc
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CassetteFileError(
             f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load ({detail}); "
             "it is left untouched: fix it, or move it away to record a new one"
         ) from exc
+
+
+def _pre_version_one(path: Path) -> CassetteFileError:
+    return CassetteFileError(
+        f"cassette {str(path)!r} is in vcrpy's format from before 1.0 (a list of interactions, "
+        "no 'version: 1'), which vcrpy refuses too; it is left untouched: convert it with "
+        f"'python -m vcr.migration {path}' (which rewrites it in place: keep a copy), or move it "
+        "away to record a new one"
+    )
 
 
 def _not_utf8(path: Path, offset: int) -> CassetteFileError:
@@ -172,7 +164,7 @@ def save_cassette(path: Path, interactions: list[Interaction]) -> None:
     data = serialize(
         {
             "requests": [i.request for i in interactions],
-            "responses": [_response_dict(i) for i in interactions],
+            "responses": [response_dict(i) for i in interactions],
         },
         serializer_for(path),
     )

@@ -1,0 +1,279 @@
+"""vcrpy's cassette format: every response shape its stubs have written, read as they read it.
+
+vcrpy's loader (``vcr.serialize.deserialize``) checks the top level and builds the requests; a
+response stays the dict that the stub which recorded it wrote, and only that stub's replay reads
+it. Since vcrpy 1.0 the stubs have written these shapes, and the proxy reads each one the way
+the stub that replays it does:
+
+- **status**: ``status: {code, message}`` (every stub; ``message`` is null in cassettes of the
+  httpcore stub before vcrpy 8.2, and httpx then takes the phrase of the code, as aiohttp does
+  here). The httpx stub of vcrpy 4.1-5.x wrote ``status_code`` beside ``http_version``,
+  ``headers`` and ``content`` instead: read as ``vcr.stubs.httpx_stubs`` reads it, through
+  ``vcr.filters.decode_response`` (a body labelled gzip or deflate is inflated if it is
+  compressed, the label dropped and ``Content-Length`` set to the body's length).
+- **headers**: a mapping of names to lists of values (every stub today); a mapping of names to
+  one string (the aiohttp stub up to vcrpy 4.0); a list of ``[name, [values]]`` pairs, tagged
+  ``!!python/tuple`` in YAML (the tornado stub). Header bytes (``!!binary``) are read as httpx
+  reads them (ASCII, else UTF-8, else Latin-1); an obsolete line folding (a line break followed
+  by a space or tab) is read as one space, as RFC 9112 section 5.2 allows.
+- **body**: ``body: {string: ...}`` holding text (encoded as UTF-8, as vcrpy's
+  ``compat.convert_to_bytes`` does), ``!!binary`` bytes (base64 in the YAML) or null;
+  ``body: {}`` (the aiohttp stub, for a response without one); ``content`` text in the old httpx
+  format; and, though no stub wrote it, plain text or bytes as ``body`` itself.
+
+A response none of vcrpy's stubs could replay either (no status, a code that is not a number), a
+header the proxy cannot send (a line break in it), or a request it cannot match (a method that
+is not text, a port out of range) is :class:`UnusableInteraction`, with where and what, after
+vcrpy's own checks have passed on every interaction: vcrpy's refusals come first, in its words.
+The proxy writes one shape, today's: ``status: {code, message}``, headers as a mapping of
+names to lists of values, ``body: {string: ...}``, which every stub of vcrpy 9 reads.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from vcr.filters import decode_response
+from vcr.request import Request as VcrRequest
+from vcr.serialize import _looks_like_an_old_cassette
+from vcr.serializers import compat
+from vcr.util import read_body
+
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.matching import body_bytes
+
+Location = tuple[str | int, ...]
+
+_FOLDING: Final = re.compile(r"\r?\n[ \t]+")
+_LINE_BREAK: Final = re.compile(r"[\r\n]")
+_NOT_A_NAME: Final = re.compile(r"[\x00-\x20:\x7f]")  # what cannot stand in a header name
+
+
+class PreVersionOneFormat(Exception):
+    """The cassette is in vcrpy's format from before 1.0, which vcrpy refuses too."""
+
+
+class UnusableInteraction(Exception):
+    """An interaction vcrpy loads but the proxy cannot replay: where in the cassette, and why."""
+
+    def __init__(self, where: Location, problem: str) -> None:
+        super().__init__(problem)
+        self.where = where
+        self.problem = problem
+
+    @property
+    def pointer(self) -> str:
+        return "/" + "/".join(str(step) for step in self.where)
+
+
+def read_interactions(data: Any) -> list[Interaction]:
+    """The interactions of a parsed cassette. Each raw entry is built with vcrpy's own pieces, as
+    ``vcr.serialize.deserialize`` builds them (vcrpy 9.x), then released, so the parsed document
+    and the interactions are never both whole in memory.
+
+    vcrpy's errors (a ``KeyError``, ``TypeError``, ... for what its loader refuses) propagate;
+    the first interaction the proxy cannot use is raised once vcrpy has built them all, so a
+    file vcrpy refuses is never reported as the proxy's limitation."""
+    if _looks_like_an_old_cassette(data):
+        raise PreVersionOneFormat
+    raw = data["interactions"]
+    if not isinstance(raw, list):  # a !!python/tuple, which vcrpy iterates as well
+        raw = list(raw)
+    built: list[Interaction] = []
+    unusable: UnusableInteraction | None = None
+    for index, entry in enumerate(raw):
+        raw[index] = None
+        request = VcrRequest._from_dict(entry["request"])
+        response = compat.convert_to_bytes(entry["response"])
+        if unusable is not None:
+            continue  # vcrpy's checks go on; nothing more is built
+        try:
+            built.append(_interaction(index, request, response))
+        except UnusableInteraction as exc:
+            unusable = exc
+    if unusable is not None:
+        raise unusable
+    return built
+
+
+def response_dict(interaction: Interaction) -> dict[str, Any]:
+    """The response in today's shape, as every stub of vcrpy 9 reads it."""
+    return {
+        "status": {"code": interaction.status, "message": interaction.reason},
+        "headers": _grouped(interaction.headers),
+        "body": {"string": interaction.body},
+    }
+
+
+def _grouped(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    names: dict[str, str] = {}  # lower -> first spelling seen
+    for name, value in headers:
+        grouped.setdefault(names.setdefault(name.lower(), name), []).append(value)
+    return grouped
+
+
+def _interaction(index: int, request: VcrRequest, response: Any) -> Interaction:
+    where: Location = ("interactions", index, "response")
+    _check_request(("interactions", index, "request"), request)
+    if not isinstance(response, Mapping):
+        raise UnusableInteraction(
+            where, f"the response is {_shown(response)}, not a mapping with status, headers, body"
+        )
+    if "status_code" in response:  # the httpx stub's format of vcrpy 4.1-5.x, read as it reads it
+        return _old_httpx_interaction(where, request, response)
+    status = response.get("status")
+    if not isinstance(status, Mapping) or "code" not in status:
+        raise UnusableInteraction(
+            (*where, "status"),
+            f"the status is {_shown(status)}, where {{code: 200, message: OK}} is expected",
+        )
+    return Interaction(
+        request=request,
+        status=_code((*where, "status", "code"), status["code"]),
+        reason=_reason((*where, "status", "message"), status.get("message")),
+        headers=_flattened((*where, "headers"), response.get("headers")),
+        body=_body((*where, "body"), response.get("body")),
+    )
+
+
+def _old_httpx_interaction(
+    where: Location, request: VcrRequest, response: Mapping[str, Any]
+) -> Interaction:
+    headers = _flattened((*where, "headers"), response.get("headers"))
+    body = _text_or_bytes((*where, "content"), response.get("content"))
+    decoded = decode_response({"headers": _grouped(headers), "body": {"string": body}})
+    return Interaction(
+        request=request,
+        status=_code((*where, "status_code"), response["status_code"]),
+        reason="",  # httpx took the phrase of the code, as aiohttp does for an empty reason
+        headers=tuple(
+            (name, value) for name, values in decoded["headers"].items() for value in values
+        ),
+        body=decoded["body"]["string"],
+    )
+
+
+def _check_request(where: Location, request: VcrRequest) -> None:
+    """What matching, redaction and a rewrite need of a request vcrpy built."""
+    if not isinstance(request.method, str):
+        raise UnusableInteraction((*where, "method"), f"the method is {_shown(request.method)}")
+    if not isinstance(request.uri, str):
+        raise UnusableInteraction((*where, "uri"), f"the uri is {_shown(request.uri)}")
+    try:
+        request.port  # noqa: B018 - parses the port, which matching needs
+    except ValueError as exc:
+        raise UnusableInteraction((*where, "uri"), f"the uri's port: {exc}") from exc
+    body = read_body(request)
+    if not isinstance(body, bytes | None):
+        try:  # what matching makes of it: a mapping given to aiohttp's json=, say
+            body_bytes(request)
+        except (TypeError, ValueError) as exc:
+            raise UnusableInteraction(
+                (*where, "body"), f"the body is {_shown(body)}, not bytes, text or JSON"
+            ) from exc
+    for name, value in request.headers.items():
+        if not isinstance(value, str):  # !!binary values (boto3's), or a hand-edited number
+            request.headers[name] = _header_text((*where, "headers", name), value, "the value")
+
+
+def _code(where: Location, code: Any) -> int:
+    if isinstance(code, str) and code.strip().isdigit():
+        code = int(code)
+    if not isinstance(code, int) or isinstance(code, bool) or not 100 <= code <= 999:
+        raise UnusableInteraction(
+            where, f"the status code is {_shown(code)}, where a number from 100 to 999 is expected"
+        )
+    return code
+
+
+def _reason(where: Location, reason: Any) -> str:
+    if reason is None:
+        return ""
+    text = _header_text(where, reason, "the reason phrase")
+    if _LINE_BREAK.search(text):
+        raise UnusableInteraction(where, f"the reason phrase {text!r} holds a line break")
+    return text
+
+
+def _flattened(where: Location, headers: Any) -> tuple[tuple[str, str], ...]:
+    """``(name, value)`` pairs, in recorded order, from any of the stubs' header shapes."""
+    if headers is None:
+        return ()
+    if isinstance(headers, Mapping):
+        items: Iterable[Any] = headers.items()
+    elif isinstance(headers, list | tuple):
+        items = headers
+    else:
+        raise UnusableInteraction(
+            where, f"the headers are {_shown(headers)}, not a mapping or a list of pairs"
+        )
+    keyed = isinstance(headers, Mapping)
+    pairs: list[tuple[str, str]] = []
+    for position, item in enumerate(items):
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            raise UnusableInteraction(
+                (*where, position), f"the header {_shown(item)} is not a [name, [values]] pair"
+            )
+        raw_name, values = item
+        at: Location = (*where, str(raw_name) if keyed else position)
+        name = _header_text(at, raw_name, "a header name")
+        if not name or _NOT_A_NAME.search(name):
+            raise UnusableInteraction(at, f"the header name {name!r} is not an HTTP field name")
+        for value in values if isinstance(values, list | tuple) else [values]:
+            text = _FOLDING.sub(" ", _header_text(at, value, f"header {name!r}"))
+            if _LINE_BREAK.search(text):
+                raise UnusableInteraction(
+                    at, f"header {name!r} holds a line break, which HTTP cannot send"
+                )
+            pairs.append((name, text))
+    return tuple(pairs)
+
+
+def _header_text(where: Location, value: Any, what: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")  # ASCII is UTF-8
+        except UnicodeDecodeError:
+            return value.decode("latin-1")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a hand-edited `Content-Length: [42]`
+    raise UnusableInteraction(where, f"{what} is {_shown(value)}, where text is expected")
+
+
+def _body(where: Location, body: Any) -> bytes:
+    if isinstance(body, Mapping):
+        return _text_or_bytes((*where, "string"), body.get("string"))
+    return _text_or_bytes(where, body)
+
+
+def _text_or_bytes(where: Location, value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        try:
+            # Text vcrpy's compat left as it is: lone surrogates, bytes a decoder escaped.
+            return value.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError as exc:
+            raise UnusableInteraction(where, f"the body is not valid text ({exc.reason})") from exc
+    raise UnusableInteraction(
+        where, f"the body is {_shown(value)}, where text or bytes is expected"
+    )
+
+
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: short, with its type where that is the point."""
+    if value is None:
+        return "missing"
+    if isinstance(value, Mapping):
+        return f"a mapping with keys {', '.join(map(str, value)) or '(none)'}"
+    if isinstance(value, str | int | float):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return f"a {type(value).__name__}"

@@ -1,0 +1,424 @@
+"""Every response shape vcrpy's stubs have written replays through the proxy as vcrpy replays it.
+
+Cassettes in today's shape are recorded in the test by vcrpy's own stubs (requests, httpx,
+aiohttp) from a loopback aiohttp server. Older shapes, from stubs that cannot run here (tornado,
+httpx's before vcrpy 6, aiohttp's before 4.1, httpcore's), are built as those stubs built them
+(their code is quoted beside each) and written with vcrpy's own serializer. Each replays through
+the real proxy with the status, reason, headers and body that vcrpy's stub for it replays:
+computed by that stub's own code where it imports here (``VCRHTTPResponse``, the httpx and
+aiohttp stubs), by its quoted lines for tornado.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import gzip
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+import httpx2
+import openai
+import pytest
+import requests
+import vcr
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request as VcrRequest
+from vcr.serialize import serialize
+from vcr.serializers import jsonserializer, yamlserializer
+from vcr.stubs import VCRHTTPResponse, aiohttp_stubs, httpx_stubs
+
+from cassette_proxy.cassette_check import check_cassette
+from cassette_proxy.models.http import HOP_BY_HOP
+from cassette_proxy.persist import load_cassette, vcrpy_serializer_for
+from tests import vectors
+from tests.conftest import StartProxy
+
+Stub = Literal["http.client", "httpx", "aiohttp", "tornado"]
+TEXT_BODY = '{"text": "привет"}'.encode()
+BINARY_BODY = bytes(range(256))
+
+
+async def shape_upstream(request: web.Request) -> web.Response:
+    """A response with a reason of its own, a repeated header and a non-ASCII body."""
+    if request.path.endswith("/binary"):
+        return web.Response(body=BINARY_BODY, content_type="application/octet-stream")
+    if request.path.endswith("/gzip"):
+        return web.Response(
+            body=gzip.compress(TEXT_BODY),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
+    response = web.Response(status=203, reason="Shape Test", body=TEXT_BODY)
+    response.headers.add("Content-Type", "application/json")
+    response.headers.add("X-Multi", "one")
+    response.headers.add("X-Multi", "two")
+    return response
+
+
+@pytest.fixture
+async def shapes_url(aiohttp_server: Callable[..., Awaitable[TestServer]]) -> str:
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", shape_upstream)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    return str(server.make_url("")).rstrip("/")
+
+
+@dataclass(frozen=True)
+class Replayed:
+    status: int
+    reason: str
+    headers: dict[str, list[str]]  # lower-case name -> values, in order
+    body: bytes
+
+
+def _grouped(items: Any) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for name, value in items:
+        grouped.setdefault(str(name).lower(), []).append(str(value))
+    return grouped
+
+
+async def replayed_by_vcrpy(stub: Stub, request: VcrRequest, response: Any) -> Replayed:
+    """What vcrpy's ``stub`` makes of a response vcrpy's loader handed it."""
+    response = copy.deepcopy(response)  # the stubs change what they are given
+    if stub == "http.client":  # requests, urllib3, boto3, httplib2
+        played = VCRHTTPResponse(response)
+        return Replayed(played.status, played.reason, _grouped(played.getheaders()), played.read())
+    if stub == "httpx":
+        real = httpx_stubs._deserialize_response(response, httpx2)
+        return Replayed(
+            real.status_code, real.reason_phrase, _grouped(real.headers.multi_items()), real.read()
+        )
+    if stub == "aiohttp":
+        built = aiohttp_stubs.build_response(request, response, [])
+        return Replayed(built.status, built.reason, _grouped(built.headers.items()), built._body)
+    # vcr/stubs/tornado_stubs.py (tornado is not installed here), which then builds tornado's
+    # HTTPResponse(code=status.code, reason=status.message, headers, buffer=body.string):
+    #     recorded_headers = vcr_response["headers"]
+    #     if isinstance(recorded_headers, dict):
+    #         recorded_headers = recorded_headers.items()
+    #     for k, vs in recorded_headers:
+    #         for v in vs:
+    #             headers.add(k, v)
+    recorded_headers = response["headers"]
+    if isinstance(recorded_headers, dict):
+        recorded_headers = recorded_headers.items()
+    pairs = [(k, v) for k, vs in recorded_headers for v in vs]
+    status = response["status"]
+    return Replayed(status["code"], status["message"], _grouped(pairs), response["body"]["string"])
+
+
+async def replayed_by_proxy(url: str) -> Replayed:
+    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as got:
+        headers = [(n, v) for n, v in got.headers.items() if not n.lower().startswith("x-proxy-")]
+        return Replayed(got.status, got.reason or "", _grouped(headers), await got.read())
+
+
+def assert_same_replay(proxy: Replayed, by_vcrpy: Replayed) -> None:
+    assert (proxy.status, proxy.reason, proxy.body) == (
+        by_vcrpy.status,
+        by_vcrpy.reason,
+        by_vcrpy.body,
+    )
+    for name, values in by_vcrpy.headers.items():
+        if name not in HOP_BY_HOP:  # framing is the proxy's own: it recomputes Content-Length
+            assert proxy.headers.get(name) == values, name
+    if "content-encoding" not in proxy.headers:  # else it counts the bytes before decoding
+        assert proxy.headers["content-length"] == [str(len(proxy.body))]
+
+
+# -- how each shape is made -----------------------------------------------------------------------
+
+Maker = Callable[[Path, str], Awaitable[None] | None]  # recorded live, or hand-made
+
+
+def write_with_vcrpy(path: Path, uri: str, response: dict[str, Any]) -> None:
+    """One interaction written by vcrpy's own serializer, as a stub's response dict is saved."""
+    request = VcrRequest("GET", uri, None, {"Accept": "*/*"})
+    cassette = {"requests": [request], "responses": [response]}
+    path.write_text(serialize(cassette, vcrpy_serializer_for(path)))
+
+
+def use_cassette(path: Path) -> Any:
+    """vcrpy recording ``path``, with the serializer its suffix names."""
+    serializer = "json" if path.suffix == ".json" else "yaml"
+    return vcr.use_cassette(str(path), record_mode="all", serializer=serializer)
+
+
+async def recorded_by_requests(path: Path, url: str) -> None:
+    def record() -> None:
+        with use_cassette(path), requests.Session() as session:
+            session.get(url, timeout=10).raise_for_status()
+
+    await asyncio.to_thread(record)
+
+
+async def recorded_by_httpx(path: Path, url: str) -> None:
+    def record() -> None:
+        with use_cassette(path), httpx2.Client() as client:
+            client.get(url).raise_for_status()
+
+    await asyncio.to_thread(record)
+
+
+async def recorded_by_aiohttp(path: Path, url: str) -> None:
+    with use_cassette(path):
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            await response.read()
+
+
+def tornado_pairs(path: Path, url: str) -> None:
+    # vcr/stubs/tornado_stubs.py, on record:
+    #     headers = [(k, response.headers.get_list(k)) for k in response.headers]
+    #     vcr_response = {"status": {"code": response.code, "message": response.reason},
+    #                     "headers": headers, "body": {"string": response.body},
+    #                     "url": response.effective_url}
+    headers = [("Content-Type", ["application/json"]), ("X-Multi", ["one", "two"])]
+    write_with_vcrpy(
+        path,
+        url,
+        {
+            "status": {"code": 203, "message": "Shape Test"},
+            "headers": headers,
+            "body": {"string": TEXT_BODY},
+            "url": url,
+        },
+    )
+
+
+def httpx_before_vcrpy_6(path: Path, url: str) -> None:
+    # vcr/stubs/httpx_stubs.py of vcrpy 4.1-5.1, _to_serialized_response:
+    #     {"status_code": httpx_response.status_code,
+    #      "http_version": httpx_response.http_version,
+    #      "headers": _transform_headers(httpx_response),  # name -> [values], raw names
+    #      "content": httpx_response.content.decode("utf-8", "ignore")}
+    headers = {"content-type": ["application/json"], "x-multi": ["one", "two"]}
+    write_with_vcrpy(
+        path,
+        url,
+        {
+            "status_code": 203,
+            "http_version": "HTTP/1.1",
+            "headers": headers,
+            "content": TEXT_BODY.decode(),
+        },
+    )
+
+
+def httpx_before_vcrpy_6_gzip(path: Path, url: str) -> None:
+    # The same stub kept the upstream's Content-Encoding beside the content httpx had decoded;
+    # vcrpy's httpx stub drops the label on replay (vcr.filters.decode_response).
+    headers = {
+        "content-encoding": ["gzip"],
+        "content-type": ["application/json"],
+        "content-length": ["34"],
+    }
+    write_with_vcrpy(
+        path,
+        url,
+        {"status_code": 200, "http_version": "HTTP/1.1", "headers": headers, "content": "{}"},
+    )
+
+
+def aiohttp_before_vcrpy_4_1(path: Path, url: str) -> None:
+    # vcr/stubs/aiohttp_stubs/__init__.py of vcrpy 3.0-4.0:
+    #     def _serialize_headers(headers):
+    #         return {str(k): v for k, v in headers.items()}   # one string per name
+    headers = {"Content-Type": "application/json", "X-Multi": "two"}
+    write_with_vcrpy(
+        path,
+        url,
+        {
+            "status": {"code": 203, "message": "Shape Test"},
+            "headers": headers,
+            "body": {"string": TEXT_BODY},
+        },
+    )
+
+
+def aiohttp_without_body(path: Path, url: str) -> None:
+    # vcr/stubs/aiohttp_stubs.py, record_response: `body = {}` when aiohttp has none to read
+    # (vcrpy 2.1-4.0: for each redirect it followed); build_response reads
+    # vcr_response["body"].get("string", b"").
+    write_with_vcrpy(
+        path,
+        url,
+        {
+            "status": {"code": 302, "message": "Found"},
+            "headers": {"Location": ["/elsewhere"]},
+            "body": {},
+        },
+    )
+
+
+def httpcore_without_reason(path: Path, url: str) -> None:
+    # vcr/stubs/httpcore_stubs.py of vcrpy 8.0-8.1, _serialize_response: the reason is None
+    # when the response has no reason_phrase extension (HTTP/2 has none).
+    write_with_vcrpy(
+        path,
+        url,
+        {
+            "status": {"code": 203, "message": None},
+            "headers": {"content-type": ["application/json"]},
+            "body": {"string": TEXT_BODY},
+        },
+    )
+
+
+def python2_era_tags(path: Path, url: str) -> None:
+    # vcrpy 1.x on Python 2 dumped with PyYAML's full dumper: unicode strings are tagged
+    # !!python/unicode, byte strings !!python/str; vcrpy's safe loader still reads both.
+    path.write_text(
+        "interactions:\n"
+        "- request:\n"
+        "    body: null\n"
+        "    headers:\n"
+        "      !!python/unicode 'Accept': [!!python/unicode '*/*']\n"
+        "    method: !!python/unicode 'GET'\n"
+        f"    uri: !!python/unicode '{url}'\n"
+        "  response:\n"
+        '    body: {string: !!python/str \'{"text": "py2"}\'}\n'
+        "    headers:\n"
+        "      !!python/unicode 'Content-Type': [!!python/unicode 'application/json']\n"
+        "      !!python/unicode 'X-Multi': [!!python/unicode 'one', !!python/unicode 'two']\n"
+        "    status: {code: 200, message: !!python/unicode 'OK'}\n"
+        "version: 1\n"
+    )
+
+
+SHAPES: dict[str, tuple[Maker, Stub, str]] = {
+    # id: (how the cassette is made, the vcrpy stub that replays it, the cassette's suffix)
+    "requests": (recorded_by_requests, "http.client", ".yaml"),
+    "requests-binary-body": (recorded_by_requests, "http.client", ".yaml"),
+    "httpx": (recorded_by_httpx, "httpx", ".yaml"),
+    "httpx-gzip-binary": (recorded_by_httpx, "httpx", ".yaml"),
+    "httpx-json": (recorded_by_httpx, "httpx", ".json"),
+    "aiohttp": (recorded_by_aiohttp, "aiohttp", ".yaml"),
+    "tornado-tuple-pairs": (tornado_pairs, "tornado", ".yaml"),
+    "tornado-pairs-json": (tornado_pairs, "tornado", ".json"),
+    "httpx-before-6": (httpx_before_vcrpy_6, "httpx", ".yaml"),
+    "httpx-before-6-json": (httpx_before_vcrpy_6, "httpx", ".json"),
+    "httpx-before-6-gzip-label": (httpx_before_vcrpy_6_gzip, "httpx", ".yaml"),
+    "aiohttp-before-4.1-strings": (aiohttp_before_vcrpy_4_1, "aiohttp", ".yaml"),
+    "aiohttp-no-body": (aiohttp_without_body, "aiohttp", ".yaml"),
+    "httpcore-null-reason": (httpcore_without_reason, "httpx", ".yaml"),
+    "python2-tags": (python2_era_tags, "http.client", ".yaml"),
+}
+PATHS = {"requests-binary-body": "/binary", "httpx-gzip-binary": "/gzip"}
+
+
+async def make_shape(shape: str, tmp_path: Path, shapes_url: str) -> tuple[Path, str, Stub]:
+    make, stub, suffix = SHAPES[shape]
+    path = tmp_path / f"{shape}{suffix}"
+    url = f"{shapes_url}/shape{PATHS.get(shape, '/' + shape)}"
+    recording = make(path, url)
+    if recording is not None:
+        await recording
+    return path, url, stub
+
+
+async def vcrpy_replay_of(path: Path, stub: Stub) -> Replayed:
+    requests_, responses, *_ = FilesystemPersister.load_cassette(path, vcrpy_serializer_for(path))
+    return await replayed_by_vcrpy(stub, requests_[0], responses[0])
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_each_shape_replays_through_the_proxy_as_vcrpys_stub_replays_it(
+    shape: str, start_proxy: StartProxy, shapes_url: str, tmp_path: Path
+) -> None:
+    cassette, url, stub = await make_shape(shape, tmp_path, shapes_url)
+    by_vcrpy = await vcrpy_replay_of(cassette, stub)
+
+    proxy = await start_proxy(cassette=cassette, record_mode="none", upstream=shapes_url)
+    through_proxy = await replayed_by_proxy(proxy.url + url.removeprefix(shapes_url))
+
+    assert_same_replay(through_proxy, by_vcrpy)
+    assert [e["source"] for e in proxy.exchanges()] == ["cassette"]
+    report = check_cassette(cassette)
+    assert report.vcrpy_loads
+    assert [f for f in report.findings if f.kind == "load"] == []
+
+
+def test_the_hand_made_shapes_are_the_ones_their_stubs_wrote(tmp_path: Path) -> None:
+    """What the issue reported: tagged pairs (lists in JSON), and httpx's old keys."""
+    tornado_pairs(tmp_path / "t.yaml", "http://h/x")
+    assert "- !!python/tuple" in (tmp_path / "t.yaml").read_text()
+    tornado_pairs(tmp_path / "t.json", "http://h/x")
+    data = jsonserializer.deserialize((tmp_path / "t.json").read_text())
+    assert data["interactions"][0]["response"]["headers"][1] == ["X-Multi", ["one", "two"]]
+    httpx_before_vcrpy_6(tmp_path / "h.yaml", "http://h/x")
+    data = yamlserializer.deserialize((tmp_path / "h.yaml").read_text())
+    response = data["interactions"][0]["response"]
+    assert set(response) == {"status_code", "http_version", "headers", "content"}
+
+
+async def test_the_openai_client_replays_an_old_httpx_format_cassette(
+    start_proxy: StartProxy, upstream_url: str, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "old-httpx.yaml"
+    uri = f"{upstream_url}/v1/responses/{vectors.V1_ID}/cancel"
+    request = VcrRequest("POST", uri, b"", {})
+    response = {
+        "status_code": 200,
+        "http_version": "HTTP/1.1",
+        "headers": {"content-type": ["application/json"], "x-request-id": ["req_old"]},
+        "content": vectors.V1_BODY.decode(),
+    }
+    cassette.write_text(serialize({"requests": [request], "responses": [response]}, yamlserializer))
+    proxy = await start_proxy(cassette=cassette, record_mode="none")
+    async with openai.AsyncOpenAI(base_url=proxy.base_url, api_key="x", max_retries=0) as client:
+        raw = await client.responses.with_raw_response.cancel(vectors.V1_ID)
+    assert raw.headers["x-request-id"] == "req_old"
+    assert raw.parse().model_dump(mode="json", exclude_unset=True) == json.loads(vectors.V1_BODY)
+    assert {e["source"] for e in proxy.exchanges()} == {"cassette"}
+
+
+def test_interactions_hold_text_headers_in_recorded_order(tmp_path: Path) -> None:
+    cassette = tmp_path / "pairs.yaml"
+    write_with_vcrpy(
+        cassette,
+        "http://h/x",
+        {
+            "status": {"code": 200, "message": "OK"},
+            "headers": [("B", ["1", "2"]), ("A", ["3"]), ("b", ["4"])],
+            "body": {"string": b"x"},
+        },
+    )
+    [interaction] = load_cassette(cassette) or []
+    assert interaction.headers == (("B", "1"), ("B", "2"), ("A", "3"), ("b", "4"))
+    assert CIMultiDict(interaction.replay.headers).getall("b") == ["1", "2", "4"]
+
+
+# -- bodies the stubs recorded as objects ---------------------------------------------------------
+
+
+async def test_a_body_the_aiohttp_stub_recorded_as_given_to_json_matches_what_was_sent(
+    start_proxy: StartProxy, shapes_url: str, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "json-argument.yaml"
+    sent = {"input": "привет", "tools": [1, 2]}
+    with use_cassette(cassette):
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{shapes_url}/shape/json", json=sent) as response,
+        ):
+            await response.read()
+    requests_, _ = FilesystemPersister.load_cassette(cassette, yamlserializer)
+    assert requests_[0].body == sent  # the stub kept the object, not the bytes aiohttp sent
+
+    for match_on in ("method,path,body", "method,path,raw_body"):
+        proxy = await start_proxy(
+            cassette=cassette, record_mode="none", upstream=shapes_url, match_on=match_on
+        )
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{proxy.url}/shape/json", json=sent) as response,
+        ):
+            assert (response.status, await response.read()) == (203, TEXT_BODY), match_on
