@@ -23,7 +23,13 @@ from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.models.http import ProxyRequest, end_to_end
 from cassette_proxy.models.violations import Severity
-from cassette_proxy.persist import load_cassette, save_cassette, vcrpy_serializer_for, write_atomically
+from cassette_proxy.persist import (
+    CassetteNotReplayable,
+    load_cassette,
+    save_cassette,
+    vcrpy_serializer_for,
+    write_atomically,
+)
 from cassette_proxy.redact import redact_bytes, redact_header, token_secrets
 from cassette_proxy.routes import classify
 from cassette_proxy.validation import check_request, check_response
@@ -118,8 +124,18 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
 
 def check_cassette(path: Path) -> CassetteReport:
     report = CassetteReport(path)
+    # vcrpy's own loader says whether vcrpy loads it, whatever the proxy makes of it.
+    vcrpy_refusal = None
+    try:
+        requests, *_ = FilesystemPersister.load_cassette(str(path), vcrpy_serializer_for(path))
+        report.vcrpy_loads, report.interactions = True, len(requests)
+    except Exception as exc:  # vcrpy's own reasons, reported as they are
+        vcrpy_refusal = f"vcrpy cannot load it: {type(exc).__name__}: {exc}"
     try:
         interactions = load_cassette(path)
+    except CassetteNotReplayable as exc:  # vcrpy loads it: the limit is the proxy's, and says so
+        report.findings.append(Finding(exc.pointer, "error", "load", str(exc)))
+        return report
     except CassetteFileError as exc:
         report.findings.append(Finding("", "error", "load", str(exc)))
         return report
@@ -127,13 +143,8 @@ def check_cassette(path: Path) -> CassetteReport:
         report.findings.append(Finding("", "error", "load", f"{path} does not exist or is empty"))
         return report
     report.interactions = len(interactions)
-    try:
-        requests, *_ = FilesystemPersister.load_cassette(str(path), vcrpy_serializer_for(path))
-        report.vcrpy_loads = len(requests) == len(interactions)
-    except Exception as exc:  # vcrpy's own reasons, reported as they are
-        report.findings.append(
-            Finding("", "error", "load", f"vcrpy cannot load it: {type(exc).__name__}: {exc}")
-        )
+    if vcrpy_refusal is not None:
+        report.findings.append(Finding("", "error", "load", vcrpy_refusal))
     for index, interaction in enumerate(interactions):
         report.findings.extend(_contract_findings(index, interaction))
     for secret in find_secrets(interactions):

@@ -15,6 +15,7 @@ import asyncio
 import copy
 import gzip
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 from vcr.stubs import VCRHTTPResponse, aiohttp_stubs, httpx_stubs
 
-from cassette_proxy.cassette_check import check_cassette
+from cassette_proxy.cassette_check import check_cassette, render_text
+from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.models.http import HOP_BY_HOP
 from cassette_proxy.persist import load_cassette, vcrpy_serializer_for
 from tests import vectors
@@ -422,3 +424,140 @@ async def test_a_body_the_aiohttp_stub_recorded_as_given_to_json_matches_what_wa
             session.post(f"{proxy.url}/shape/json", json=sent) as response,
         ):
             assert (response.status, await response.read()) == (203, TEXT_BODY), match_on
+
+
+# -- what vcrpy refuses, and what only the proxy cannot replay ------------------------------------
+
+# vcrpy's format before 1.0 (vcrpy's own migration fixtures, tests/fixtures/migration/, shortened).
+PRE_1_0 = {
+    ".yaml": """\
+- request: !!python/object:vcr.request.Request
+    body: null
+    headers: !!python/object/apply:__builtin__.frozenset
+    - - !!python/tuple [accept, '*/*']
+    host: httpbin.org
+    method: GET
+    path: /ip
+    port: 80
+    protocol: http
+  response:
+    body: {string: !!python/unicode "{\\n  \\"origin\\": \\"217.122.164.194\\"\\n}"}
+    headers: [!!python/unicode "content-type: application/json\\r\\n"]
+    status: {code: 200, message: OK}
+""",
+    ".json": """\
+[{"request": {"body": null, "protocol": "http", "method": "GET", "headers": {"accept": "*/*"},
+              "host": "httpbin.org", "path": "/ip", "port": 80},
+  "response": {"status": {"message": "OK", "code": 200},
+               "headers": ["content-type: application/json\\r\\n"],
+               "body": {"string": "{\\n  \\"origin\\": \\"217.122.164.194\\"\\n}"}}}]
+""",
+}
+
+
+@pytest.mark.parametrize("suffix", PRE_1_0)
+async def test_a_cassette_from_before_vcrpy_1_0_is_refused_with_vcrpys_migration_command(
+    start_proxy: StartProxy, tmp_path: Path, suffix: str
+) -> None:
+    cassette = tmp_path / f"old{suffix}"
+    cassette.write_text(PRE_1_0[suffix])
+    with pytest.raises(ValueError, match=r"older version|problem loading"):
+        FilesystemPersister.load_cassette(cassette, vcrpy_serializer_for(cassette))
+
+    with pytest.raises(CassetteFileError) as refused:
+        load_cassette(cassette)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "format from before 1.0" in message
+    assert f"'python -m vcr.migration {cassette}'" in message
+    assert cassette.read_text() == PRE_1_0[suffix]
+    report = check_cassette(cassette)
+    assert not report.vcrpy_loads
+    assert [f.message for f in report.findings] == [message]
+
+    # The command it names converts the file, and the proxy replays the result.
+    migrated = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "vcr.migration", str(cassette), stderr=asyncio.subprocess.PIPE
+    )
+    async with asyncio.timeout(60):
+        _, stderr = await migrated.communicate()
+    assert b"[OK]" in stderr
+    proxy = await start_proxy(cassette=cassette, record_mode="none", upstream="http://httpbin.org")
+    replayed = await replayed_by_proxy(f"{proxy.url}/ip")
+    assert (replayed.status, replayed.body) == (200, b'{\n  "origin": "217.122.164.194"\n}')
+
+
+def write_interactions(path: Path, uri: str, responses: list[Any]) -> None:
+    requests_ = [VcrRequest("GET", f"{uri}/{i}", None, {}) for i in range(len(responses))]
+    path.write_text(serialize({"requests": requests_, "responses": responses}, yamlserializer))
+
+
+OK_RESPONSE = {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": b"ok"}}
+
+
+def test_check_says_vcrpy_loads_a_cassette_only_the_proxy_cannot_replay(tmp_path: Path) -> None:
+    cassette = tmp_path / "no-status.yaml"
+    write_interactions(cassette, "http://h", [OK_RESPONSE, {"headers": {}, "body": {"string": ""}}])
+    FilesystemPersister.load_cassette(cassette, yamlserializer)  # vcrpy loads it
+
+    report = check_cassette(cassette)
+    assert (report.vcrpy_loads, report.interactions) == (True, 2)
+    [finding] = report.findings
+    assert (finding.pointer, finding.severity, finding.kind) == (
+        "/interactions/1/response/status",
+        "error",
+        "load",
+    )
+    assert "vcrpy loads it, but cassette-proxy cannot replay interaction 1" in finding.message
+    assert "the status is missing, where {code: 200, message: OK} is expected" in finding.message
+    assert "fix or delete that interaction" in finding.message
+    text = render_text([report])
+    assert f"{cassette}: 2 interactions, vcrpy loads it\n" in text
+    assert "vcrpy cannot" not in text
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("version: 1\ninteractions: [{request: {method: GET, uri: u, body: null}}]\n", "'headers'"),
+        ("version: 1\ninteractions: [{response: {}}]\n", "'request'"),
+        ("interactions: [ {", "while parsing"),
+        ("version: 1\ninteractions: !!python/object/apply:os.getcwd []\n", "python/object"),
+    ],
+    ids=["request-without-headers", "no-request", "corrupt", "python-tag"],
+)
+def test_check_says_vcrpy_cannot_load_it_when_vcrpys_loader_refuses(
+    tmp_path: Path, content: str, problem: str
+) -> None:
+    cassette = tmp_path / "refused.yaml"
+    cassette.write_text(content)
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever vcrpy's loader raises
+        FilesystemPersister.load_cassette(cassette, yamlserializer)
+    report = check_cassette(cassette)
+    assert not report.vcrpy_loads
+    assert [f.kind for f in report.findings] == ["load"]
+    assert problem in report.findings[0].message
+    assert "vcrpy cannot load it" in render_text([report])
+
+
+async def test_serve_refuses_what_it_cannot_replay_in_one_line_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    cassette = tmp_path / "bad-code.yaml"
+    broken = {"status": {"code": "two hundred", "message": "OK"}, "headers": {}, "body": {}}
+    write_interactions(cassette, "http://h", [OK_RESPONSE, broken])
+    before = cassette.read_bytes()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
+        "--cassette", str(cassette), "--record-mode", "none",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        _, stderr = await process.communicate()
+    assert process.returncode == 1
+    assert b"Traceback" not in stderr
+    [line] = stderr.decode().splitlines()
+    assert "vcrpy loads it, but cassette-proxy cannot replay interaction 1" in line
+    assert "(/interactions/1/response/status/code)" in line
+    assert "'two hundred', where a number from 100 to 999 is expected" in line
+    assert cassette.read_bytes() == before
