@@ -276,4 +276,4 @@ def _shown(value: Any) -> str:
     if isinstance(value, str | int | float):
         text = repr(value)
         return text if len(text) <= 40 else text[:37] + "..."
-    return f"a {type(value).__name__}"
+    return f"a {type(value).__name__} value"

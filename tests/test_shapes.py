@@ -15,6 +15,7 @@ import asyncio
 import copy
 import gzip
 import json
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ import requests
 import vcr
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from hypothesis import event, given, reject, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request as VcrRequest
@@ -36,10 +39,18 @@ from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 from vcr.stubs import VCRHTTPResponse, aiohttp_stubs, httpx_stubs
 
+from cassette_proxy.app import client_response
+from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.cassette_check import check_cassette, render_text
 from cassette_proxy.errors import CassetteFileError
+from cassette_proxy.matching import PROJECTIONS, Matcher
 from cassette_proxy.models.http import HOP_BY_HOP
-from cassette_proxy.persist import load_cassette, vcrpy_serializer_for
+from cassette_proxy.persist import (
+    CassetteNotReplayable,
+    load_cassette,
+    save_cassette,
+    vcrpy_serializer_for,
+)
 from tests import vectors
 from tests.conftest import StartProxy
 
@@ -561,3 +572,132 @@ async def test_serve_refuses_what_it_cannot_replay_in_one_line_without_a_traceba
     assert "(/interactions/1/response/status/code)" in line
     assert "'two hundred', where a number from 100 to 999 is expected" in line
     assert cassette.read_bytes() == before
+
+
+# -- no cassette vcrpy loads makes the proxy fail: any shape, well-formed or not ------------------
+
+
+def interactions(well_formed: bool) -> st.SearchStrategy[list[tuple[Any, Any]]]:
+    """``[(request, response)]`` in any shape the stubs wrote; unless ``well_formed``, also with
+    values no stub wrote (numbers for text, line breaks, missing parts) about one time in ten."""
+
+    def mostly(usual: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> Any:
+        return usual if well_formed else st.one_of(*[usual] * 9, odd)
+
+    junk = st.none() | st.booleans() | st.integers(-5, 1200) | st.floats(allow_nan=False)
+    printable = st.text("aZ09 ;=/-é✓", max_size=10)
+    texts = mostly(
+        printable | st.sampled_from(["a\r\n b", "gzip", "200"]),
+        st.text(max_size=8) | st.sampled_from(["x\ny", "a\rb", " 204 "]),
+    )
+    values = mostly(texts | st.binary(max_size=8), junk | st.just("x\ny"))
+    names = mostly(
+        st.sampled_from(["Content-Type", "X-Multi", "x-multi", "Content-Encoding", "Set-Cookie"]),
+        st.sampled_from(["Bad Name", "", "a:b"]) | st.text(max_size=6),
+    )
+    header_values = mostly(st.lists(texts, max_size=3), values | st.tuples(values, values))
+    headers = mostly(
+        st.dictionaries(names, header_values, max_size=4)  # today's, or aiohttp's before 4.1
+        | st.dictionaries(names, texts, max_size=4)
+        | st.lists(st.tuples(names, st.lists(texts, max_size=2)), max_size=4),  # tornado's
+        st.lists(st.lists(values, max_size=3), max_size=2) | values,
+    )
+    bodies = mostly(
+        st.fixed_dictionaries({"string": st.none() | texts | st.binary(max_size=8)}) | st.just({}),
+        values | st.fixed_dictionaries({"string": st.lists(values, max_size=2)}),
+    )
+    statuses = mostly(
+        st.fixed_dictionaries(
+            {"code": mostly(st.integers(100, 599), st.integers(0, 1200) | values)},
+            optional={"message": st.none() | texts},
+        ),
+        values,
+    )
+    responses = mostly(
+        st.fixed_dictionaries(
+            {"status": statuses, "headers": headers, "body": bodies}, optional={"url": texts}
+        )
+        | st.fixed_dictionaries(  # httpx's before vcrpy 6
+            {"status_code": mostly(st.integers(100, 599), values), "headers": headers},
+            optional={"content": texts, "http_version": texts},
+        ),
+        st.fixed_dictionaries({}, optional={"status": statuses, "body": bodies}) | values,
+    )
+    requests_ = st.fixed_dictionaries(
+        {
+            "method": mostly(st.just("GET"), values),
+            "uri": mostly(st.just("http://h/x?q=1"), st.just("http://h:99999/x") | values),
+            "body": mostly(
+                st.none() | st.binary(max_size=8) | st.text(max_size=8),
+                values | st.dictionaries(st.text(max_size=3), values, max_size=2),
+            ),
+            "headers": mostly(
+                st.dictionaries(names, st.lists(texts, min_size=1, max_size=2), max_size=2),
+                values,
+            ),
+        }
+    )
+    return st.lists(st.tuples(requests_, responses), min_size=1, max_size=2)
+
+
+def same_interactions(a: list[Interaction], b: list[Interaction]) -> bool:
+    def seen(i: Interaction) -> tuple[Any, ...]:
+        headers = CIMultiDict(i.headers)
+        by_name = {n.lower(): headers.getall(n) for n in headers}
+        return (i.request.uri, i.status, i.reason, by_name, i.body)
+
+    return [seen(i) for i in a] == [seen(i) for i in b]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    entries=interactions(well_formed=True) | interactions(well_formed=False),
+    suffix=st.sampled_from([".yaml", ".json"]),
+)
+def test_whatever_vcrpy_loads_the_proxy_replays_or_refuses_in_one_line(
+    tmp_path_factory: pytest.TempPathFactory,
+    entries: list[tuple[dict[str, Any], Any]],
+    suffix: str,
+) -> None:
+    folder = tmp_path_factory.mktemp("any-shape")
+    cassette = folder / f"any{suffix}"
+    document = {"version": 1, "interactions": [{"request": q, "response": r} for q, r in entries]}
+    try:
+        cassette.write_text(vcrpy_serializer_for(cassette).serialize(document))
+    except TypeError:  # vcrpy's JSON serializer refuses bytes
+        reject()
+    try:
+        FilesystemPersister.load_cassette(cassette, vcrpy_serializer_for(cassette))
+        vcrpy_loads = True
+    except Exception:
+        vcrpy_loads = False
+
+    assert check_cassette(cassette).vcrpy_loads is vcrpy_loads
+    refused: CassetteFileError | None = None
+    try:
+        loaded = load_cassette(cassette)
+    except CassetteFileError as exc:
+        refused = exc
+    event(f"vcrpy loads: {vcrpy_loads}, the proxy: {type(refused).__name__}")
+    if refused is not None:
+        assert "\n" not in str(refused)
+        assert isinstance(refused, CassetteNotReplayable) is vcrpy_loads
+        return
+    assert vcrpy_loads
+    assert loaded is not None
+    Cassette(cassette, Matcher(tuple(PROJECTIONS)), loaded=loaded)  # every matcher's key
+    for interaction in loaded:
+        assert 100 <= interaction.status <= 999
+        assert not re.search(r"[\r\n]", interaction.reason)
+        for name, value in interaction.headers:
+            assert re.fullmatch(r"[^\x00-\x20:\x7f]+", name)
+            assert isinstance(value, str)
+            assert not re.search(r"[\r\n]", value)
+        assert isinstance(interaction.body, bytes)
+        client_response(interaction.replay)
+
+    # Rewritten (new_episodes, redact), it is today's shape, which vcrpy loads and reads back.
+    rewritten = folder / f"rewritten{suffix}"
+    save_cassette(rewritten, loaded)
+    FilesystemPersister.load_cassette(rewritten, vcrpy_serializer_for(rewritten))
+    assert same_interactions(load_cassette(rewritten) or [], loaded)
