@@ -41,7 +41,12 @@ from vcr.stubs import VCRHTTPResponse, aiohttp_stubs, httpx_stubs
 
 from cassette_proxy.app import client_response
 from cassette_proxy.cassette import Cassette, Interaction
-from cassette_proxy.cassette_check import check_cassette, render_text
+from cassette_proxy.cassette_check import (
+    RedactResult,
+    check_cassette,
+    redact_cassette,
+    render_text,
+)
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.matching import PROJECTIONS, Matcher
 from cassette_proxy.models.http import HOP_BY_HOP
@@ -407,6 +412,88 @@ def test_interactions_hold_text_headers_in_recorded_order(tmp_path: Path) -> Non
     [interaction] = load_cassette(cassette) or []
     assert interaction.headers == (("B", "1"), ("B", "2"), ("A", "3"), ("b", "4"))
     assert CIMultiDict(interaction.replay.headers).getall("b") == ["1", "2", "4"]
+
+
+# -- a cassette the proxy rewrites -----------------------------------------------------------------
+
+OLD_SHAPES = [
+    "tornado-tuple-pairs",
+    "tornado-pairs-json",
+    "httpx-before-6",
+    "httpx-before-6-json",
+    "httpx-before-6-gzip-label",
+    "aiohttp-before-4.1-strings",
+    "aiohttp-no-body",
+    "httpcore-null-reason",
+]
+
+
+def todays_shape(cassette: Path) -> bool:
+    data = vcrpy_serializer_for(cassette).deserialize(cassette.read_text())
+    return all(
+        set(entry["response"]) == {"status", "headers", "body"}
+        and set(entry["response"]["status"]) == {"code", "message"}
+        and isinstance(entry["response"]["status"]["message"], str)
+        and all(isinstance(v, list) for v in entry["response"]["headers"].values())
+        and set(entry["response"]["body"]) == {"string"}
+        for entry in data["interactions"]
+    )
+
+
+@pytest.mark.parametrize("shape", OLD_SHAPES)
+async def test_recording_into_an_old_shape_rewrites_it_in_todays_which_replays_the_same(
+    shape: str, start_proxy: StartProxy, shapes_url: str, tmp_path: Path
+) -> None:
+    cassette, url, stub = await make_shape(shape, tmp_path, shapes_url)
+    assert not todays_shape(cassette)
+    by_vcrpy = await vcrpy_replay_of(cassette, stub)
+    path = url.removeprefix(shapes_url)
+
+    recording = await start_proxy(
+        cassette=cassette, record_mode="new_episodes", upstream=shapes_url
+    )
+    assert_same_replay(await replayed_by_proxy(recording.url + path), by_vcrpy)
+    await replayed_by_proxy(recording.url + "/shape/new-episode")  # a miss: recorded
+    await recording.stop()
+
+    assert todays_shape(cassette)
+    assert len(FilesystemPersister.load_cassette(cassette, vcrpy_serializer_for(cassette))[0]) == 2
+    assert await vcrpy_replay_of(cassette, stub) == by_vcrpy  # the same stub, the same replay
+    replaying = await start_proxy(cassette=cassette, record_mode="none", upstream=shapes_url)
+    assert_same_replay(await replayed_by_proxy(replaying.url + path), by_vcrpy)
+
+
+async def test_redacting_an_old_shape_rewrites_it_in_todays(
+    start_proxy: StartProxy, shapes_url: str, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "tornado-secret.yaml"
+    cookie = "session=" + "s3cr3t" + "-tornado-cookie"  # fake; split for scanners
+    write_with_vcrpy(
+        cassette,
+        f"{shapes_url}/shape/secret",
+        {
+            "status": {"code": 200, "message": "OK"},
+            "headers": [("Set-Cookie", [cookie]), ("X-Multi", ["one", "two"])],
+            "body": {"string": b"kept"},
+            "url": f"{shapes_url}/shape/secret",
+        },
+    )
+    assert [f.pointer for f in check_cassette(cassette).findings] == [
+        "/interactions/0/response/headers/Set-Cookie"
+    ]
+    # The pairs hold no field named Set-Cookie to edit in place: it is re-serialized, as said.
+    assert redact_cassette(cassette) == RedactResult(1, "re-serialized")
+    assert cookie not in cassette.read_text()
+    assert todays_shape(cassette)
+    report = check_cassette(cassette)
+    assert (report.vcrpy_loads, report.findings) == (True, [])
+    proxy = await start_proxy(cassette=cassette, record_mode="none", upstream=shapes_url)
+    replayed = await replayed_by_proxy(f"{proxy.url}/shape/secret")
+    assert (replayed.status, replayed.body, replayed.headers["x-multi"]) == (
+        200,
+        b"kept",
+        ["one", "two"],
+    )
 
 
 # -- bodies the stubs recorded as objects ---------------------------------------------------------
