@@ -39,7 +39,6 @@ from vcr.filters import decode_response
 from vcr.request import Request as VcrRequest
 from vcr.serialize import _looks_like_an_old_cassette
 from vcr.serializers import compat
-from vcr.util import read_body
 
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.matching import body_bytes
@@ -118,14 +117,14 @@ def _grouped(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
 def _interaction(index: int, request: VcrRequest, response: Any) -> Interaction:
     where: Location = ("interactions", index, "response")
     _check_request(("interactions", index, "request"), request)
-    if not isinstance(response, Mapping):
+    if not isinstance(response, dict):  # YAML and JSON give dicts
         raise UnusableInteraction(
             where, f"the response is {_shown(response)}, not a mapping with status, headers, body"
         )
     if "status_code" in response:  # the httpx stub's format of vcrpy 4.1-5.x, read as it reads it
         return _old_httpx_interaction(where, request, response)
     status = response.get("status")
-    if not isinstance(status, Mapping) or "code" not in status:
+    if not isinstance(status, dict) or "code" not in status:
         raise UnusableInteraction(
             (*where, "status"),
             f"the status is {_shown(status)}, where {{code: 200, message: OK}} is expected",
@@ -162,21 +161,23 @@ def _check_request(where: Location, request: VcrRequest) -> None:
         raise UnusableInteraction((*where, "method"), f"the method is {_shown(request.method)}")
     if not isinstance(request.uri, str):
         raise UnusableInteraction((*where, "uri"), f"the uri is {_shown(request.uri)}")
-    try:
-        request.port  # noqa: B018 - parses the port, which matching needs
-    except ValueError as exc:
-        raise UnusableInteraction((*where, "uri"), f"the uri's port: {exc}") from exc
-    body = read_body(request)
-    if not isinstance(body, bytes | None):
-        try:  # what matching makes of it: a mapping given to aiohttp's json=, say
+    if ":" in request.parsed_uri.netloc:
+        try:
+            request.port  # noqa: B018 - parses the port, which matching needs
+        except ValueError as exc:
+            raise UnusableInteraction((*where, "uri"), f"the uri's port: {exc}") from exc
+    body = request.body
+    if body is not None and type(body) is not bytes:
+        try:  # what matching makes of it: a file's bytes, chunks joined, aiohttp's json= object
             body_bytes(request)
         except (TypeError, ValueError) as exc:
             raise UnusableInteraction(
                 (*where, "body"), f"the body is {_shown(body)}, not bytes, text or JSON"
             ) from exc
-    for name, value in request.headers.items():
-        if not isinstance(value, str):  # !!binary values (boto3's), or a hand-edited number
-            request.headers[name] = _header_text((*where, "headers", name), value, "the value")
+    # The values as vcrpy's HeadersDict keeps them, without its slow Mapping methods.
+    odd = [(n, v) for n, v in request.headers._store.values() if type(v) is not str]
+    for name, value in odd:  # !!binary values (boto3's requests), or a hand-edited number
+        request.headers[name] = _header_text((*where, "headers", name), value, "the value")
 
 
 def _code(where: Location, code: Any) -> int:
@@ -202,34 +203,68 @@ def _flattened(where: Location, headers: Any) -> tuple[tuple[str, str], ...]:
     """``(name, value)`` pairs, in recorded order, from any of the stubs' header shapes."""
     if headers is None:
         return ()
-    if isinstance(headers, Mapping):
-        items: Iterable[Any] = headers.items()
+    if isinstance(headers, dict):
+        items: Iterable[tuple[Any, Any]] = headers.items()
     elif isinstance(headers, list | tuple):
-        items = headers
+        items = _pairs(where, headers)
     else:
         raise UnusableInteraction(
             where, f"the headers are {_shown(headers)}, not a mapping or a list of pairs"
         )
-    keyed = isinstance(headers, Mapping)
+    # Loading 10,000 interactions reads about 100,000 values, nearly all text without a line
+    # break under a name seen before: those are taken as they are, with no further call.
     pairs: list[tuple[str, str]] = []
-    for position, item in enumerate(items):
+    for raw_name, values in items:
+        name = raw_name
+        if type(raw_name) is not str or raw_name not in _FIELD_NAMES:
+            name = _field_name(_located(where, headers, raw_name), raw_name)
+        for value in values if type(values) is list or type(values) is tuple else (values,):
+            if type(value) is str and "\r" not in value and "\n" not in value:
+                pairs.append((name, value))
+            else:
+                at = _located(where, headers, raw_name)
+                pairs.append((name, _header_value(at, name, value)))
+    return tuple(pairs)
+
+
+def _pairs(where: Location, headers: list[Any] | tuple[Any, ...]) -> Iterable[tuple[Any, Any]]:
+    """The tornado stub's ``[name, [values]]`` pairs."""
+    for position, item in enumerate(headers):
         if not isinstance(item, list | tuple) or len(item) != 2:
             raise UnusableInteraction(
                 (*where, position), f"the header {_shown(item)} is not a [name, [values]] pair"
             )
-        raw_name, values = item
-        at: Location = (*where, str(raw_name) if keyed else position)
-        name = _header_text(at, raw_name, "a header name")
-        if not name or _NOT_A_NAME.search(name):
-            raise UnusableInteraction(at, f"the header name {name!r} is not an HTTP field name")
-        for value in values if isinstance(values, list | tuple) else [values]:
-            text = _FOLDING.sub(" ", _header_text(at, value, f"header {name!r}"))
-            if _LINE_BREAK.search(text):
-                raise UnusableInteraction(
-                    at, f"header {name!r} holds a line break, which HTTP cannot send"
-                )
-            pairs.append((name, text))
-    return tuple(pairs)
+        yield item[0], item[1]
+
+
+def _located(where: Location, headers: Any, name: Any) -> Location:
+    """Where header ``name`` is: under its name in a mapping, its position in a list."""
+    if isinstance(headers, dict):
+        return (*where, str(name))
+    found = (i for i, item in enumerate(headers) if item[0] is name)
+    return (*where, next(found, "?"))
+
+
+_FIELD_NAMES: Final[set[str]] = set()  # names seen to be valid, up to _FIELD_NAMES_KEPT
+_FIELD_NAMES_KEPT: Final = 4096
+
+
+def _field_name(where: Location, name: Any) -> str:
+    text = _header_text(where, name, "a header name")
+    if not text or _NOT_A_NAME.search(text):
+        raise UnusableInteraction(where, f"the header name {text!r} is not an HTTP field name")
+    if len(_FIELD_NAMES) < _FIELD_NAMES_KEPT:
+        _FIELD_NAMES.add(text)
+    return text
+
+
+def _header_value(where: Location, name: str, value: Any) -> str:
+    text = _FOLDING.sub(" ", _header_text(where, value, f"header {name!r}"))
+    if _LINE_BREAK.search(text):
+        raise UnusableInteraction(
+            where, f"header {name!r} holds a line break, which HTTP cannot send"
+        )
+    return text
 
 
 def _header_text(where: Location, value: Any, what: str) -> str:
@@ -246,7 +281,7 @@ def _header_text(where: Location, value: Any, what: str) -> str:
 
 
 def _body(where: Location, body: Any) -> bytes:
-    if isinstance(body, Mapping):
+    if isinstance(body, dict):
         return _text_or_bytes((*where, "string"), body.get("string"))
     return _text_or_bytes(where, body)
 
