@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import gzip
+import io
 import json
 import re
 import sys
@@ -48,7 +49,7 @@ from cassette_proxy.cassette_check import (
     render_text,
 )
 from cassette_proxy.errors import CassetteFileError
-from cassette_proxy.matching import PROJECTIONS, Matcher
+from cassette_proxy.matching import PROJECTIONS, Matcher, body_bytes
 from cassette_proxy.models.http import HOP_BY_HOP
 from cassette_proxy.persist import (
     CassetteNotReplayable,
@@ -522,6 +523,33 @@ async def test_a_body_the_aiohttp_stub_recorded_as_given_to_json_matches_what_wa
             session.post(f"{proxy.url}/shape/json", json=sent) as response,
         ):
             assert (response.status, await response.read()) == (203, TEXT_BODY), match_on
+
+
+@pytest.mark.parametrize("kept_as", ["json-argument", "file"])
+def test_secrets_in_request_bodies_vcrpy_kept_as_objects_are_found_and_redacted(
+    tmp_path: Path, kept_as: str
+) -> None:
+    key = "AQVN" + "abcdefghijklmnopqrstuvwxyz01234"  # fake; split for scanners
+    # aiohttp's stub keeps the object given to json=; the http.client stub once kept a file.
+    body: Any = (
+        {"note": f"Api-Key {key}"}
+        if kept_as == "json-argument"
+        else io.BytesIO(f"Api-Key {key}".encode())
+    )
+    cassette = tmp_path / f"{kept_as}.yaml"
+    request = VcrRequest("POST", "https://h/v1/responses", body, {})
+    # tornado's pairs cannot be edited in place, so the whole cassette is re-serialized.
+    cookie = ("Set-Cookie", ["session=" + "s3cr3t-cookie-for-pairs"])
+    response = {"status": {"code": 200, "message": "OK"}, "headers": [cookie], "body": {}}
+    cassette.write_text(serialize({"requests": [request], "responses": [response]}, yamlserializer))
+
+    found = [f.pointer for f in check_cassette(cassette).findings]
+    assert found == ["/interactions/0/request/body", "/interactions/0/response/headers/Set-Cookie"]
+    assert redact_cassette(cassette) == RedactResult(2, "re-serialized")
+    assert check_cassette(cassette).findings == []
+    [redacted], _ = FilesystemPersister.load_cassette(cassette, yamlserializer)
+    assert type(redacted.body) is type(body)  # vcrpy's aiohttp stub still matches a json= object
+    assert b"sha256:" in body_bytes(redacted)
 
 
 # -- what vcrpy refuses, and what only the proxy cannot replay ------------------------------------
