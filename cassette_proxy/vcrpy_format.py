@@ -23,24 +23,22 @@ the stub that replays it does:
 
 A response none of vcrpy's stubs could replay either (no status, a code that is not a number), a
 header the proxy cannot send (a line break in it), or a request it cannot match (a method that
-is not text, a port out of range) is :class:`UnusableInteraction`, with where and what, after
-vcrpy's own checks have passed on every interaction: vcrpy's refusals come first, in its words.
-The proxy writes one shape, today's: ``status: {code, message}``, headers as a mapping of
-names to lists of values, ``body: {string: ...}``, which every stub of vcrpy 9 reads.
+is not text, a port out of range) is :class:`UnusableInteraction`, with where and what.
+(:mod:`cassette_proxy.persist` builds the interactions, and writes today's shape, which every
+stub of vcrpy 9 reads: ``status: {code, message}``, a mapping of names to lists of values,
+``body: {string: ...}``.)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
 from vcr.filters import decode_response
 from vcr.request import Request as VcrRequest
-from vcr.serialize import _looks_like_an_old_cassette
-from vcr.serializers import compat
 
-from cassette_proxy.cassette import Interaction
 from cassette_proxy.matching import body_bytes
 
 Location = tuple[str | int, ...]
@@ -50,87 +48,56 @@ _LINE_BREAK: Final = re.compile(r"[\r\n]")
 _NOT_A_NAME: Final = re.compile(r"[\x00-\x20:\x7f]")  # what cannot stand in a header name
 
 
-class PreVersionOneFormat(Exception):
-    """The cassette is in vcrpy's format from before 1.0, which vcrpy refuses too."""
-
-
 class UnusableInteraction(Exception):
-    """An interaction vcrpy loads but the proxy cannot replay: where in the cassette, and why."""
+    """What vcrpy loads but the proxy cannot replay: where (a path in the cassette), and why."""
 
     def __init__(self, where: Location, problem: str) -> None:
         super().__init__(problem)
         self.where = where
         self.problem = problem
 
+    def within(self, *outer: str | int) -> UnusableInteraction:
+        """The same, located from further out (``"interactions", 3`` before ``"response"``)."""
+        return UnusableInteraction((*outer, *self.where), self.problem)
+
     @property
     def pointer(self) -> str:
         return "/" + "/".join(str(step) for step in self.where)
 
 
-def read_interactions(data: Any) -> list[Interaction]:
-    """The interactions of a parsed cassette. Each raw entry is built with vcrpy's own pieces, as
-    ``vcr.serialize.deserialize`` builds them (vcrpy 9.x), then released, so the parsed document
-    and the interactions are never both whole in memory.
+@dataclass(frozen=True, slots=True)
+class RecordedResponse:
+    """A recorded response as the proxy replays it, whatever shape it was stored in."""
 
-    vcrpy's errors (a ``KeyError``, ``TypeError``, ... for what its loader refuses) propagate;
-    the first interaction the proxy cannot use is raised once vcrpy has built them all, so a
-    file vcrpy refuses is never reported as the proxy's limitation."""
-    if _looks_like_an_old_cassette(data):
-        raise PreVersionOneFormat
-    raw = data["interactions"]
-    if not isinstance(raw, list):  # a !!python/tuple, which vcrpy iterates as well
-        raw = list(raw)
-    built: list[Interaction] = []
-    unusable: UnusableInteraction | None = None
-    for index, entry in enumerate(raw):
-        raw[index] = None
-        request = VcrRequest._from_dict(entry["request"])
-        response = compat.convert_to_bytes(entry["response"])
-        if unusable is not None:
-            continue  # vcrpy's checks go on; nothing more is built
-        try:
-            built.append(_interaction(index, request, response))
-        except UnusableInteraction as exc:
-            unusable = exc
-    if unusable is not None:
-        raise unusable
-    return built
-
-
-def response_dict(interaction: Interaction) -> dict[str, Any]:
-    """The response in today's shape, as every stub of vcrpy 9 reads it."""
-    return {
-        "status": {"code": interaction.status, "message": interaction.reason},
-        "headers": _grouped(interaction.headers),
-        "body": {"string": interaction.body},
-    }
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
 
 
 def _grouped(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
-    names: dict[str, str] = {}  # lower -> first spelling seen
     for name, value in headers:
-        grouped.setdefault(names.setdefault(name.lower(), name), []).append(value)
+        grouped.setdefault(name, []).append(value)
     return grouped
 
 
-def _interaction(index: int, request: VcrRequest, response: Any) -> Interaction:
-    where: Location = ("interactions", index, "response")
-    _check_request(("interactions", index, "request"), request)
+def read_response(response: Any) -> RecordedResponse:
+    """A response vcrpy's loader handed over, in any of the shapes its stubs wrote."""
+    where: Location = ("response",)
     if not isinstance(response, dict):  # YAML and JSON give dicts
         raise UnusableInteraction(
             where, f"the response is {_shown(response)}, not a mapping with status, headers, body"
         )
     if "status_code" in response:  # the httpx stub's format of vcrpy 4.1-5.x, read as it reads it
-        return _old_httpx_interaction(where, request, response)
+        return _old_httpx_response(where, response)
     status = response.get("status")
     if not isinstance(status, dict) or "code" not in status:
         raise UnusableInteraction(
             (*where, "status"),
             f"the status is {_shown(status)}, where {{code: 200, message: OK}} is expected",
         )
-    return Interaction(
-        request=request,
+    return RecordedResponse(
         status=_code((*where, "status", "code"), status["code"]),
         reason=_reason((*where, "status", "message"), status.get("message")),
         headers=_flattened((*where, "headers"), response.get("headers")),
@@ -138,14 +105,11 @@ def _interaction(index: int, request: VcrRequest, response: Any) -> Interaction:
     )
 
 
-def _old_httpx_interaction(
-    where: Location, request: VcrRequest, response: Mapping[str, Any]
-) -> Interaction:
+def _old_httpx_response(where: Location, response: Mapping[str, Any]) -> RecordedResponse:
     headers = _flattened((*where, "headers"), response.get("headers"))
     body = _text_or_bytes((*where, "content"), response.get("content"))
     decoded = decode_response({"headers": _grouped(headers), "body": {"string": body}})
-    return Interaction(
-        request=request,
+    return RecordedResponse(
         status=_code((*where, "status_code"), response["status_code"]),
         reason="",  # httpx took the phrase of the code, as aiohttp does for an empty reason
         headers=tuple(
@@ -155,8 +119,10 @@ def _old_httpx_interaction(
     )
 
 
-def _check_request(where: Location, request: VcrRequest) -> None:
-    """What matching, redaction and a rewrite need of a request vcrpy built."""
+def check_request(request: VcrRequest) -> None:
+    """What matching, redaction and a rewrite need of a request vcrpy built. Header values
+    vcrpy kept as bytes or numbers are made text, in place."""
+    where: Location = ("request",)
     if not isinstance(request.method, str):
         raise UnusableInteraction((*where, "method"), f"the method is {_shown(request.method)}")
     if not isinstance(request.uri, str):
