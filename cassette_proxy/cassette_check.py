@@ -12,25 +12,28 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 import yaml
 from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.persisters.filesystem import FilesystemPersister
+from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.contract import check_request, check_response, classify
 from cassette_proxy.errors import CassetteFileError
+from cassette_proxy.matching import body_bytes
 from cassette_proxy.models.http import ProxyRequest, end_to_end
 from cassette_proxy.models.violations import Severity
 from cassette_proxy.persist import (
+    CassetteNotReplayable,
     load_cassette,
     save_cassette,
     vcrpy_serializer_for,
     write_atomically,
 )
-from cassette_proxy.redact import redact_bytes, redact_header, token_secrets
+from cassette_proxy.redact import redact_bytes, redact_header, redact_text, token_secrets
 
 FindingKind = Literal["load", "secret", "contract"]
 
@@ -80,7 +83,7 @@ def _secrets_in_interaction(index: int, interaction: Interaction) -> Iterator[Se
             yield Secret((*base, "request", "headers", name), value, redacted)
     for original, replacement in token_secrets(request.uri):
         yield Secret((*base, "request", "uri"), original, replacement)
-    for where, body in (("request", request.body or b""), ("response", interaction.body)):
+    for where, body in (("request", body_bytes(request)), ("response", interaction.body)):
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
         for original, replacement in token_secrets(text):
             yield Secret((*base, where, "body"), original, replacement)
@@ -102,7 +105,7 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
     if not route.has_contract:
         return
     headers = end_to_end(CIMultiDict((str(k), str(v)) for k, v in request.headers.items()))
-    body = _as_bytes(request.body)
+    body = body_bytes(request)
     incoming = ProxyRequest(request.method, raw_path, CIMultiDictProxy(headers), body)
     checks = (
         ("request", check_request(route, incoming, injecting_key=False)),
@@ -120,22 +123,20 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
             )
 
 
-def _as_bytes(body: object) -> bytes:
-    """A recorded request body as sent: vcrpy keeps text, bytes, or (aiohttp's ``json=``) the
-    parsed object."""
-    if body is None:
-        return b""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return orjson.dumps(body)
-
-
 def check_cassette(path: Path) -> CassetteReport:
     report = CassetteReport(path)
+    # vcrpy's own loader says whether vcrpy loads it, whatever the proxy makes of it.
+    vcrpy_refusal = None
+    try:
+        requests, *_ = FilesystemPersister.load_cassette(str(path), vcrpy_serializer_for(path))
+        report.vcrpy_loads, report.interactions = True, len(requests)
+    except Exception as exc:  # vcrpy's own reasons, reported as they are
+        vcrpy_refusal = f"vcrpy cannot load it: {type(exc).__name__}: {exc}"
     try:
         interactions = load_cassette(path)
+    except CassetteNotReplayable as exc:  # vcrpy loads it: the limit is the proxy's, and says so
+        report.findings.append(Finding(exc.pointer, "error", "load", str(exc)))
+        return report
     except CassetteFileError as exc:
         report.findings.append(Finding("", "error", "load", str(exc)))
         return report
@@ -143,13 +144,8 @@ def check_cassette(path: Path) -> CassetteReport:
         report.findings.append(Finding("", "error", "load", f"{path} does not exist or is empty"))
         return report
     report.interactions = len(interactions)
-    try:
-        requests, *_ = FilesystemPersister.load_cassette(str(path), vcrpy_serializer_for(path))
-        report.vcrpy_loads = len(requests) == len(interactions)
-    except Exception as exc:  # vcrpy's own reasons, reported as they are
-        report.findings.append(
-            Finding("", "error", "load", f"vcrpy cannot load it: {type(exc).__name__}: {exc}")
-        )
+    if vcrpy_refusal is not None:
+        report.findings.append(Finding("", "error", "load", vcrpy_refusal))
     for index, interaction in enumerate(interactions):
         report.findings.extend(_contract_findings(index, interaction))
     for secret in find_secrets(interactions):
@@ -253,7 +249,7 @@ def _redacted(interaction: Interaction) -> Interaction:
     request.headers = {k: redact_header(k, v) for k, v in request.headers.items()}
     for original, replacement in token_secrets(request.uri):
         request.uri = request.uri.replace(original, replacement)
-    request.body = redact_bytes(request.body or b"")
+    request.body = _redacted_body(request)
     return Interaction(
         request,
         interaction.status,
@@ -261,6 +257,25 @@ def _redacted(interaction: Interaction) -> Interaction:
         tuple((n, redact_header(n, v)) for n, v in interaction.headers),
         redact_bytes(interaction.body),
     )
+
+
+def _redacted_body(request: VcrRequest) -> Any:
+    """The request body with its secrets fingerprinted, in the shape vcrpy built it: bytes, or
+    the object vcrpy's aiohttp stub kept for ``json=``, its strings redacted."""
+    body = request.body
+    if isinstance(body, dict | list | tuple):
+        return _redacted_object(body)
+    return redact_bytes(body_bytes(request))
+
+
+def _redacted_object(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {key: _redacted_object(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted_object(item) for item in value)
+    return value
 
 
 def render_text(reports: list[CassetteReport]) -> str:

@@ -8,7 +8,8 @@ functions still explain a miss, so its messages are reused verbatim.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+import json
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -19,17 +20,28 @@ from vcr.util import read_body
 Key = tuple[Hashable, ...]
 
 
-def _canonical_body(request: VcrRequest) -> Hashable:
-    """The body as canonical JSON when it is JSON, else its bytes (empty and absent are equal)."""
+def body_bytes(request: VcrRequest) -> bytes:
+    """The body as sent. vcrpy's aiohttp stub records the object given to ``json=`` (a mapping or
+    a list) as it was, and aiohttp sends ``json.dumps`` of it."""
     body = read_body(request) or b""
     if isinstance(body, str):
-        body = body.encode("utf-8")
+        return body.encode("utf-8")
+    if isinstance(body, Mapping | list | tuple):
+        return json.dumps(body).encode("utf-8")
+    if not isinstance(body, bytes | bytearray):
+        raise TypeError(f"a body of type {type(body).__name__}")
+    return bytes(body)
+
+
+def _canonical_body(request: VcrRequest) -> Hashable:
+    """The body as canonical JSON when it is JSON, else its bytes (empty and absent are equal)."""
+    body = body_bytes(request)
     if body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit():
         try:
             return ("json", orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
         except orjson.JSONDecodeError:
             pass
-    return ("raw", bytes(body))
+    return ("raw", body)
 
 
 def _uri(request: VcrRequest) -> str:
@@ -50,7 +62,7 @@ PROJECTIONS: Final[dict[str, Callable[[VcrRequest], Hashable]]] = {
     "query": lambda r: tuple(r.query),
     "uri": _uri,
     "body": _canonical_body,
-    "raw_body": lambda r: bytes(read_body(r) or b""),
+    "raw_body": body_bytes,
 }
 
 

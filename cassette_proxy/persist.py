@@ -4,6 +4,10 @@
   ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
   so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded. YAML is read
   through :mod:`cassette_proxy.yaml_reader`, which gives vcrpy's result about four times faster.
+  The shapes a response takes inside, and how each is read, are
+  :mod:`cassette_proxy.vcrpy_format`'s; the proxy writes today's.
+- What vcrpy refuses, the proxy refuses, in one line; what vcrpy loads but the proxy cannot
+  replay is refused in one line too, naming the interaction and saying that vcrpy loads it.
 - Writes are atomic: a temporary file beside the cassette, fsynced, then renamed over it. The
   temporary file has an unpredictable name and is created exclusively, never through a symlink
   (``O_EXCL|O_NOFOLLOW``), and a cassette reached through a symlink is written at its target,
@@ -29,12 +33,13 @@ from typing import Any, Final, Literal, Protocol
 import orjson
 import yaml
 from vcr.request import Request as VcrRequest
-from vcr.serialize import _looks_like_an_old_cassette, _warn_about_old_cassette_format, serialize
+from vcr.serialize import _looks_like_an_old_cassette, serialize
 from vcr.serializers import compat, jsonserializer, yamlserializer
 
-from cassette_proxy import yaml_reader
+from cassette_proxy import vcrpy_format, yaml_reader
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
+from cassette_proxy.matching import body_bytes
 from cassette_proxy.models.http import Timing
 
 
@@ -69,14 +74,6 @@ def _grouped(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     return grouped
 
 
-def _flattened(headers: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    pairs: list[tuple[str, str]] = []
-    for name, values in (headers or {}).items():
-        for value in values if isinstance(values, list) else [values]:
-            pairs.append((str(name), str(value)))
-    return tuple(pairs)
-
-
 def _response_dict(interaction: Interaction) -> dict[str, Any]:
     response: dict[str, Any] = {
         "status": {"code": interaction.status, "message": interaction.reason},
@@ -107,15 +104,14 @@ def timing_of(stored: Any) -> Timing | None:
 
 
 def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
-    body = response.get("body", {}).get("string") or b""
-    if isinstance(body, str):
-        body = body.encode("utf-8")
-    status = response["status"]
+    vcrpy_format.check_request(request)
+    recorded = vcrpy_format.read_response(response)  # in any shape vcrpy's stubs wrote
+    body = recorded.body
     return Interaction(
         request=request,
-        status=int(status["code"]),
-        reason=str(status.get("message") or ""),
-        headers=_flattened(response.get("headers", {})),
+        status=recorded.status,
+        reason=recorded.reason,
+        headers=recorded.headers,
         body=body,
         timing=timing_of(response.get("timing")),
     )
@@ -125,19 +121,60 @@ def _interactions(data: Any) -> list[Interaction]:
     """The interactions of a parsed cassette, built with vcrpy's own pieces, as
     ``vcr.serialize.deserialize`` builds them (vcrpy 9.x; the pyproject pins <10). Each raw
     entry is released once it is built, so the parsed document and the interactions are never
-    both whole in memory."""
+    both whole in memory.
+
+    vcrpy's errors propagate; the first interaction the proxy cannot replay is raised once
+    vcrpy's pieces have built every entry, so a file vcrpy refuses is never reported as the
+    proxy's limit."""
     if _looks_like_an_old_cassette(data):
-        _warn_about_old_cassette_format()  # vcrpy's ValueError, in its words
+        raise _BeforeVersionOne
     raw = data["interactions"]
+    if not isinstance(raw, list):  # a !!python/tuple, which vcrpy iterates as well
+        raw = list(raw)
     built: list[Interaction] = []
+    unusable: vcrpy_format.UnusableInteraction | None = None
     for index, entry in enumerate(raw):
         raw[index] = None
         request = VcrRequest._from_dict(entry["request"])
-        built.append(_interaction(request, compat.convert_to_bytes(entry["response"])))
+        response = compat.convert_to_bytes(entry["response"])
+        if unusable is not None:
+            continue  # vcrpy's pieces go on; nothing more is built
+        try:
+            built.append(_interaction(request, response))
+        except vcrpy_format.UnusableInteraction as exc:
+            unusable = exc.within("interactions", index)
+    if unusable is not None:
+        raise unusable
     return built
 
 
 # -- the cassette file ----------------------------------------------------------------------------
+
+# What vcrpy's loader raises on a file it refuses: the parsers' errors, and those its own pieces
+# (``Request._from_dict``, ``compat.convert_to_bytes``) raise on a shape they cannot build.
+_VCRPY_REFUSALS: Final = (
+    yaml.YAMLError,
+    orjson.JSONDecodeError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+)
+# The tag vcrpy before 1.0 wrote its requests with; its migration script strips it.
+_PRE_1_0_TAG: Final = "python/object:vcr.request.Request"
+
+
+class CassetteNotReplayable(CassetteFileError):
+    """vcrpy loads the cassette, but the proxy cannot replay one of its interactions."""
+
+    def __init__(self, message: str, pointer: str) -> None:
+        super().__init__(message)
+        self.pointer = pointer  # into the cassette: /interactions/3/response/status/code
+
+
+class _BeforeVersionOne(Exception):
+    """vcrpy's format before 1.0: a list of interactions, which vcrpy refuses too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,18 +249,20 @@ def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
         data = serializer.deserialize(source)
         del source
         return _checked(_interactions(data))
-    # What a tampered file makes vcrpy's loader or the building of interactions raise: the
-    # wrong type where a mapping, list, number or text belongs, a missing key, bad base64 (a
-    # ValueError), an infinite status (an OverflowError), nesting deeper than Python's stack.
-    except (
-        yaml.YAMLError,
-        ValueError,
-        LookupError,
-        TypeError,
-        AttributeError,
-        ArithmeticError,
-        RecursionError,
-    ) as exc:
+    except _BeforeVersionOne:
+        raise _before_version_one(path) from None
+    except vcrpy_format.UnusableInteraction as exc:
+        raise CassetteNotReplayable(
+            f"cassette {str(path)!r}: vcrpy loads it, but cassette-proxy cannot replay "
+            f"interaction {exc.where[1]} ({exc.pointer}): {exc.problem}; it is left untouched: "
+            "fix or delete that interaction, or move the cassette away to record a new one",
+            exc.pointer,
+        ) from exc
+    # What vcrpy's loader refuses, and what a tampered file makes the building of interactions
+    # raise: an infinite status (an OverflowError), nesting deeper than Python's stack.
+    except (*_VCRPY_REFUSALS, LookupError, ArithmeticError, RecursionError) as exc:
+        if isinstance(exc, yaml.constructor.ConstructorError) and _PRE_1_0_TAG in str(exc):
+            raise _before_version_one(path) from exc
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CassetteFileError(
             f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load ({detail}); "
@@ -233,12 +272,9 @@ def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
 
 def _checked(interactions: list[Interaction]) -> list[Interaction]:
     for index, interaction in enumerate(interactions):
-        request = interaction.request
-        if isinstance(request.body, dict | list):  # vcrpy's aiohttp stub records json= as data
-            request.body = orjson.dumps(request.body)
         problem = replay_problem(interaction)
         if problem is not None:
-            raise TypeError(f"interaction {index}: {problem}")
+            raise vcrpy_format.UnusableInteraction(("interactions", index), problem)
     return interactions
 
 
@@ -261,9 +297,10 @@ def _request_problem(request: VcrRequest) -> str | None:
         request.port  # noqa: B018 - parses the port, as matching will
     except ValueError as exc:
         return f"its request URI {request.uri!r} has a bad port ({exc})"
-    body = request.body_bytes
-    if not isinstance(body, bytes | None):
-        return f"its request body is {type(body).__name__}, not text"
+    try:
+        body_bytes(request)  # as matching will read it
+    except TypeError as exc:
+        return f"its request body is not text ({exc})"
     odd = [
         name
         for name, value in request.headers.items()
@@ -281,6 +318,15 @@ def _is_text(value: object) -> bool:
             return False
         return True
     return isinstance(value, str)
+
+
+def _before_version_one(path: Path) -> CassetteFileError:
+    return CassetteFileError(
+        f"cassette {str(path)!r} is in vcrpy's format from before 1.0 (a list of interactions, "
+        "no 'version: 1'), which vcrpy refuses too; it is left untouched: convert it with "
+        f"'python -m vcr.migration {path}' (which rewrites it in place: keep a copy), or move it "
+        "away to record a new one"
+    )
 
 
 def _not_utf8(path: Path, offset: int) -> CassetteFileError:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -15,6 +16,7 @@ import vcr
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.persist import (
+    CassetteNotReplayable,
     file_state,
     load_cassette,
     read_cassette,
@@ -214,3 +216,126 @@ def test_a_write_made_only_if_unchanged_leaves_a_changed_file_alone(tmp_path: Pa
     assert write_atomically(cassette, "", only_if=file_state(cassette))
     assert not write_atomically(tmp_path / "absent.yaml", "", only_if=seen)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+# -- the shapes vcrpy's stubs wrote (tests/test_shapes.py replays each through the proxy) ---------
+
+REQUEST: dict[str, Any] = {"method": "GET", "uri": "https://h/x", "body": None, "headers": {}}
+TODAY: dict[str, Any] = {
+    "status": {"code": 200, "message": "OK"},
+    "headers": {},
+    "body": {"string": "ok"},
+}
+
+
+def one_interaction(
+    path: Path, response: dict[str, Any], request: dict[str, Any] | None = None
+) -> Path:
+    """A cassette of one raw interaction, written by vcrpy's YAML serializer."""
+    document = {
+        "version": 1,
+        "interactions": [{"request": request or REQUEST, "response": response}],
+    }
+    path.write_text(vcr.serializers.yamlserializer.serialize(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("response", "read"),
+    [
+        ({**TODAY, "headers": {"X": ["a\r\n b"]}}, {"headers": (("X", "a b"),)}),  # obs-fold
+        ({**TODAY, "headers": {"Length": [42]}}, {"headers": (("Length", "42"),)}),
+        (
+            {**TODAY, "headers": {"X": [b"\xc3\xa9", b"\xe9"]}},
+            {"headers": (("X", "é"), ("X", "é"))},
+        ),
+        ({**TODAY, "headers": None}, {"headers": ()}),
+        ({**TODAY, "status": {"code": 201, "message": None}}, {"status": 201, "reason": ""}),
+        ({**TODAY, "status": {"code": "404"}}, {"status": 404, "reason": ""}),
+        ({**TODAY, "body": {"string": None}}, {"body": b""}),
+        ({**TODAY, "body": {}}, {"body": b""}),
+        ({**TODAY, "body": "plain"}, {"body": b"plain"}),
+        ({**TODAY, "body": {"string": b"\x00\xff"}}, {"body": b"\x00\xff"}),
+        ({**TODAY, "url": "https://h/x"}, {"status": 200, "body": b"ok"}),  # tornado's extra key
+    ],
+    ids=[
+        "folded-header",
+        "number-header",
+        "binary-header",
+        "null-headers",
+        "null-reason",
+        "code-as-text",
+        "null-body",
+        "empty-body",
+        "plain-body",
+        "binary-body",
+        "extra-key",
+    ],
+)
+def test_readings_of_what_no_stub_wrote_but_a_hand_may_have(
+    tmp_path: Path, response: dict[str, Any], read: dict[str, Any]
+) -> None:
+    [interaction] = load_cassette(one_interaction(tmp_path / "c.yaml", response)) or []
+    assert {name: getattr(interaction, name) for name in read} == read
+
+
+def test_binary_request_header_values_are_read_as_text(tmp_path: Path) -> None:
+    # boto3's requests reach vcrpy with bytes header values, which it records as !!binary.
+    request = {**REQUEST, "headers": {"X-Amz-Date": [b"20260101T000000Z"]}}
+    [interaction] = load_cassette(one_interaction(tmp_path / "c.yaml", TODAY, request)) or []
+    assert interaction.request.headers["X-Amz-Date"] == "20260101T000000Z"
+
+
+@pytest.mark.parametrize(
+    ("response", "request_", "pointer", "problem"),
+    [
+        ({"headers": {}, "body": {}}, None, "/response/status", "the status is missing"),
+        ({**TODAY, "status": 200}, None, "/response/status", "the status is 200, where {code"),
+        ({**TODAY, "status": {"code": 0}}, None, "/response/status/code", "0, where a number"),
+        (
+            {**TODAY, "status": {"code": 200, "message": "O\nK"}},
+            None,
+            "/response/status/message",
+            "the reason phrase 'O\\nK' holds a line break",
+        ),
+        ({**TODAY, "headers": {"X": ["a\nb"]}}, None, "/response/headers/X", "a line break"),
+        ({**TODAY, "headers": {"X": [None]}}, None, "/response/headers/X", "is missing, where"),
+        ({**TODAY, "headers": {"A B": ["1"]}}, None, "/response/headers/A B", "not an HTTP field"),
+        ({**TODAY, "headers": [["X"]]}, None, "/response/headers/0", "not a [name, [values]]"),
+        ({**TODAY, "headers": "X: 1"}, None, "/response/headers", "not a mapping or a list"),
+        ({**TODAY, "body": [1]}, None, "/response/body", "a list value, where text"),
+        ("a response", None, "/response", "the response is 'a response', not a mapping"),
+        (TODAY, {**REQUEST, "method": None}, "/request/method", "the method is missing"),
+        (TODAY, {**REQUEST, "uri": "https://h:99999/"}, "/request/uri", "Port out of range"),
+        (TODAY, {**REQUEST, "body": 7}, "/request/body", "the body is 7, not bytes, text or JSON"),
+    ],
+    ids=[
+        "no-status",
+        "status-number",
+        "code-zero",
+        "reason-line-break",
+        "header-line-break",
+        "header-null",
+        "header-name-space",
+        "header-pair-short",
+        "headers-text",
+        "body-list",
+        "response-text",
+        "request-method-null",
+        "request-port",
+        "request-body-number",
+    ],
+)
+def test_what_only_the_proxy_cannot_replay_is_refused_with_where_and_why(
+    tmp_path: Path, response: Any, request_: dict[str, Any] | None, pointer: str, problem: str
+) -> None:
+    cassette = one_interaction(tmp_path / "c.yaml", response, request_)
+    vcr.persisters.filesystem.FilesystemPersister.load_cassette(
+        cassette, vcr.serializers.yamlserializer
+    )  # vcrpy loads it
+    with pytest.raises(CassetteNotReplayable) as refused:
+        load_cassette(cassette)
+    assert refused.value.pointer == "/interactions/0" + pointer
+    assert problem in str(refused.value)
+    assert "vcrpy loads it, but cassette-proxy cannot replay interaction 0" in str(refused.value)
+    assert "\n" not in str(refused.value)

@@ -209,13 +209,13 @@ HEADERS = {"Content-Type": ["application/json"]}
             "status.yaml",
             "interactions:\n- request: {method: GET, uri: 'http://h/', body: '', headers: {}}\n"
             "  response: {status: {code: .inf, message: OK}, headers: {}, body: {string: ''}}\n",
-            "not a vcrpy cassette",
+            "cannot replay interaction 0 .* status code is inf",
         ),
         (
             "port.yaml",
             "interactions:\n- request: {method: GET, uri: 'http://h:http/', body: '', headers: {}}"
             "\n  response: {status: {code: 200, message: OK}, headers: {}, body: {string: ''}}\n",
-            "bad port",
+            "cannot replay interaction 0 .*port",
         ),
     ],
     ids=["deep-yaml", "deep-json", "bad-base64", "infinite-status", "bad-port"],
