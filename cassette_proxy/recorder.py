@@ -32,7 +32,7 @@ from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal
 from cassette_proxy.matching import Matcher
 from cassette_proxy.models.http import ProxyResponse, UndecodableBody, decode_body
 from cassette_proxy.persist import load_cassette, save_cassette
-from cassette_proxy.redact import redact_bytes, redact_header
+from cassette_proxy.redact import redact_bytes, redact_header, redact_text
 from cassette_proxy.settings import RecordMode, Settings
 
 _ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
@@ -154,7 +154,9 @@ class Recorder:
         """Keep ``response`` for ``request``, durably, before the client sees it."""
         assert self._journal is not None, "record() in a mode that does not record"
         headers, body = recording_of(response)
-        interaction = Interaction(request, response.status, response.reason, headers, body)
+        # The reason phrase is the upstream's free text too (a key can be echoed there).
+        reason = redact_text(response.reason)
+        interaction = Interaction(request, response.status, reason, headers, body)
         try:
             self._journal.append(interaction)
         except (OSError, TypeError, ValueError) as exc:
