@@ -232,3 +232,10 @@ def test_the_head_keeps_what_the_cut_does_not_split() -> None:
     assert OPENAI_KEY.encode() not in head
     assert head.startswith(sha(OPENAI_KEY).encode() + b" and then")
     assert len(head) <= 150
+
+
+@pytest.mark.parametrize("surrogate", ["\udcff", "\ud800"], ids=["undecodable-byte", "lone"])
+def test_text_with_lone_surrogates_keeps_them(surrogate: str) -> None:
+    # aiohttp keeps bytes that are not UTF-8 as surrogates; JSON can carry a lone one.
+    assert redact_text(f"{surrogate} {OPENAI_KEY}") == f"{surrogate} {sha(OPENAI_KEY)}"
+    assert redact_text(f"{surrogate} plain") == f"{surrogate} plain"

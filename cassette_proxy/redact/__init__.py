@@ -58,17 +58,23 @@ def redact_bytes(body: bytes) -> bytes:
     return _redacted(body, spans) if spans else body
 
 
-def _encoded(text: str) -> bytes:
-    return text.encode("utf-8", "surrogateescape")
+def _encoded(text: str) -> tuple[bytes, str]:
+    """``text`` as the bytes it came from, and the error handler that turns them back: aiohttp
+    keeps bytes that are not UTF-8 as lone surrogates (surrogateescape); a lone surrogate of
+    another origin (a JSON ``\\ud800``) needs surrogatepass."""
+    try:
+        return text.encode("utf-8", "surrogateescape"), "surrogateescape"
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass"), "surrogatepass"
 
 
 def redact_text(text: str) -> str:
     """Every secret in ``text`` replaced by its fingerprint; ``text`` itself if it holds none."""
     if not text:
         return text
-    data = _encoded(text)
+    data, errors = _encoded(text)
     spans = find(data)
-    return _redacted(data, spans).decode("utf-8", "surrogateescape") if spans else text
+    return _redacted(data, spans).decode("utf-8", errors) if spans else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +88,10 @@ class Found:
 
 def secrets_in(data: bytes | str) -> list[Found]:
     """Every secret :func:`redact_bytes` would replace in ``data``, in order."""
-    raw = _encoded(data) if isinstance(data, str) else data
+    raw, errors = _encoded(data) if isinstance(data, str) else (data, "surrogateescape")
     return [
         Found(
-            raw[span.start : span.end].decode("utf-8", "surrogateescape"),
+            raw[span.start : span.end].decode("utf-8", errors),
             fingerprint_bytes(raw[span.start : span.end]),
             span.rule,
         )
