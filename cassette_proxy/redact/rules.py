@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable
@@ -167,6 +168,18 @@ class RuleSet:
         return [self.rules[index] for index in hits] if hits else []
 
 
+# gitleaks' keyword-in-context rules (about 100) start by taking up to 50 name characters before
+# the keyword, lazily, so that their match holds the whole name (which some allowlists read).
+# Whether a rule matches does not depend on it, but in one automaton for all rules those counters
+# multiply the states: without it the set builds in half the time, and matches new text (before
+# its states are cached) ten times faster. The rule's own regex keeps it.
+_OPTIONAL_LEAD: Final = re.compile(r"^(\(\?i\))?\[\\w\.-\]\{0,\d+\}\??")
+
+
+def _for_the_set(pattern: str) -> bytes:
+    return _OPTIONAL_LEAD.sub(lambda m: m[1] or "", pattern, count=1).encode("latin-1")
+
+
 def _version(text: str) -> str:
     first = text.partition("\n")[0]
     return first.partition("rule set, ")[2].partition(":")[0] or "unknown"
@@ -199,6 +212,6 @@ def rule_set() -> RuleSet:
         rules.append(Rule(rule_id, description, pattern, 0.0, 1, (), accepts))
     combined = re2.Set.SearchSet(_options())
     for rule in rules:
-        combined.Add(rule.pattern.encode("latin-1"))
+        combined.Add(_for_the_set(rule.pattern))
     combined.Compile()
     return RuleSet(_version(text), tuple(rules), combined)
