@@ -14,6 +14,8 @@ from typing import Final
 from cassette_proxy.redact.rules import Match, Rule, rule_set, shannon_entropy
 
 _FINGERPRINT: Final = re.compile(rb"sha256:[0-9a-f]{8}")
+_LINE_REACH: Final = 4096
+_NAME_BYTES: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +36,21 @@ def _secret_span(rule: Rule, match: Match) -> tuple[int, int]:
 
 
 def _line(data: bytes, start: int, end: int) -> bytes:
-    line_end = data.find(b"\n", end)
-    return data[data.rfind(b"\n", 0, start) + 1 : line_end if line_end >= 0 else len(data)]
+    """The line the secret is on, or its 4 KiB either side in a longer line (a one-line JSON
+    body), so that many findings in a large body do not each copy all of it."""
+    low, high = max(0, start - _LINE_REACH), min(len(data), end + _LINE_REACH)
+    line_end = data.find(b"\n", end, high)
+    return data[data.rfind(b"\n", low, start) + 1 or low : line_end if line_end >= 0 else high]
+
+
+def _whole(rule: Rule, data: bytes, match: Match) -> bytes:
+    """The match as gitleaks' own regex has it: with the name characters before it that its
+    optional lead takes in (see :attr:`Rule.lead`)."""
+    start, end = match.span()
+    floor = max(0, start - rule.lead)
+    while start > floor and data[start - 1] in _NAME_BYTES:
+        start -= 1
+    return data[start:end]
 
 
 def _is_secret(rule: Rule, data: bytes, match: Match, start: int, end: int) -> bool:
@@ -50,14 +65,21 @@ def _is_secret(rule: Rule, data: bytes, match: Match, start: int, end: int) -> b
         return False
     if rule.accepts is not None and not rule.accepts(secret):
         return False
-    whole = data[slice(*match.span())]
-    line = _line(data, start, end)
-    return not any(allowlist.allows(secret, whole, line) for allowlist in rule.allowlists)
+    for allowlist in rule.allowlists:
+        if allowlist.target == "secret":
+            target = secret
+        elif allowlist.target == "match":
+            target = _whole(rule, data, match)
+        else:
+            target = _line(data, start, end)
+        if allowlist.allows(secret, target):
+            return False
+    return True
 
 
 def find(data: bytes) -> list[Span]:
     """The secrets in ``data``, in order, not overlapping."""
-    rules = rule_set().matching(data)
+    rules = rule_set().candidates(data)
     if not rules:
         return []
     spans: list[Span] = []

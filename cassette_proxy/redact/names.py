@@ -45,6 +45,8 @@ SUFFIXES: Final = (
     ("oauth", "token"),
 )
 PARAMETERS: Final = frozenset({"key", "token", "auth", "sig", "signature", "pwd"})
+# Every name above holds one of these (the rules' keywords: text without any is not scanned).
+NAME_KEYWORDS: Final = ("pass", "pwd", "secret", "credential", "auth", "key", "token", "sig")
 
 _SEPARATORS: Final = re.compile(r"[-_. ]")
 _JOINED: Final = tuple(sorted({"".join(words) for words in SUFFIXES}, key=len, reverse=True))

@@ -18,9 +18,13 @@ The proxy adds what traffic to this upstream carries and a source-code scanner d
 - ``credential-field``: a JSON string under such a name, at any depth, also in JSON embedded in
   a JSON string (tool-call arguments).
 
-All of them are compiled once into one RE2 set, scanned in one pass over the bytes: RE2 runs in
-time linear in the input whatever the pattern (no backtracking, so a hostile body cannot make
-the scan slow), and most text matches no rule at all.
+They run as gitleaks runs them: each rule has keywords, one of which any match contains (``ghp_``,
+``sk_live``, the name before ``=``), and a rule's regex runs only over text that holds one of its
+keywords. The keywords of all rules are one RE2 set, matched in one pass over the bytes: a body
+with none of them costs that pass and nothing else. RE2 runs in time linear in the input whatever
+the pattern (no backtracking); one set of all the rules' regexes would be a single pass too, but
+its automaton grows with every combination of their counters, and on varied text (base64, say)
+it was a hundred times slower than the keywords.
 """
 
 from __future__ import annotations
@@ -30,14 +34,14 @@ import math
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Final, Literal, Protocol, cast
 
 import re2
 
-from cassette_proxy.redact.names import name_pattern, parameter_pattern
+from cassette_proxy.redact.names import NAME_KEYWORDS, name_pattern, parameter_pattern
 
 
 class Match(Protocol):
@@ -57,13 +61,24 @@ class Regex(Protocol):
 def _options() -> Any:
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1  # bytes in, one byte one character
-    options.max_mem = 64 << 20  # the set's DFA; RE2's default (8 MiB) is small for 230 rules
     return options
 
 
 @functools.cache
 def compile_pattern(pattern: str) -> Regex:
     return cast(Regex, re2.compile(pattern.encode("latin-1"), _options()))
+
+
+# gitleaks' keyword-in-context rules (about 100) start by taking up to 50 name characters before
+# the keyword, lazily, so that their match holds the whole name (which some allowlists read).
+# What they find does not depend on it, but it makes their search many times slower on text
+# full of name characters (base64): they are searched without it, and the name is taken back in
+# by :attr:`Rule.lead` where an allowlist reads the match.
+_OPTIONAL_LEAD: Final = re.compile(r"^(?P<flags>\(\?i\))?\[\\w\.-\]\{0,(?P<most>\d+)\}\??")
+
+
+def searched(pattern: str) -> str:
+    return _OPTIONAL_LEAD.sub(lambda m: m["flags"] or "", pattern, count=1)
 
 
 Target = Literal["secret", "match", "line"]
@@ -75,14 +90,14 @@ class Allowlist:
 
     target: Target
     regexes: tuple[Regex, ...]
-    stopwords: tuple[bytes, ...]
+    stopwords: Regex | None  # any of them in the secret, ignoring case (gitleaks has 1,400)
 
-    def allows(self, secret: bytes, match: bytes, line: bytes) -> bool:
-        text = {"secret": secret, "match": match, "line": line}[self.target]
-        if any(regex.search(text) is not None for regex in self.regexes):
+    def allows(self, secret: bytes, target: bytes) -> bool:
+        """Whether a finding is allowed: ``target`` is the secret, its match or its line, as
+        :attr:`target` says."""
+        if any(regex.search(target) is not None for regex in self.regexes):
             return True
-        lowered = secret.lower()
-        return any(word in lowered for word in self.stopwords)
+        return self.stopwords is not None and self.stopwords.search(secret) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +108,20 @@ class Rule:
     entropy: float  # the secret's Shannon entropy must exceed it (0: no minimum)
     secret_group: int  # 0: the first group that matched, or the whole match without one
     allowlists: tuple[Allowlist, ...]
+    keywords: tuple[str, ...]  # lowercase; a match holds one of them
     accepts: Callable[[bytes], bool] | None = None  # a further test of the secret
 
     @property
     def regex(self) -> Regex:
-        """Compiled on first use: the set says which rules match, and most never do."""
-        return compile_pattern(self.pattern)
+        """The pattern to search with (:func:`searched`), compiled on first use: most rules'
+        keywords never turn up."""
+        return compile_pattern(searched(self.pattern))
+
+    @property
+    def lead(self) -> int:
+        """How many name characters before its match gitleaks' own regex would take in."""
+        lead = _OPTIONAL_LEAD.match(self.pattern)
+        return int(lead["most"]) if lead else 0
 
 
 def shannon_entropy(data: bytes) -> float:
@@ -113,10 +136,16 @@ def _allowlist(raw: dict[str, Any]) -> Allowlist | None:
     if needs_file and raw.get("condition", "OR").upper() == "AND":
         return None
     regexes = tuple(compile_pattern(p) for p in raw.get("regexes", ()))
-    stopwords = tuple(word.lower().encode("latin-1") for word in raw.get("stopwords", ()))
-    if not regexes and not stopwords:
+    words = raw.get("stopwords", ())
+    stopwords = compile_pattern(_any_of(words)) if words else None
+    if not regexes and stopwords is None:
         return None
     return Allowlist(raw.get("regexTarget", "secret"), regexes, stopwords)
+
+
+def _any_of(words: Iterable[str]) -> str:
+    """An RE2 pattern for any of ``words``, ignoring case."""
+    return "(?i:" + "|".join(re.escape(word) for word in sorted(set(words))) + ")"
 
 
 def _has_digit_or_symbol(secret: bytes) -> bool:
@@ -131,27 +160,43 @@ PROJECT_RULES: Final = (
         "auth-scheme",
         "A credential after an authentication scheme (Bearer, Api-Key, Basic)",
         rf"\b(?:Bearer|bearer|BEARER|Api-Key|api-key|Basic)\s+({_CREDENTIAL_CHARS}{{12,}})",
+        ("bearer", "api-key", "basic"),
         _has_digit_or_symbol,
     ),
-    ("sk-key", "An sk- key (OpenAI and others)", r"\b(sk-[A-Za-z0-9_-]{16,})", None),
-    ("yandex-api-key-bare", "A Yandex Cloud API key", r"\b(AQVN[A-Za-z0-9_-]{16,})", None),
-    ("yandex-iam-token-bare", "A Yandex Cloud IAM token", r"\b(t1\.[A-Za-z0-9_.-]{16,})", None),
+    ("sk-key", "An sk- key (OpenAI and others)", r"\b(sk-[A-Za-z0-9_-]{16,})", ("sk-",), None),
+    (
+        "yandex-api-key-bare",
+        "A Yandex Cloud API key",
+        r"\b(AQVN[A-Za-z0-9_-]{16,})",
+        ("aqvn",),
+        None,
+    ),
+    (
+        "yandex-iam-token-bare",
+        "A Yandex Cloud IAM token",
+        r"\b(t1\.[A-Za-z0-9_.-]{16,})",
+        ("t1.",),
+        None,
+    ),
     (
         "credential-parameter",
         "A query or form parameter named like a credential",
         rf"(?:^|[?&;])(?:{parameter_pattern()})=([^&#\s'\"]+)",
+        NAME_KEYWORDS,
         None,
     ),
     (
         "credential-field",
         "A JSON field named like a credential",
         rf'"{_NAME}"\s*:\s*"((?:[^"\\]|\\.)+)"',
+        NAME_KEYWORDS,
         None,
     ),
     (
         "credential-field",
         "A JSON field named like a credential, in JSON held in a JSON string",
         rf'\\"{_NAME}\\"\s*:\s*\\"((?:[^"\\]|\\[^"])+)\\"',
+        NAME_KEYWORDS,
         None,
     ),
 )
@@ -160,24 +205,18 @@ PROJECT_RULES: Final = (
 @dataclass(frozen=True, slots=True)
 class RuleSet:
     version: str  # gitleaks' release the rules come from
-    rules: tuple[Rule, ...]  # in the order they were added to ``combined``
-    combined: Any  # re2.Set: which rules match, in one pass
+    rules: tuple[Rule, ...]
+    keywords: Any  # re2.Set of every rule's keywords, ignoring case: which occur, in one pass
+    rules_of: tuple[tuple[int, ...], ...]  # indices into ``rules``, by the keyword's index
+    always: tuple[int, ...]  # rules without keywords (gitleaks has none today)
 
-    def matching(self, data: bytes) -> list[Rule]:
-        hits: list[int] | None = self.combined.Match(data)
-        return [self.rules[index] for index in hits] if hits else []
-
-
-# gitleaks' keyword-in-context rules (about 100) start by taking up to 50 name characters before
-# the keyword, lazily, so that their match holds the whole name (which some allowlists read).
-# Whether a rule matches does not depend on it, but in one automaton for all rules those counters
-# multiply the states: without it the set builds in half the time, and matches new text (before
-# its states are cached) ten times faster. The rule's own regex keeps it.
-_OPTIONAL_LEAD: Final = re.compile(r"^(\(\?i\))?\[\\w\.-\]\{0,\d+\}\??")
-
-
-def _for_the_set(pattern: str) -> bytes:
-    return _OPTIONAL_LEAD.sub(lambda m: m[1] or "", pattern, count=1).encode("latin-1")
+    def candidates(self, data: bytes) -> list[Rule]:
+        """The rules one of whose keywords ``data`` holds, in the rule set's order."""
+        hits: list[int] | None = self.keywords.Match(data)
+        if not hits and not self.always:
+            return []
+        indices = {i for hit in hits or () for i in self.rules_of[hit]}.union(self.always)
+        return [self.rules[i] for i in sorted(indices)]
 
 
 def _version(text: str) -> str:
@@ -187,7 +226,7 @@ def _version(text: str) -> str:
 
 @functools.cache
 def rule_set() -> RuleSet:
-    """The rules, loaded and compiled into one set on first use (about 0.1 s)."""
+    """The rules, loaded and their keywords compiled into one set on first use."""
     text = resources.files(__package__).joinpath("gitleaks.toml").read_text(encoding="utf-8")
     config = tomllib.loads(text)
     # gitleaks' global allowlist (placeholders such as "abcdefghijklmnopqrstuvwxyz", "true")
@@ -206,12 +245,16 @@ def rule_set() -> RuleSet:
                 float(raw.get("entropy", 0.0)),
                 int(raw.get("secretGroup", 0)),
                 allowlists,
+                tuple(word.lower() for word in raw.get("keywords", ())),
             )
         )
-    for rule_id, description, pattern, accepts in PROJECT_RULES:
-        rules.append(Rule(rule_id, description, pattern, 0.0, 1, (), accepts))
-    combined = re2.Set.SearchSet(_options())
-    for rule in rules:
-        combined.Add(_for_the_set(rule.pattern))
-    combined.Compile()
-    return RuleSet(_version(text), tuple(rules), combined)
+    for rule_id, description, pattern, keywords, accepts in PROJECT_RULES:
+        rules.append(Rule(rule_id, description, pattern, 0.0, 1, (), keywords, accepts))
+    words = sorted({word for rule in rules for word in rule.keywords})
+    keyword_set = re2.Set.SearchSet(_options())
+    for word in words:
+        keyword_set.Add(_any_of([word]).encode("latin-1"))
+    keyword_set.Compile()
+    rules_of = tuple(tuple(i for i, r in enumerate(rules) if word in r.keywords) for word in words)
+    always = tuple(i for i, rule in enumerate(rules) if not rule.keywords)
+    return RuleSet(_version(text), tuple(rules), keyword_set, rules_of, always)
