@@ -45,8 +45,21 @@ SUFFIXES: Final = (
     ("oauth", "token"),
 )
 PARAMETERS: Final = frozenset({"key", "token", "auth", "sig", "signature", "pwd"})
-# Every name above holds one of these (the rules' keywords: text without any is not scanned).
-NAME_KEYWORDS: Final = ("pass", "pwd", "secret", "credential", "auth", "key", "token", "sig")
+_LAST_WORDS: Final = sorted({words[-1] for words in SUFFIXES})
+
+
+def field_keywords() -> tuple[str, ...]:
+    """What a JSON field named like a credential holds: its name's last word and the closing
+    quote (``key"``; ``key\\"`` in JSON held in a string). The rules' keywords: text without
+    any is not searched, and ``prompt_cache_key`` or ``max_output_tokens`` are not a reason."""
+    return tuple(f'{word}"' for word in _LAST_WORDS) + tuple(f'{word}\\"' for word in _LAST_WORDS)
+
+
+def parameter_keywords() -> tuple[str, ...]:
+    """What a query or form parameter named like a credential holds: the end of its name and
+    the ``=`` (``secret=``)."""
+    return tuple(f"{word}=" for word in sorted({*_LAST_WORDS, *PARAMETERS}))
+
 
 _SEPARATORS: Final = re.compile(r"[-_. ]")
 _JOINED: Final = tuple(sorted({"".join(words) for words in SUFFIXES}, key=len, reverse=True))

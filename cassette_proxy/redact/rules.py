@@ -41,7 +41,12 @@ from typing import Any, Final, Literal, Protocol, cast
 
 import re2
 
-from cassette_proxy.redact.names import NAME_KEYWORDS, name_pattern, parameter_pattern
+from cassette_proxy.redact.names import (
+    field_keywords,
+    name_pattern,
+    parameter_keywords,
+    parameter_pattern,
+)
 
 
 class Match(Protocol):
@@ -182,21 +187,21 @@ PROJECT_RULES: Final = (
         "credential-parameter",
         "A query or form parameter named like a credential",
         rf"(?:^|[?&;])(?:{parameter_pattern()})=([^&#\s'\"]+)",
-        NAME_KEYWORDS,
+        parameter_keywords(),
         None,
     ),
     (
         "credential-field",
         "A JSON field named like a credential",
         rf'"{_NAME}"\s*:\s*"((?:[^"\\]|\\.)+)"',
-        NAME_KEYWORDS,
+        field_keywords(),
         None,
     ),
     (
         "credential-field",
         "A JSON field named like a credential, in JSON held in a JSON string",
         rf'\\"{_NAME}\\"\s*:\s*\\"((?:[^"\\]|\\[^"])+)\\"',
-        NAME_KEYWORDS,
+        field_keywords(),
         None,
     ),
 )
