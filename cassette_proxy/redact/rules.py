@@ -82,8 +82,13 @@ def compile_pattern(pattern: str) -> Regex:
 _OPTIONAL_LEAD: Final = re.compile(r"^(?P<flags>\(\?i\))?\[\\w\.-\]\{0,(?P<most>\d+)\}\??")
 
 
-def searched(pattern: str) -> str:
-    return _OPTIONAL_LEAD.sub(lambda m: m["flags"] or "", pattern, count=1)
+@functools.cache
+def searched(pattern: str) -> tuple[str, int]:
+    """The pattern without its optional lead, and how many name characters the lead takes."""
+    lead = _OPTIONAL_LEAD.match(pattern)
+    if lead is None:
+        return pattern, 0
+    return (lead["flags"] or "") + pattern[lead.end() :], int(lead["most"])
 
 
 Target = Literal["secret", "match", "line"]
@@ -120,13 +125,12 @@ class Rule:
     def regex(self) -> Regex:
         """The pattern to search with (:func:`searched`), compiled on first use: most rules'
         keywords never turn up."""
-        return compile_pattern(searched(self.pattern))
+        return compile_pattern(searched(self.pattern)[0])
 
     @property
     def lead(self) -> int:
         """How many name characters before its match gitleaks' own regex would take in."""
-        lead = _OPTIONAL_LEAD.match(self.pattern)
-        return int(lead["most"]) if lead else 0
+        return searched(self.pattern)[1]
 
 
 def shannon_entropy(data: bytes) -> float:
