@@ -24,7 +24,7 @@ keywords. The keywords of all rules are one RE2 set, matched in one pass over th
 with none of them costs that pass and nothing else. RE2 runs in time linear in the input whatever
 the pattern (no backtracking); one set of all the rules' regexes would be a single pass too, but
 its automaton grows with every combination of their counters, and on varied text (base64, say)
-it was a hundred times slower than the keywords.
+10 MB took 56 s, where the keywords and the rules they call for take one or two.
 """
 
 from __future__ import annotations
