@@ -9,7 +9,7 @@ never quote a secret: they show its fingerprint.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,7 +24,13 @@ from cassette_proxy.cassette import Interaction
 from cassette_proxy.contract import check_request, check_response, classify
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.matching import body_bytes
-from cassette_proxy.models.http import ProxyRequest, end_to_end
+from cassette_proxy.models.http import (
+    DECODABLE,
+    ProxyRequest,
+    UndecodableBody,
+    decode_body,
+    end_to_end,
+)
 from cassette_proxy.models.violations import Severity
 from cassette_proxy.persist import (
     CassetteNotReplayable,
@@ -33,7 +39,7 @@ from cassette_proxy.persist import (
     vcrpy_serializer_for,
     write_atomically,
 )
-from cassette_proxy.redact import redact_bytes, redact_header, redact_text, token_secrets
+from cassette_proxy.redact import redact_bytes, redact_header, redact_text, secrets_in
 
 FindingKind = Literal["load", "secret", "contract"]
 
@@ -63,15 +69,59 @@ Location = tuple[str | int, ...]
 @dataclass(frozen=True, slots=True)
 class Secret:
     """A secret found in a cassette: where (the path to the field in the cassette's document),
-    and the text that replaces it."""
+    the text that replaces it, and what found it (a header's name, or a rule's id)."""
 
     where: Location
     original: str
     replacement: str
+    rule: str
 
     @property
     def pointer(self) -> str:
         return "/" + "/".join(str(step) for step in self.where)
+
+
+@dataclass(frozen=True, slots=True)
+class Unscanned:
+    """A body the check cannot read, so it cannot say there is no secret in it."""
+
+    where: Location
+    reason: str
+
+    @property
+    def pointer(self) -> str:
+        return "/" + "/".join(str(step) for step in self.where)
+
+
+def _headers(pairs: Iterable[tuple[str, str]]) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict((str(k), str(v)) for k, v in pairs))
+
+
+def _readable(headers: CIMultiDictProxy[str], body: bytes) -> bytes | str:
+    """The body as the scan reads it: decoded, if labelled gzip or deflate; otherwise the
+    reason it cannot be read (a coding the proxy cannot undo, or bytes that do not decode)."""
+    coding = headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in {"", "identity"} and coding not in DECODABLE:
+        return f"labelled Content-Encoding: {coding}, which cassette-proxy cannot decode"
+    try:
+        return decode_body(headers, body)
+    except UndecodableBody as exc:
+        return str(exc)
+
+
+def _as_bytes(request: VcrRequest) -> bytes:
+    """A request body as it was sent (:func:`body_bytes`: text, bytes, or the JSON document
+    vcrpy's aiohttp stub keeps for ``json=``), or, for anything odder, its JSON."""
+    try:
+        return body_bytes(request)
+    except TypeError:
+        return orjson.dumps(request.body, default=str)
+
+
+def _bodies(interaction: Interaction) -> Iterator[tuple[str, CIMultiDictProxy[str], bytes]]:
+    request = interaction.request
+    yield "request", _headers(request.headers.items()), _as_bytes(request)
+    yield "response", _headers(interaction.headers), interaction.body
 
 
 def _secrets_in_interaction(index: int, interaction: Interaction) -> Iterator[Secret]:
@@ -80,21 +130,34 @@ def _secrets_in_interaction(index: int, interaction: Interaction) -> Iterator[Se
     for name, value in request.headers.items():
         redacted = redact_header(name, value)
         if redacted != value:
-            yield Secret((*base, "request", "headers", name), value, redacted)
-    for original, replacement in token_secrets(request.uri):
-        yield Secret((*base, "request", "uri"), original, replacement)
-    for where, body in (("request", body_bytes(request)), ("response", interaction.body)):
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-        for original, replacement in token_secrets(text):
-            yield Secret((*base, where, "body"), original, replacement)
+            yield Secret((*base, "request", "headers", name), value, redacted, f"header {name}")
+    texts: list[tuple[Location, bytes | str]] = [((*base, "request", "uri"), request.uri)]
+    for where, headers, body in _bodies(interaction):
+        readable = _readable(headers, body) if body else body
+        if isinstance(readable, bytes):  # else it cannot be read: see find_unscanned
+            texts.append(((*base, where, "body"), readable))
+    texts.append(((*base, "response", "status", "message"), interaction.reason))
+    for location, text in texts:
+        for found in secrets_in(text):
+            yield Secret(location, found.original, found.replacement, found.rule)
     for name, value in interaction.headers:
         redacted = redact_header(name, value)
         if redacted != value:
-            yield Secret((*base, "response", "headers", name), value, redacted)
+            yield Secret((*base, "response", "headers", name), value, redacted, f"header {name}")
 
 
 def find_secrets(interactions: list[Interaction]) -> list[Secret]:
     return [s for i, item in enumerate(interactions) for s in _secrets_in_interaction(i, item)]
+
+
+def find_unscanned(interactions: list[Interaction]) -> list[Unscanned]:
+    """Bodies the secret scan cannot read (a ``br`` body, say): a secret could hide there."""
+    return [
+        Unscanned(("interactions", index, where, "body"), readable)
+        for index, interaction in enumerate(interactions)
+        for where, headers, body in _bodies(interaction)
+        if body and isinstance(readable := _readable(headers, body), str)
+    ]
 
 
 def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding]:
@@ -154,8 +217,18 @@ def check_cassette(path: Path) -> CassetteReport:
                 secret.pointer,
                 "error",
                 "secret",
-                f"credential-like value in clear text (would be recorded as "
+                f"credential-like value in clear text ({secret.rule}; would be recorded as "
                 f"{secret.replacement!r}); run: cassette-proxy cassette redact {path}",
+            )
+        )
+    for unscanned in find_unscanned(interactions):
+        report.findings.append(
+            Finding(
+                unscanned.pointer,
+                "warning",
+                "secret",
+                f"not scanned for secrets: the body is {unscanned.reason}; re-record it "
+                "uncompressed (or gzip) to have it checked",
             )
         )
     return report
@@ -244,28 +317,40 @@ def _value_spans(node: yaml.Node | None, where: Location) -> list[tuple[int, int
     return spans
 
 
+def _redacted_body(
+    headers: Iterable[tuple[str, str]], body: bytes
+) -> tuple[tuple[tuple[str, str], ...], bytes]:
+    """Headers and body with the secrets out. A gzip or deflate body with a secret in it is
+    stored decoded, without its label, as the proxy itself records bodies."""
+    pairs = tuple((str(n), str(v)) for n, v in headers)
+    readable = _readable(_headers(pairs), body) if body else body
+    if not isinstance(readable, bytes) or readable is body:
+        return pairs, redact_bytes(body)
+    redacted = redact_bytes(readable)
+    if redacted is readable:
+        return pairs, body
+    framing = {"content-encoding", "content-length"}
+    kept = tuple((n, v) for n, v in pairs if n.lower() not in framing)
+    return (*kept, ("Content-Length", str(len(redacted)))), redacted
+
+
 def _redacted(interaction: Interaction) -> Interaction:
     request = interaction.request
-    request.headers = {k: redact_header(k, v) for k, v in request.headers.items()}
-    for original, replacement in token_secrets(request.uri):
-        request.uri = request.uri.replace(original, replacement)
-    request.body = _redacted_body(request)
+    if isinstance(request.body, dict | list | tuple):  # the aiohttp stub's json=: keep its shape
+        request.body = _redacted_object(request.body)
+        request_headers = tuple((str(n), str(v)) for n, v in request.headers.items())
+    else:
+        request_headers, request.body = _redacted_body(request.headers.items(), _as_bytes(request))
+    request.headers = {k: redact_header(k, v) for k, v in request_headers}
+    request.uri = redact_text(request.uri)
+    headers, body = _redacted_body(interaction.headers, interaction.body)
     return Interaction(
         request,
         interaction.status,
-        interaction.reason,
-        tuple((n, redact_header(n, v)) for n, v in interaction.headers),
-        redact_bytes(interaction.body),
+        redact_text(interaction.reason),
+        tuple((n, redact_header(n, v)) for n, v in headers),
+        body,
     )
-
-
-def _redacted_body(request: VcrRequest) -> Any:
-    """The request body with its secrets fingerprinted, in the shape vcrpy built it: bytes, or
-    the object vcrpy's aiohttp stub kept for ``json=``, its strings redacted."""
-    body = request.body
-    if isinstance(body, dict | list | tuple):
-        return _redacted_object(body)
-    return redact_bytes(body_bytes(request))
 
 
 def _redacted_object(value: Any) -> Any:

@@ -19,7 +19,7 @@ from multidict import CIMultiDictProxy
 
 from cassette_proxy.errors import StartupError
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
-from cassette_proxy.redact import redact_bytes, redact_header
+from cassette_proxy.redact import redact_bytes, redact_header, redacted_head
 
 BODY_LIMIT: Final = 64 * 1024  # bytes of body kept in a log line
 TRUNCATED_HEAD: Final = 2048  # characters shown of a truncated body
@@ -44,7 +44,9 @@ def body_record(body: bytes, content_type: str | None, size: int | None = None) 
     if not body:
         return None
     if len(body) > BODY_LIMIT or (size is not None and size > len(body)):
-        head = redact_bytes(body[:TRUNCATED_HEAD]).decode("utf-8", "replace")
+        # Redacted across the cut, and never ending in part of a token: the head of a key
+        # that the cut goes through is too short for any rule to know it.
+        head = redacted_head(body, TRUNCATED_HEAD).decode("utf-8", "replace")
         return {"truncated": True, "size": size or len(body), "head": head}
     body = redact_bytes(body)
     if content_type is None or "json" in content_type or body[:1] in {b"{", b"["}:

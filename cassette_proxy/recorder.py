@@ -43,7 +43,7 @@ from cassette_proxy.persist import (
     serialized,
     write_atomically,
 )
-from cassette_proxy.redact import redact_bytes, redact_header
+from cassette_proxy.redact import redact_bytes, redact_header, redact_text
 from cassette_proxy.settings import RecordMode, Settings
 
 _ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
@@ -197,9 +197,9 @@ class Recorder:
         gets its last byte."""
         assert self._journal is not None, "record() in a mode that does not record"
         headers, body = recording_of(response)
-        interaction = Interaction(
-            request, response.status, response.reason, headers, body, timing=timing
-        )
+        # The reason phrase is the upstream's free text too (a key can be echoed there).
+        reason = redact_text(response.reason)
+        interaction = Interaction(request, response.status, reason, headers, body, timing=timing)
         try:
             self._journal.append(interaction)
         except (OSError, TypeError, ValueError) as exc:

@@ -4,9 +4,11 @@ run."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -14,8 +16,11 @@ import pytest
 import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from click.testing import CliRunner
 
+from cassette_proxy.cli import main
 from cassette_proxy.journal import journal_path
+from cassette_proxy.log import TRUNCATED_HEAD
 from cassette_proxy.redact import (
     fingerprint,
     redact_bytes,
@@ -27,6 +32,7 @@ from cassette_proxy.redact import (
 from tests import vectors
 from tests.conftest import RunningProxy, StartProxy
 from tests.fake_upstream import FakeUpstream
+from tests.test_secret_rules import AWS_KEY_ID, GITHUB_PAT, JWT, PASSWORD, STRIPE_KEY
 
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
@@ -232,19 +238,89 @@ async def _request(
     data: bytes | None = None,
 ) -> tuple[int, bytes]:
     async with (
-        aiohttp.ClientSession(timeout=TIMEOUT) as session,
+        aiohttp.ClientSession(timeout=TIMEOUT, auto_decompress=False) as session,
         session.request(method, proxy.url + path, headers=headers or {}, data=data) as response,
     ):
         return response.status, await response.read()
 
 
-SECRETS = (OPENAI_KEY, YANDEX_KEY, PLAIN_SECRET)
+SECRETS = (OPENAI_KEY, YANDEX_KEY, PLAIN_SECRET, GITHUB_PAT, STRIPE_KEY, AWS_KEY_ID, JWT, PASSWORD)
 
 
 def _assert_clean(where: str, data: bytes | str) -> None:
     text = data if isinstance(data, str) else data.decode("utf-8", "replace")
     for secret in SECRETS:
-        assert secret not in text, f"{secret[:8]}... leaked into {where}"
+        # Its first 12 characters too: what a cut through a key used to leave.
+        assert secret[:12] not in text, f"{secret[:4]}... leaked into {where}"
+
+
+def _leaves(document: Any) -> Iterator[str]:
+    """Every string in a parsed journal line or cassette, with base64 and binary bodies
+    decoded: a body with one byte that is not UTF-8 is stored that way."""
+    if isinstance(document, dict):
+        if isinstance(document.get("base64"), str):
+            yield base64.b64decode(document["base64"]).decode("utf-8", "replace")
+        for key, value in document.items():
+            yield str(key)
+            yield from _leaves(value)
+    elif isinstance(document, list | tuple):
+        for item in document:
+            yield from _leaves(item)
+    elif isinstance(document, bytes):
+        yield document.decode("utf-8", "replace")
+    else:
+        yield str(document)
+
+
+def _assert_clean_document(where: str, document: Any) -> None:
+    for leaf in _leaves(document):
+        _assert_clean(where, leaf)
+
+
+# brotli (quality 11) of {"data": "abc abc ... (200 times) ", "note": "my key is <OPENAI_KEY>"}:
+# the key is Huffman-coded inside, so no scan of the bytes can see it. The proxy cannot decode
+# br, so it stores the body as it came, and ``cassette check`` says it could not scan it.
+BROTLI_WITH_A_KEY = bytes.fromhex(
+    "1b7b03f81d056eec0371424130985703f34c7d9968801b71314412a4650c36e05403e10017181416f01b00"
+    "0c3e52895fcf1aafaa470050e981b7bd2d5d4d57d7a5d5baa97cb158b0c5e44364760b3fd9dc55267a8d1e"
+    "4df4a9509702bb1bec21904dcad42ebee56722bb027f"
+)
+LONG_BODY = (
+    b"x" * (TRUNCATED_HEAD - 12 - 1) + b" " + OPENAI_KEY.encode() + b" " + b"y" * 70_000
+)  # over the log's 64 KiB limit, with the key's first 12 characters before the head's cut
+
+
+class LeakyUpstream(FakeUpstream):
+    """The fake upstream, plus answers that carry secrets where a user would not look:
+    ``/v1/leaky/{reason,binary,br,long,headers}``."""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        kind = request.path.removeprefix("/v1/leaky/")
+        if kind == request.path:
+            return await super().handle(request)
+        if kind == "reason":
+            return web.Response(status=200, reason=f"OK {OPENAI_KEY}", body=b"{}")
+        if kind == "binary":
+            body = b"\xff" + f'{{"note": "{OPENAI_KEY} {GITHUB_PAT}"}}'.encode()
+            return web.Response(body=body, content_type="application/octet-stream")
+        if kind == "br":
+            headers = {"Content-Encoding": "br", "Content-Type": "application/json"}
+            return web.Response(body=BROTLI_WITH_A_KEY, headers=headers)
+        if kind == "long":
+            return web.Response(body=LONG_BODY, content_type="text/plain")
+        headers = {
+            "X-Auth-Token": JWT,
+            "Private-Token": STRIPE_KEY,
+            "X-Amz-Security-Token": PLAIN_SECRET,
+            "Ocp-Apim-Subscription-Key": GITHUB_PAT,
+        }
+        document = {"api_key": PLAIN_SECRET, "user": {"password": PASSWORD}, "jwt": JWT}
+        return web.json_response(document, headers=headers)
+
+
+@pytest.fixture
+def fake_upstream() -> FakeUpstream:
+    return LeakyUpstream()
 
 
 async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
@@ -270,6 +346,32 @@ async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
             ),
             ("POST", f"/v1/chat/completions?{param}={key}", headers, payload),
         ]
+    # Credentials a user would expect to be found: named headers, JSON fields at any depth,
+    # query parameters, and token shapes outside an Authorization header.
+    named_headers = {
+        "Ocp-Apim-Subscription-Key": GITHUB_PAT,
+        "X-Auth-Token": JWT,
+        "Private-Token": PASSWORD,  # no shape: only the header's name marks it
+        "X-Amz-Security-Token": AWS_KEY_ID,
+        "Content-Type": "application/json",
+    }
+    fields = {
+        "api_key": PLAIN_SECRET,
+        "password": PASSWORD,
+        "input": [{"nested": {"client_secret": PLAIN_SECRET}}],
+        "note": f"{JWT} {STRIPE_KEY} {GITHUB_PAT} {AWS_KEY_ID}",
+    }
+    calls += [
+        (
+            "POST",
+            f"/v1/responses?password={PASSWORD}&client_secret={PLAIN_SECRET}",
+            named_headers,
+            orjson.dumps(fields),
+        ),
+        *(("GET", f"/v1/leaky/{kind}", {}, None) for kind in ("reason", "binary", "long")),
+        ("GET", "/v1/leaky/br", {}, None),
+        ("GET", "/v1/leaky/headers", {}, None),
+    ]
     error_bodies: list[bytes] = []
     for method, path, headers, body in calls:
         status, answer = await _request(recording, method, path, headers=headers, data=body)
@@ -284,9 +386,17 @@ async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
     assert any(YANDEX_KEY.encode() in r.body for r in fake_upstream.received)
     assert any(PLAIN_SECRET in r.raw_path for r in fake_upstream.received)
 
+    assert any(
+        PASSWORD in r.raw_path and JWT in r.headers["x-auth-token"] for r in fake_upstream.received
+    )
+
     journal = journal_path(cassette)
     assert journal.exists()
     _assert_clean("the journal", journal.read_bytes())
+    journal_lines = journal.read_bytes().splitlines()[1:]  # after its header
+    assert len(journal_lines) == len(calls) + 1
+    for line in journal_lines:  # <length> <crc32> <json> (journal version 2)
+        _assert_clean_document("the journal", orjson.loads(line.split(b" ", 2)[2]))
     status, health = await _request(recording, "GET", "/_proxy/health")
     assert status == 200
     _assert_clean("/_proxy/health", health)
@@ -299,7 +409,19 @@ async def test_no_secret_reaches_any_artefact_of_a_recorded_run(
     stored = yaml.safe_load(cassette.read_text())["interactions"]
     assert len(stored) == len(calls) + 1
     _assert_clean("the cassette", cassette.read_bytes())
+    _assert_clean_document("the cassette", stored)
     _assert_clean("the recording log", recording.log_path.read_bytes())
+    long_line = next(e for e in recording.exchanges() if e["path"] == "/v1/leaky/long")
+    assert long_line["response"]["body"]["truncated"] is True
+    # The same rules in `cassette check`: nothing left to find, and the br body it cannot
+    # read is named, since a secret could hide there.
+    checked = CliRunner().invoke(main, ["cassette", "check", "--format", "json", str(cassette)])
+    assert checked.exit_code == 0, checked.output
+    [report] = orjson.loads(checked.output)["cassettes"]
+    br_index = next(i for i, item in enumerate(stored) if item["request"]["uri"].endswith("/br"))
+    assert [(f["pointer"], f["severity"]) for f in report["findings"] if f["kind"] == "secret"] == [
+        (f"/interactions/{br_index}/response/body", "warning")
+    ]
 
     # Replay: the redacted recordings still match the live (secret-bearing) requests, and the
     # proxy's own error messages (a miss, a strict rejection) carry no secret either.
