@@ -16,13 +16,20 @@ import orjson
 from pydantic import ValidationError
 
 from cassette_proxy import __version__
-from cassette_proxy.audit import Progress, parse_time, summarise
-from cassette_proxy.audit import render_text as render_audit
+from cassette_proxy.audit import Filters, parse_status, parse_time, summarise
+from cassette_proxy.audit.document import render_json as render_audit_json
+from cassette_proxy.audit.gates import FORMS, Gate
+from cassette_proxy.audit.html import render_html
+from cassette_proxy.audit.report import Report
+from cassette_proxy.audit.text import render_text as render_audit
 from cassette_proxy.cassette_check import check_cassette, redact_cassette, render_json, render_text
 from cassette_proxy.errors import StartupError
+from cassette_proxy.progress import Progress
 from cassette_proxy.serve import serve
 from cassette_proxy.settings import ENV_PREFIX, Settings
 
+SOURCES = ("upstream", "cassette", "proxy")
+VERDICTS = ("passed", "failed", "skipped")
 CLI_FIELDS = [name for name, info in Settings.model_fields.items() if not info.exclude]
 
 
@@ -155,27 +162,123 @@ def cassette_redact(path: Path) -> None:
         click.echo(f"{path}: {result.secrets} secret(s) replaced ({result.rewritten})")
 
 
-@main.command()
+AUDIT_EPILOG = f"""\b
+Thresholds for --fail-on: {FORMS} (a bare name means >0).
+Exit codes: 0 the report was written and no threshold was crossed; 1 a --fail-on threshold was
+crossed, or no line is a cassette-proxy log event; 2 a usage error (an unknown option, a log
+that is not a file)."""
+
+
+def _gates(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> list[Gate]:
+    try:
+        return [Gate.parse(value) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _statuses(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> frozenset[str]:
+    try:
+        return frozenset(parse_status(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@main.command(epilog=AUDIT_EPILOG)
 @click.argument("logs", nargs=-1, required=True)
 @click.option("--since", type=parse_time_option, help="Only exchanges at or after (ISO 8601).")
 @click.option("--until", type=parse_time_option, help="Only exchanges before (ISO 8601).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def audit(logs: tuple[str, ...], since: datetime | None, until: datetime | None, fmt: str) -> None:
+@click.option(
+    "--route",
+    "routes",
+    multiple=True,
+    metavar="NAME",
+    help="Only exchanges of this route (cancel, passthrough); repeat for more.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="CODE",
+    callback=_statuses,
+    help="Only exchanges with this status (502) or class (5xx); repeat for more.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Choice(SOURCES),
+    help="Only exchanges answered from here; repeat for more.",
+)
+@click.option(
+    "--verdict",
+    "verdicts",
+    multiple=True,
+    type=click.Choice(VERDICTS),
+    help="Only exchanges with this validation verdict; repeat for more.",
+)
+@click.option(
+    "--fail-on",
+    "gates",
+    multiple=True,
+    metavar="THRESHOLD",
+    callback=_gates,
+    help="Exit 1 if the exchanges cross it (see below); repeat for more.",
+)
+@click.option(
+    "--slowest",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="How many of the slowest exchanges to list.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="html: one self-contained page with charts.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of stdout.")  # fmt: skip
+def audit(
+    logs: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    routes: tuple[str, ...],
+    statuses: frozenset[str],
+    sources: tuple[str, ...],
+    verdicts: tuple[str, ...],
+    gates: list[Gate],
+    slowest: int,
+    fmt: str,
+    output: Path | None,
+) -> None:
     """Summarise JSON-lines traffic logs (plain, .gz, or - for stdin)."""
     for log in logs:
         if log != "-" and not Path(log).is_file():
             raise click.BadParameter(f"{log!r} is not a file", param_hint="LOGS")
-    summary = summarise(
-        logs, since=since, until=until, progress=Progress(enabled=sys.stderr.isatty())
+    filters = Filters(
+        frozenset(routes), statuses, frozenset(sources), frozenset(verdicts), since, until
     )
-    if fmt == "json":
-        click.echo(orjson.dumps(summary.as_json(), option=orjson.OPT_INDENT_2).decode())
+    summary = summarise(logs, filters=filters, slowest=slowest, progress=Progress.on_terminal())
+    report = Report.of(summary, gates)
+    rendered = {"json": render_audit_json, "html": render_html, "text": render_audit}[fmt](report)
+    if output is None:
+        click.echo(rendered, nl=False)
     else:
-        click.echo(render_audit(summary), nl=False)
+        output.write_text(rendered, encoding="utf-8")
+        click.echo(f"{output}: {fmt} report of {summary.exchanges:,} exchanges", err=True)
     if summary.events == 0 and summary.corrupt_count > summary.broken_files:
         click.echo(
             "Error: no line is a cassette-proxy log event; audit reads the JSON lines of "
             "serve --log-file (a cassette is checked with: cassette-proxy cassette check)",
             err=True,
         )
+        sys.exit(1)
+    for verdict in report.verdicts:
+        click.echo(
+            ("FAILED " if verdict.failed else "ok ") + verdict.explain(summary.exchanges), err=True
+        )
+    if report.failed:
         sys.exit(1)

@@ -93,7 +93,7 @@ async def test_since_and_until_select_a_window(start_proxy: StartProxy, tmp_path
     code, output = audit("--format", "json", "--since", times[2], "--until", times[4], str(log))
     report = orjson.loads(output)
     assert report["exchanges"] == len([t for t in times if times[2] <= t < times[4]])
-    assert report["skipped_by_time"] == 6 - report["exchanges"]
+    assert report["left_out"] == 6 - report["exchanges"]
     code, output = audit("--since", "yesterday", str(log))
     assert code == 2
     assert "not an ISO 8601 time" in output
