@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import orjson
 import yaml
 from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.persisters.filesystem import FilesystemPersister
@@ -23,7 +22,12 @@ from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.models.http import ProxyRequest, end_to_end
 from cassette_proxy.models.violations import Severity
-from cassette_proxy.persist import load_cassette, save_cassette, vcrpy_serializer_for, write_atomically
+from cassette_proxy.persist import (
+    load_cassette,
+    save_cassette,
+    vcrpy_serializer_for,
+    write_atomically,
+)
 from cassette_proxy.redact import redact_bytes, redact_header, token_secrets
 from cassette_proxy.routes import classify
 from cassette_proxy.validation import check_request, check_response
@@ -36,7 +40,8 @@ class Finding:
     pointer: str  # into the cassette: /interactions/3/response/body/output/0/id
     severity: Severity
     kind: FindingKind
-    message: str
+    message: str  # the same for every finding of one shape, so findings group by it
+    detail: str = ""  # what differs from one to the next (a secret's fingerprint)
 
 
 @dataclass(slots=True)
@@ -44,10 +49,15 @@ class CassetteReport:
     path: Path
     interactions: int = 0
     vcrpy_loads: bool = False
+    scanned: bool = False  # the proxy read it, so its interactions were checked and scanned
     findings: list[Finding] = field(default_factory=list)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def secrets(self) -> int:
+        return sum(1 for f in self.findings if f.kind == "secret")
 
 
 Location = tuple[str | int, ...]
@@ -127,6 +137,7 @@ def check_cassette(path: Path) -> CassetteReport:
         report.findings.append(Finding("", "error", "load", f"{path} does not exist or is empty"))
         return report
     report.interactions = len(interactions)
+    report.scanned = True
     try:
         requests, *_ = FilesystemPersister.load_cassette(str(path), vcrpy_serializer_for(path))
         report.vcrpy_loads = len(requests) == len(interactions)
@@ -142,8 +153,8 @@ def check_cassette(path: Path) -> CassetteReport:
                 secret.pointer,
                 "error",
                 "secret",
-                f"credential-like value in clear text (would be recorded as "
-                f"{secret.replacement!r}); run: cassette-proxy cassette redact {path}",
+                "credential-like value in clear text",
+                f"would be recorded as {secret.replacement!r}",
             )
         )
     return report
@@ -245,41 +256,3 @@ def _redacted(interaction: Interaction) -> Interaction:
         tuple((n, redact_header(n, v)) for n, v in interaction.headers),
         redact_bytes(interaction.body),
     )
-
-
-def render_text(reports: list[CassetteReport]) -> str:
-    out = []
-    for report in reports:
-        loads = "vcrpy loads it" if report.vcrpy_loads else "vcrpy cannot load it"
-        count = f"{report.interactions} interaction{'' if report.interactions == 1 else 's'}"
-        out.append(f"{report.path}: {count}, {loads}")
-        for severity in ("error", "warning"):
-            found = [f for f in report.findings if f.severity == severity]
-            if found:
-                out.append(f"  {severity}s ({len(found)}):")
-                out.extend(f"    {f.pointer or '/'}  [{f.kind}] {f.message}" for f in found)
-        if not report.findings:
-            out.append("  no findings")
-    errors = sum(r.count("error") for r in reports)
-    warnings = sum(r.count("warning") for r in reports)
-    out.append(f"{len(reports)} cassette(s): {errors} error(s), {warnings} warning(s)")
-    return "\n".join(out) + "\n"
-
-
-def render_json(reports: list[CassetteReport]) -> str:
-    document = {
-        "cassettes": [
-            {
-                "path": str(r.path),
-                "interactions": r.interactions,
-                "vcrpy_loads": r.vcrpy_loads,
-                "errors": r.count("error"),
-                "warnings": r.count("warning"),
-                "findings": r.findings,
-            }
-            for r in reports
-        ],
-        "errors": sum(r.count("error") for r in reports),
-        "warnings": sum(r.count("warning") for r in reports),
-    }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"

@@ -1,5 +1,6 @@
-"""The command line, kept thin: options come from :class:`cassette_proxy.settings.Settings` (their help is
-the field descriptions), values are validated there, and domain errors are printed once."""
+"""The command line, kept thin: options come from :class:`cassette_proxy.settings.Settings`
+(their help is the field descriptions), values are validated there, and domain errors are
+printed once."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 from pydantic import ValidationError
 
 from cassette_proxy import __version__
@@ -22,7 +22,8 @@ from cassette_proxy.audit.gates import FORMS, Gate
 from cassette_proxy.audit.html import render_html
 from cassette_proxy.audit.report import Report
 from cassette_proxy.audit.text import render_text as render_audit
-from cassette_proxy.cassette_check import check_cassette, redact_cassette, render_json, render_text
+from cassette_proxy.cassette_files import NoCassettes, cassette_paths
+from cassette_proxy.cassette_report import FailOn, JsonReport, TextReport, check_all, redact_all
 from cassette_proxy.errors import StartupError
 from cassette_proxy.progress import Progress
 from cassette_proxy.serve import serve
@@ -132,34 +133,65 @@ def cassette() -> None:
     """Inspect and clean cassettes."""
 
 
-@cassette.command("check")
+CHECK_EPILOG = """\b
+--fail-on decides what exits 1: secrets (a secret, or a cassette that could not be read, so
+was not scanned), errors (the default: any error, secrets and broken contracts and files vcrpy
+cannot load), warnings (any finding).
+Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 a usage error (an unknown
+option, a folder with no cassette)."""
+
+
+def _cassettes(paths: tuple[Path, ...]) -> list[Path]:
+    try:
+        return cassette_paths(paths)
+    except NoCassettes as exc:
+        raise click.BadParameter(str(exc), param_hint="PATHS") from exc
+
+
+def _write(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+def _warn(text: str) -> None:
+    click.echo(text, nl=False, err=True)
+
+
+@cassette.command("check", epilog=CHECK_EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def cassette_check(paths: tuple[Path, ...], fmt: str) -> None:
+@click.option(
+    "--fail-on",
+    type=click.Choice([gate.value for gate in FailOn]),
+    default=FailOn.ERRORS.value,
+    show_default=True,
+    help="What makes it exit 1 (see below).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="List every finding, not one line per group.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json keeps every finding.")  # fmt: skip
+def cassette_check(paths: tuple[Path, ...], fail_on: str, verbose: bool, fmt: str) -> None:
     """Validate every interaction, confirm vcrpy loads the file, and scan it for secrets.
 
-    Exits 1 if any error-level finding (a broken contract, a secret, a file vcrpy cannot
-    load), so it can gate CI.
+    PATHS are cassettes or folders, walked for .yaml, .yml and .json cassettes. Findings of one
+    shape are grouped into one line, with their count and first interactions.
     """
-    reports = [check_cassette(path) for path in paths]
-    click.echo(render_json(reports) if fmt == "json" else render_text(reports), nl=False)
-    if any(report.count("error") for report in reports):
+    gate = FailOn(fail_on)
+    reporter = JsonReport(_write) if fmt == "json" else TextReport(_write, verbose=verbose)
+    totals = check_all(_cassettes(paths), reporter, gate, Progress.on_terminal())
+    if totals.failing(gate):
         sys.exit(1)
 
 
 @cassette.command("redact")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def cassette_redact(path: Path) -> None:
-    """Replace every secret in the cassette, atomically, keeping every other byte."""
-    try:
-        result = redact_cassette(path)
-    except StartupError as error:
-        click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def cassette_redact(paths: tuple[Path, ...]) -> None:
+    """Replace every secret in each cassette, atomically, keeping every other byte.
+
+    PATHS are cassettes or folders, walked for .yaml, .yml and .json cassettes. Exits 1 if a
+    cassette could not be read or written (the others are still redacted).
+    """
+    totals = redact_all(_cassettes(paths), _write, _warn, Progress.on_terminal())
+    if totals.failed:
         sys.exit(1)
-    if result.secrets == 0:
-        click.echo(f"{path}: no secrets found; left unchanged")
-    else:
-        click.echo(f"{path}: {result.secrets} secret(s) replaced ({result.rewritten})")
 
 
 AUDIT_EPILOG = f"""\b
@@ -242,6 +274,7 @@ def _statuses(_: click.Context, __: click.Parameter, values: tuple[str, ...]) ->
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of stdout.")  # fmt: skip
 def audit(
+    *,
     logs: tuple[str, ...],
     since: datetime | None,
     until: datetime | None,

@@ -55,7 +55,7 @@ async def test_a_proxy_recorded_cassette_passes(start_proxy: StartProxy, tmp_pat
     code, output = check(str(cassette))
     assert code == 0, output
     assert f"{cassette}: 3 interactions, vcrpy loads it" in output
-    assert "0 error(s)" in output
+    assert "0 errors" in output
 
 
 async def test_drift_and_broken_bodies_are_reported_with_pointers(
