@@ -1,15 +1,21 @@
 """Reading logs: plain, ``.gz`` or stdin, line by line, into a :class:`Summary`.
 
-Most of a log line is the bodies and headers of the request and the response, which an audit
-never looks at. An exchange line the proxy wrote has its members in a fixed order (see
-:class:`cassette_proxy.models.events.ExchangeEvent`): scalars first (time ... upstream_ms), then
-``request`` and ``response``, then ``validation`` and the rest. So only the part before the first
-``,"request":{`` and the part from the last ``,"validation":{`` are parsed; the bodies between are
-skipped, which makes reading about twice as fast as parsing every line whole. This is safe: those
-byte sequences cannot occur inside a JSON string (their quote is not escaped), and each part
-parses as an object only if its cut lies between two members of the line's outermost object.
-Any line where that does not hold (another key order, a body after ``validation``, a line that
-is not JSON) is parsed whole, as before.
+Most of a log line is the headers and bodies of the request and the response, which an audit
+never looks at. The proxy writes an exchange's members in a fixed order (the fields of
+:class:`cassette_proxy.models.events.ExchangeEvent`): scalars first (``time`` ...
+``upstream_ms``), then ``request`` and ``response``, then ``validation``, ``verdict`` and the
+rest. So a line is cut in three without being parsed: before the first ``,"request":{``, at the
+last ``,"validation":{``, and at the ``},"verdict":`` after it; the head and the tail are
+parsed, the bodies between are skipped. That makes reading about twice as fast as parsing each
+line whole, and it is safe:
+
+- those byte sequences hold an unescaped quote, so they cannot be inside a JSON string;
+- a part parses as an object only if its cut lies between two members of the line's outermost
+  object (a cut inside a nested object leaves a brace unmatched);
+- the head must hold exactly the members the proxy writes before ``request``, in its order.
+
+Any line where one of these does not hold (another key order, a body with a ``validation`` key
+after the real one, a pretty-printed line, a line that is not JSON) is parsed whole.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from cassette_proxy.audit.summary import BadEvent, Summary
 from cassette_proxy.progress import Progress
 
 _REQUEST: Final = b',"request":{'
+# The members the proxy writes before "request", in order (ExchangeEvent's fields).
+_HEAD: Final = (
+    "time", "id", "method", "path", "route", "response_id", "status", "source", "duration_ms",
+    "upstream_ms",
+)  # fmt: skip
 _VALIDATION: Final = b',"validation":{'
 _VERDICT: Final = b'},"verdict":'  # ends the validation object
 _TRUNCATED: Final = b',"truncated":true}'
@@ -62,33 +73,43 @@ class LineParser:
 
     def __call__(self, line: bytes) -> dict[str, Any] | str:
         """The event on a line, or why it is not one."""
-        start = line.find(_REQUEST)
-        end = line.rfind(_VALIDATION)
-        split = line.find(_VERDICT, end)
-        if 0 < start < end < split:
-            try:
-                event = orjson.loads(line[:start] + b"}")
-                event.update(orjson.loads(b"{" + line[split + 2 :]))
-                part = line[end + len(_VALIDATION) - 1 : split + 1]
-                validation = self._validations.get(part)
-                if validation is None:
-                    validation = orjson.loads(part)
-                    if len(self._validations) >= _SHARED:
-                        self._validations.clear()
-                    self._validations[part] = validation
-            except orjson.JSONDecodeError:
-                pass  # not cut between members: parsed whole below
-            else:
-                event["validation"] = validation
-                truncated = line.endswith(_TRUNCATED, start, end)
-                event["response"] = _TRUNCATED_RESPONSE if truncated else _WHOLE_RESPONSE
-                return event  # type: ignore[no-any-return]
+        event = self._without_bodies(line)
+        if event is not None:
+            return event
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
             return f"not JSON: {str(exc)[:200]}"
         if not isinstance(event, dict):
             return f"a JSON {type(event).__name__}, not an object"
+        return event
+
+    def _without_bodies(self, line: bytes) -> dict[str, Any] | None:
+        """The exchange on a line as the proxy writes it, its bodies skipped (None if the line
+        is not cut as the module's docstring says)."""
+        start = line.find(_REQUEST)
+        end = line.rfind(_VALIDATION)
+        split = line.find(_VERDICT, end)
+        if not 0 < start < end < split:
+            return None
+        try:
+            # The head and the tail as one object: {"time": ..., "upstream_ms": ...,
+            # "verdict": ..., "event": "exchange"}, without request, response, validation.
+            event: dict[str, Any] = orjson.loads(line[:start] + b"," + line[split + 2 :])
+            if tuple(event)[: len(_HEAD)] != _HEAD:
+                return None
+            part = line[end + len(_VALIDATION) - 1 : split + 1]
+            validation = self._validations.get(part)
+            if validation is None:
+                validation = orjson.loads(part)
+                if len(self._validations) >= _SHARED:
+                    self._validations.clear()
+                self._validations[part] = validation
+        except orjson.JSONDecodeError:
+            return None  # not cut between members
+        event["validation"] = validation
+        truncated = line.endswith(_TRUNCATED, start, end)
+        event["response"] = _TRUNCATED_RESPONSE if truncated else _WHOLE_RESPONSE
         return event
 
 

@@ -16,7 +16,7 @@ import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple, TypeAlias, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar
 
 import orjson
 
@@ -104,8 +104,11 @@ class Streams:
 
 @dataclass(frozen=True, slots=True, order=True)
 class SlowExchange:
+    """Ordered by duration, then by lateness: of two equally slow exchanges the later is the
+    lesser, so the slowest kept are the earliest ones among equals."""
+
     duration_ms: float
-    sequence: int  # order in the log, so equal durations still compare
+    lateness: int  # minus the exchange's position among those counted
     id: str = field(compare=False)
     time: str = field(compare=False)
     route: str = field(compare=False)
@@ -113,15 +116,6 @@ class SlowExchange:
     source: str = field(compare=False)
     upstream_ms: float | None = field(compare=False)
     error: str | None = field(compare=False)
-
-
-# An exchange's checked parts: time, status, duration_ms, upstream_ms, ttfb_ms, error, route,
-# source, verdict, id, findings, stream, truncated, not_recorded. A plain tuple: it is built for
-# every line, and a NamedTuple costs several times as much to build.
-Checked: TypeAlias = tuple[
-    str, int, float, float | None, float | None, str | None, str, str, str, str,
-    list[FindingKey], dict[str, Any] | None, bool, str | None,
-]  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -143,7 +137,7 @@ class Summary:
     left_out: int = 0  # exchanges the filters left out
     errors: int = 0  # exchanges with the proxy's error code, a 5xx, or a failed validation
     # (route, status, source, verdict) -> exchanges: one count a line, split for the tables
-    kinds: Counter[tuple[str, int, str, str]] = field(default_factory=Counter)
+    kinds: dict[tuple[str, int, str, str], int] = field(default_factory=dict)
     codes: dict[tuple[str, int], Group] = field(default_factory=dict)  # (error code, status)
     minutes: dict[str, list[int]] = field(default_factory=dict)  # minute -> [requests, errors]
     latency: dict[str, RouteLatency] = field(default_factory=dict)
@@ -168,24 +162,13 @@ class Summary:
         if len(self.corrupt) < CORRUPT_SHOWN:
             self.corrupt.append(Corrupt(source, line, error))
 
-    def add(self, event: dict[str, Any]) -> None:
+    def add(self, event: dict[str, Any]) -> None:  # noqa: PLR0912, PLR0915 - see below
         """Count one exchange event (a dict as orjson parsed it).
 
-        Raises :class:`BadEvent`, counting nothing, if it is not one this proxy writes.
+        Raises :class:`BadEvent`, counting nothing, if it is not one this proxy writes. This
+        runs once a line: one method, with the calls it can avoid inlined, is the price of
+        reading a log at close to orjson's own speed.
         """
-        checked = self._checked(event)
-        if self.filtering:
-            when, status, *_, route, source, verdict = checked[:9]
-            try:
-                kept = self.filters.keeps(route, status, source, verdict, when)
-            except ValueError:
-                raise BadEvent(f"time {when[:40]!r} is not an ISO 8601 time") from None
-            if not kept:
-                self.left_out += 1
-                return
-        self._count(checked)
-
-    def _checked(self, event: dict[str, Any]) -> Checked:
         when = event.get("time")
         if type(when) is not str:
             raise BadEvent(_wrong("time", when, "a string"))
@@ -194,91 +177,85 @@ class Summary:
             raise BadEvent(_wrong("status", status, "an integer"))
         duration = event.get("duration_ms")
         if type(duration) is not float:
-            duration = _number(event, "duration_ms") or 0.0
+            duration = _number(duration, "duration_ms") or 0.0
+        upstream = event.get("upstream_ms")
+        if upstream is not None and type(upstream) is not float:
+            upstream = _number(upstream, "upstream_ms")
+        ttfb = event.get("ttfb_ms")
+        if ttfb is not None and type(ttfb) is not float:
+            ttfb = _number(ttfb, "ttfb_ms")
         error = event.get("error")
         if error is not None and type(error) is not str:
             raise BadEvent(_wrong("error", error, "a string"))
+        route = event.get("route")
+        if type(route) is not str:
+            route = str(route)
+        source = event.get("source")
+        if type(source) is not str:
+            source = str(source)
+        verdict = event.get("verdict")
+        if type(verdict) is not str:
+            verdict = str(verdict)
+        findings = self._findings(event.get("validation"))
         stream = event.get("stream")
         if stream is not None:
             _check_stream(stream)
-        if when[:16] not in self.minutes and not _MINUTE.fullmatch(when[:16]):
+        minute = when[:16]
+        row = self.minutes.get(minute)
+        if row is None and not _MINUTE.fullmatch(minute):
             raise BadEvent(f"time {when[:40]!r} is not an ISO 8601 time")
-        response = event.get("response")
-        reason = event.get("not_recorded")
-        return (
-            when,
-            status,
-            duration,
-            _number(event, "upstream_ms"),
-            _number(event, "ttfb_ms"),
-            error,
-            str(event.get("route")),
-            str(event.get("source")),
-            str(event.get("verdict")),
-            str(event.get("id", "")),
-            self._findings(event.get("validation")),
-            stream,
-            type(response) is dict and response.get("truncated") is True,
-            None if reason is None else str(reason),
-        )
+        if self.filtering:
+            try:
+                kept = self.filters.keeps(route, status, source, verdict, when)
+            except ValueError:
+                raise BadEvent(f"time {when[:40]!r} is not an ISO 8601 time") from None
+            if not kept:
+                self.left_out += 1
+                return
 
-    def _count(self, checked: Checked) -> None:
-        (
-            when,
-            status,
-            duration,
-            upstream,
-            ttfb,
-            error,
-            route,
-            source,
-            verdict,
-            exchange_id,
-            findings,
-            stream,
-            truncated,
-            not_recorded,
-        ) = checked
+        # Checked: from here on nothing raises.
         self.exchanges += 1
         if when > self.last:  # noqa: PLR1730 - an if is cheaper than max() on every line
             self.last = when
         if when < self.first or not self.first:
             self.first = when
-        row = self.minutes.get(when[:16])
         if row is None:
-            row = self.minutes[when[:16]] = [0, 0]
+            row = self.minutes[minute] = [0, 0]
         row[0] += 1
+        exchange_id = str(event.get("id", ""))
         if error is not None or status >= 500 or verdict == "failed":
             row[1] += 1
             self.errors += 1
+            if error is not None:
+                _note(self.codes, (_capped(error, self.codes), status), when, exchange_id)
         latency = self.latency.get(route)
         if latency is None:
             if len(self.latency) >= MAX_NAMES:
                 route = OTHER
             latency = self.latency.setdefault(route, RouteLatency())
-        self.kinds[route, status, source, verdict] += 1
-        if error is not None:
-            _note(self.codes, (_capped(error, self.codes), status), when, exchange_id)
+        key = (route, status, source, verdict)
+        self.kinds[key] = self.kinds.get(key, 0) + 1
         latency.add(duration, upstream, ttfb, streamed=stream is not None)
-        for key in findings:
-            _note(self.findings, key, when, exchange_id)
+        groups = self.findings
+        for finding in findings:
+            group = groups.get(finding)
+            if group is None:
+                groups[finding] = Group(1, when, when, exchange_id)
+            else:
+                group.note(when)
+        response = event.get("response")
+        truncated = type(response) is dict and response.get("truncated") is True
+        not_recorded = event.get("not_recorded")
         if stream is not None or truncated or not_recorded is not None:
             self._capture(stream, truncated, not_recorded)
         slowest = self.slowest
         if len(slowest) < self.slowest_kept or (slowest and duration > slowest[0].duration_ms):
             self._slow(
                 SlowExchange(
-                    duration,
-                    self.exchanges,
-                    exchange_id,
-                    when,
-                    route,
-                    status,
-                    source,
-                    upstream,
-                    error,
+                    duration, -self.exchanges, exchange_id, when, route, status, source,
+                    upstream, error,
                 )
-            )
+            )  # fmt: skip
 
     def _slow(self, slow: SlowExchange) -> None:
         if len(self.slowest) < self.slowest_kept:
@@ -286,14 +263,13 @@ class Summary:
         else:
             heapq.heapreplace(self.slowest, slow)
 
-    def _capture(
-        self, stream: dict[str, Any] | None, truncated: bool, not_recorded: str | None
-    ) -> None:
+    def _capture(self, stream: dict[str, Any] | None, truncated: bool, not_recorded: Any) -> None:
         if stream is not None:
             self._stream(stream)
         if truncated:
             self.truncated += 1
         if not_recorded is not None:
+            not_recorded = str(not_recorded)
             known = not_recorded in self.not_recorded or len(self.not_recorded) < MAX_NAMES
             self.not_recorded[not_recorded if known else OTHER] += 1
 
@@ -382,12 +358,11 @@ def _wrong(name: str, value: Any, expected: str) -> str:
     return f"{name} is {orjson.dumps(value).decode()[:60]}, not {expected}"
 
 
-def _number(event: dict[str, Any], name: str) -> float | None:
-    value = event.get(name)
+def _number(value: Any, name: str) -> float | None:
+    """A value orjson gave as an int, made a float; None stays None; anything else is bad."""
     if value is None:
         return None
-    kind = type(value)
-    if kind is float or kind is int:
+    if type(value) is int:
         return float(value)
     raise BadEvent(_wrong(name, value, "a number"))
 
