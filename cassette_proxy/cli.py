@@ -195,7 +195,8 @@ def cassette_redact(paths: tuple[Path, ...]) -> None:
 
 
 AUDIT_EPILOG = f"""\b
-Thresholds for --fail-on: {FORMS} (a bare name means >0).
+Thresholds for --fail-on: {FORMS}
+(a bare name means >0; latency is the whole exchange's, over the exchanges the filters keep).
 Exit codes: 0 the report was written and no threshold was crossed; 1 a --fail-on threshold was
 crossed, or no line is a cassette-proxy log event; 2 a usage error (an unknown option, a log
 that is not a file)."""

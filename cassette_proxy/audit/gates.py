@@ -22,7 +22,7 @@ Measure = Literal["errors", "drift", "warnings", "p50", "p90", "p99"]
 _GATE: Final = re.compile(
     r"(?P<measure>errors|drift|warnings|p50|p90|p99)(?:>(?P<limit>\d+(?:\.\d+)?))?"
 )
-FORMS: Final = "errors, drift, warnings (optionally >N), or p50>MS, p90>MS, p99>MS"
+FORMS: Final = "errors, drift, warnings (each optionally >N), p50>MS, p90>MS, p99>MS"
 
 
 @dataclass(frozen=True, slots=True)

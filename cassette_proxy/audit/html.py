@@ -39,7 +39,8 @@ section{background:#fff;border:1px solid #e3e5e8;border-radius:8px;padding:16px 
 table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
 th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{font-weight:600;color:#444;background:#fafbfc}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+td{white-space:nowrap}td.w{white-space:normal}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;word-break:break-all}
 .legend span{display:inline-block;margin-right:14px}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
@@ -85,9 +86,12 @@ def _table(
     headers: Sequence[str],
     rows: Sequence[Sequence[object]],
     numeric: Callable[[int], bool] = lambda _: False,
+    wrap: Callable[[int], bool] = lambda _: False,
 ) -> str:
+    """A table; ``numeric`` columns are right-aligned, only ``wrap`` columns break lines."""
+
     def cell(tag: str, i: int, value: object) -> str:
-        kind = ' class="n"' if numeric(i) else ""
+        kind = ' class="n"' if numeric(i) else ' class="w"' if wrap(i) else ""
         text = f"{value:,}" if isinstance(value, int) else str(value)
         return f"<{tag}{kind}>{esc(text)}</{tag}>"
 
@@ -137,9 +141,9 @@ def _cards(summary: Summary, tables: Tables) -> str:
         ("Exchanges", f"{summary.exchanges:,}", f"{len(tables.by_route)} route(s)", False),
         ("Went wrong", f"{summary.errors:,}", f"{share:.1f}% of exchanges", summary.errors > 0),
         (
-            "p50 / p99",
-            f"{number(tables.percentile(50))} / {number(tables.percentile(99))} ms",
-            "whole exchange",
+            "p50 / p99, ms",
+            f"{number(tables.percentile(50))} / {number(tables.percentile(99))}",
+            "the whole exchange",
             False,
         ),
         ("Validation failures", f"{failures:,}", "error-level violations", failures > 0),
@@ -304,12 +308,12 @@ def _latency(tables: Tables) -> str:
         )
         median_split = ""
         if row.route in upstream and row.route in own:
+            in_upstream, in_proxy = upstream[row.route].p50, own[row.route].p50
             median_split = svg.split(
-                [
-                    ("upstream", upstream[row.route].p50, svg.TEAL),
-                    ("proxy", own[row.route].p50, svg.BLUE),
-                ],
+                [("upstream", in_upstream, svg.TEAL), ("proxy", in_proxy, svg.BLUE)],
                 label=f"Median time of {row.route}: upstream and the proxy's own",
+                caption=f"medians: upstream {number(in_upstream)} ms, "
+                f"the proxy's own {number(in_proxy)} ms",
             )
         panels.append(
             f'<div><h3>{esc(row.route)} <span class="note">{row.count:,} exchanges</span></h3>'
@@ -411,6 +415,7 @@ def _findings_table(findings: list[Finding], *, drift: bool = False) -> str:
         ],
         rows,
         lambda i: i == 0,
+        lambda i: i in (2, 3),
     )
     more = len(findings) - ROWS
     return table + (
@@ -469,7 +474,9 @@ def _capture(summary: Summary, tables: Tables) -> str:
             )
         )
     if tables.not_recorded:
-        parts.append(_table(["reason", "exchanges"], tables.not_recorded, lambda i: i == 1))
+        parts.append(
+            _table(["reason", "exchanges"], tables.not_recorded, lambda i: i == 1, lambda i: i == 0)
+        )
     return _section("capture", "Capture and recording", *parts)
 
 
@@ -485,6 +492,7 @@ def _corrupt(summary: Summary) -> str:
             ["file", "line", "why"],
             [(c.source, c.line, c.error) for c in summary.corrupt],
             lambda i: i == 1,
+            lambda i: i != 1,
         ),
         _note(f"... and {more:,} more") if more > 0 else "",
     )

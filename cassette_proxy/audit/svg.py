@@ -255,16 +255,17 @@ def histogram(
     return _svg(width, height, body, label)
 
 
-def split(parts: Sequence[tuple[str, float, str]], *, label: str, width: int = 460) -> str:
-    """One bar cut into parts (the upstream's time and the proxy's own), each labelled."""
-    height = 34
+def split(
+    parts: Sequence[tuple[str, float, str]], *, label: str, caption: str, width: int = 460
+) -> str:
+    """One bar cut into parts (the upstream's time and the proxy's own), with a caption under
+    it that names every part, however thin."""
     total = sum(value for _, value, _ in parts) or 1
     body = []
     x = 0.0
     for name, value, colour in parts:
         w = width * value / total
         body.append(_rect(x, 0, w, 20, fill=colour, title=f"{name}: {number(value)} ms"))
-        if w > 60:
-            body.append(_text(x + 4, 14, f"{name} {number(value)} ms", fill="#fff"))
         x += w
-    return _svg(width, height, body, label)
+    body.append(_text(0, 36, caption))
+    return _svg(width, 42, body, label)

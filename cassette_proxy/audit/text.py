@@ -157,7 +157,7 @@ def _finding_lines(add: Add, findings: list[Finding], *, first_seen: bool = Fals
         add("  none")
     for finding in findings:
         key, group = finding.key, finding.group
-        kind = f"{key.kind:<14} " if key.severity == "warning" else ""
+        kind = f"{key.kind:<19} " if key.severity == "warning" else ""
         add(f"  {group.count:>6,} x {kind}{key.side} {key.pointer or '/'}: {key.message}")
         when = (
             f"first seen {group.first_seen}, e.g. exchange {group.example}"
