@@ -301,7 +301,10 @@ def audit(
     if output is None:
         click.echo(rendered, nl=False)
     else:
-        output.write_text(rendered, encoding="utf-8")
+        try:
+            output.write_text(rendered, encoding="utf-8")
+        except OSError as exc:
+            raise click.FileError(str(output), hint=exc.strerror or str(exc)) from exc
         click.echo(f"{output}: {fmt} report of {summary.exchanges:,} exchanges", err=True)
     if summary.events == 0 and summary.corrupt_count > summary.broken_files:
         click.echo(

@@ -347,3 +347,19 @@ def test_a_file_that_is_not_a_log_says_so_and_fails() -> None:
     assert "cassette-proxy cassette check" in result.output
     lines = len(demo.read_text().splitlines())
     assert f"... and {lines - 20:,} more" in result.output  # 20 shown, the rest counted
+
+
+async def test_output_goes_to_a_file_or_says_why_it_cannot(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    log = await make_log(start_proxy, tmp_path)
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["audit", "--format", "html", "-o", str(report), str(log)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert f"{report}: html report of 6 exchanges" in result.stderr
+    assert report.read_text().startswith("<!doctype html>")
+    missing = tmp_path / "no" / "such" / "folder" / "report.html"
+    code, output = audit("-o", str(missing), str(log))
+    assert code == 1
+    assert f"Could not open file '{missing}': No such file or directory" in output
