@@ -241,10 +241,10 @@ async def test_summary_of_a_real_log(start_proxy: StartProxy, tmp_path: Path) ->
     assert failure["count"] == 1
     assert failure["example"]
     drift = {(d["kind"], d["where"]): d for d in report["drift"]}
-    status = drift["unknown_enum", "response /status"]
+    status = drift["unknown_enum", "cancel response /status"]
     assert status["count"] == 2
     assert "paused" in status["message"]
-    assert drift["unknown_field", "response /brand_new_field"]["count"] == 2
+    assert drift["unknown_field", "cancel response /brand_new_field"]["count"] == 2
     assert status["first_seen"] <= report["last"]
 
 

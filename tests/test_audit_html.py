@@ -129,7 +129,11 @@ async def test_the_page_holds_the_text_reports_answers_and_loads_nothing(
 
     pointers = page.root.by_id("findings")
     labels = {t.text() for t in pointers.all("svg")[0].all("title")}
-    assert {"response /status", "response /id", "response /brand_new_field"} <= labels
+    assert {
+        "cancel response /status",
+        "cancel response /id",
+        "cancel response /brand_new_field",
+    } <= labels
     drift = table_rows(pointers.all("table")[1])
     assert any('unknown status "paused"' in " ".join(row) for row in drift)
 

@@ -77,7 +77,7 @@ def render_json(report: Report) -> str:
             "ttfb_ms": _latency(tables.latency["stream_ttfb"]),
         },
         "validation_failures": [_finding(f) for f in tables.failures],
-        "drift": [_finding(f) | {"where": f"{f.key.side} {f.key.pointer}"} for f in tables.drift],
+        "drift": [_finding(f) | {"where": f.key.where} for f in tables.drift],
         "warnings": [_finding(f) for f in tables.warnings],
         "warnings_by_kind": dict(tables.warnings_by_kind),
         "truncated": summary.truncated,
@@ -110,7 +110,9 @@ def _finding(finding: Finding) -> dict[str, Any]:
     return {
         "severity": key.severity,
         "kind": key.kind,
+        "route": key.route,
         "side": key.side,
+        "where": f"{key.route} {key.side}",
         "pointer": key.pointer,
         "message": key.message,
         "count": group.count,

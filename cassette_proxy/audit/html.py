@@ -397,7 +397,7 @@ def _findings_table(findings: list[Finding], *, drift: bool = False) -> str:
         (
             f.group.count,
             f.key.kind,
-            f"{f.key.side} {f.key.pointer or '/'}",
+            f.key.where,
             f.key.message,
             f.group.first_seen,
             f.group.example,
@@ -428,7 +428,7 @@ def _findings(tables: Tables) -> str:
     for finding in [*tables.failures, *tables.drift, *tables.warnings]:
         key = finding.key
         category = "error" if key.severity == "error" else "drift" if key.is_drift else "warning"
-        where = (f"{key.side} {key.pointer or '/'}", category)
+        where = (key.where, category)
         by_pointer[where] = by_pointer.get(where, 0) + finding.group.count
     colours = {"error": svg.RED, "drift": svg.ORANGE, "warning": svg.GREY}
     top = sorted(by_pointer.items(), key=lambda item: (-item[1], item[0]))[:POINTERS]

@@ -43,9 +43,15 @@ class FindingKey(NamedTuple):
 
     severity: str
     kind: str
+    route: str  # the exchange's route: cancel, create, ...
     side: str  # request | response
     pointer: str  # indices collapsed: /output/*/id
-    message: str
+    message: str  # a stream event's names its event type
+
+    @property
+    def where(self) -> str:
+        """``cancel response /output/*/id``."""
+        return f"{self.route} {self.side} {self.pointer or '/'}"
 
     @property
     def is_drift(self) -> bool:
@@ -152,7 +158,7 @@ class Summary:
     last: str = ""
     filtering: bool = field(init=False, default=False)
     _keys: dict[tuple[Any, ...], FindingKey] = field(default_factory=dict)
-    _validated: dict[int, tuple[Any, list[FindingKey]]] = field(default_factory=dict)
+    _validated: dict[tuple[int, str], tuple[Any, list[FindingKey]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.filtering = self.filters.active
@@ -196,7 +202,7 @@ class Summary:
         verdict = event.get("verdict")
         if type(verdict) is not str:
             verdict = str(verdict)
-        findings = self._findings(event.get("validation"))
+        findings = self._findings(event.get("validation"), route)
         stream = event.get("stream")
         if stream is not None:
             _check_stream(stream)
@@ -273,22 +279,22 @@ class Summary:
             known = not_recorded in self.not_recorded or len(self.not_recorded) < MAX_NAMES
             self.not_recorded[not_recorded if known else OTHER] += 1
 
-    def _findings(self, validation: Any) -> list[FindingKey]:
+    def _findings(self, validation: Any, route: str) -> list[FindingKey]:
         """The finding shapes of an event's violations, each checked; once per distinct
-        object, when the reader shares one among lines (the cache holds the object, so its id
-        cannot be reused while cached)."""
+        object and route, when the reader shares one object among lines (the cache holds the
+        object, so its id cannot be reused while cached)."""
         if validation is None:
             return []
-        cached = self._validated.get(id(validation))
+        cached = self._validated.get((id(validation), route))
         if cached is not None and cached[0] is validation:
             return cached[1]
-        keys = self._check_findings(validation)
+        keys = self._check_findings(validation, route)
         if len(self._validated) >= _CACHE_LIMIT:
             self._validated.clear()
-        self._validated[id(validation)] = (validation, keys)
+        self._validated[id(validation), route] = (validation, keys)
         return keys
 
-    def _check_findings(self, validation: Any) -> list[FindingKey]:
+    def _check_findings(self, validation: Any, route: str) -> list[FindingKey]:
         if type(validation) is not dict:
             raise BadEvent("validation is not an object")
         keys: list[FindingKey] = []
@@ -305,7 +311,7 @@ class Summary:
             for violation in violations:
                 if type(violation) is not dict:
                     raise BadEvent("a violation is not an object")
-                raw = (side, *violation.items())
+                raw = (route, side, *violation.items())
                 try:
                     key = self._keys.get(raw)
                 except TypeError:  # a list or an object where a string belongs
@@ -320,10 +326,12 @@ class Summary:
             if value is not None and type(value) is not str:
                 raise BadEvent(_wrong(name, value, "a string"))
         pointer, message, severity, kind = (value or "" for value in fields)
-        side = raw[0]
-        key = FindingKey(severity, kind, side, general_pointer(pointer), message)
+        route, side = raw[:2]
+        key = FindingKey(severity, kind, route, side, general_pointer(pointer), message)
         if key not in self.findings and len(self.findings) >= MAX_GROUPS:
-            key = FindingKey(severity, kind, side, OTHER, "(more distinct findings than kept)")
+            key = FindingKey(
+                severity, kind, route, side, OTHER, "(more distinct findings than kept)"
+            )
         if len(self._keys) >= _CACHE_LIMIT:
             self._keys.clear()
         self._keys[raw] = key

@@ -158,7 +158,7 @@ def _finding_lines(add: Add, findings: list[Finding], *, first_seen: bool = Fals
     for finding in findings:
         key, group = finding.key, finding.group
         kind = f"{key.kind:<19} " if key.severity == "warning" else ""
-        add(f"  {group.count:>6,} x {kind}{key.side} {key.pointer or '/'}: {key.message}")
+        add(f"  {group.count:>6,} x {kind}{key.where}: {key.message}")
         when = (
             f"first seen {group.first_seen}, e.g. exchange {group.example}"
             if first_seen
