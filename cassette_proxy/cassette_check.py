@@ -49,7 +49,8 @@ class Finding:
     pointer: str  # into the cassette: /interactions/3/response/body/output/0/id
     severity: Severity
     kind: FindingKind
-    message: str
+    message: str  # the same for every finding of one shape, so findings group by it
+    detail: str = ""  # what differs from one to the next (a secret's fingerprint)
 
 
 @dataclass(slots=True)
@@ -57,10 +58,15 @@ class CassetteReport:
     path: Path
     interactions: int = 0
     vcrpy_loads: bool = False
+    scanned: bool = False  # the proxy read it, so its interactions were checked and scanned
     findings: list[Finding] = field(default_factory=list)
 
     def count(self, severity: Severity) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
+
+    @property
+    def secrets(self) -> int:
+        return sum(1 for f in self.findings if f.kind == "secret")
 
 
 Location = tuple[str | int, ...]
@@ -207,6 +213,7 @@ def check_cassette(path: Path) -> CassetteReport:
         report.findings.append(Finding("", "error", "load", f"{path} does not exist or is empty"))
         return report
     report.interactions = len(interactions)
+    report.scanned = True
     if vcrpy_refusal is not None:
         report.findings.append(Finding("", "error", "load", vcrpy_refusal))
     for index, interaction in enumerate(interactions):
@@ -217,8 +224,8 @@ def check_cassette(path: Path) -> CassetteReport:
                 secret.pointer,
                 "error",
                 "secret",
-                f"credential-like value in clear text ({secret.rule}; would be recorded as "
-                f"{secret.replacement!r}); run: cassette-proxy cassette redact {path}",
+                f"credential-like value in clear text ({secret.rule})",
+                f"would be recorded as {secret.replacement!r}",
             )
         )
     for unscanned in find_unscanned(interactions):
@@ -361,41 +368,3 @@ def _redacted_object(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_redacted_object(item) for item in value)
     return value
-
-
-def render_text(reports: list[CassetteReport]) -> str:
-    out = []
-    for report in reports:
-        loads = "vcrpy loads it" if report.vcrpy_loads else "vcrpy cannot load it"
-        count = f"{report.interactions} interaction{'' if report.interactions == 1 else 's'}"
-        out.append(f"{report.path}: {count}, {loads}")
-        for severity in ("error", "warning"):
-            found = [f for f in report.findings if f.severity == severity]
-            if found:
-                out.append(f"  {severity}s ({len(found)}):")
-                out.extend(f"    {f.pointer or '/'}  [{f.kind}] {f.message}" for f in found)
-        if not report.findings:
-            out.append("  no findings")
-    errors = sum(r.count("error") for r in reports)
-    warnings = sum(r.count("warning") for r in reports)
-    out.append(f"{len(reports)} cassette(s): {errors} error(s), {warnings} warning(s)")
-    return "\n".join(out) + "\n"
-
-
-def render_json(reports: list[CassetteReport]) -> str:
-    document = {
-        "cassettes": [
-            {
-                "path": str(r.path),
-                "interactions": r.interactions,
-                "vcrpy_loads": r.vcrpy_loads,
-                "errors": r.count("error"),
-                "warnings": r.count("warning"),
-                "findings": r.findings,
-            }
-            for r in reports
-        ],
-        "errors": sum(r.count("error") for r in reports),
-        "warnings": sum(r.count("warning") for r in reports),
-    }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"

@@ -13,17 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 from pydantic import ValidationError
 
 from cassette_proxy import __version__
-from cassette_proxy.audit import Progress, parse_time, summarise
-from cassette_proxy.audit import render_text as render_audit
-from cassette_proxy.cassette_check import check_cassette, redact_cassette, render_json, render_text
+from cassette_proxy.audit import Filters, parse_status, parse_time, summarise
+from cassette_proxy.audit.document import render_json as render_audit_json
+from cassette_proxy.audit.gates import FORMS, Gate
+from cassette_proxy.audit.html import render_html
+from cassette_proxy.audit.report import Report
+from cassette_proxy.audit.text import render_text as render_audit
+from cassette_proxy.cassette_files import NoCassettes, cassette_paths
+from cassette_proxy.cassette_report import FailOn, JsonReport, TextReport, check_all, redact_all
 from cassette_proxy.errors import StartupError
+from cassette_proxy.progress import Progress
 from cassette_proxy.serve import serve
 from cassette_proxy.settings import ENV_PREFIX, Settings
 
+SOURCES = ("upstream", "cassette", "proxy")
+VERDICTS = ("passed", "failed", "skipped")
 CLI_FIELDS = [name for name, info in Settings.model_fields.items() if not info.exclude]
 
 
@@ -134,57 +141,189 @@ def cassette() -> None:
     """Inspect and clean cassettes."""
 
 
-@cassette.command("check")
+CHECK_EPILOG = """\b
+--fail-on decides what exits 1: secrets (a secret, or a cassette that could not be read, so
+was not scanned), errors (the default: any error, secrets and broken contracts and files vcrpy
+cannot load), warnings (any finding).
+Exit codes: 0 nothing at or above --fail-on; 1 something is; 2 a usage error (an unknown
+option, a folder with no cassette)."""
+
+
+def _cassettes(paths: tuple[Path, ...]) -> list[Path]:
+    try:
+        return cassette_paths(paths)
+    except NoCassettes as exc:
+        raise click.BadParameter(str(exc), param_hint="PATHS") from exc
+
+
+def _write(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+def _warn(text: str) -> None:
+    click.echo(text, nl=False, err=True)
+
+
+@cassette.command("check", epilog=CHECK_EPILOG)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def cassette_check(paths: tuple[Path, ...], fmt: str) -> None:
+@click.option(
+    "--fail-on",
+    type=click.Choice([gate.value for gate in FailOn]),
+    default=FailOn.ERRORS.value,
+    show_default=True,
+    help="What makes it exit 1 (see below).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="List every finding, not one line per group.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json keeps every finding.")  # fmt: skip
+def cassette_check(paths: tuple[Path, ...], fail_on: str, verbose: bool, fmt: str) -> None:
     """Validate every interaction, confirm vcrpy loads the file, and scan it for secrets.
 
-    Exits 1 if any error-level finding (a broken contract, a secret, a file vcrpy cannot
-    load), so it can gate CI.
+    PATHS are cassettes or folders, walked for .yaml, .yml and .json cassettes. Findings of one
+    shape are grouped into one line, with their count and first interactions.
     """
-    reports = [check_cassette(path) for path in paths]
-    click.echo(render_json(reports) if fmt == "json" else render_text(reports), nl=False)
-    if any(report.count("error") for report in reports):
+    gate = FailOn(fail_on)
+    reporter = JsonReport(_write) if fmt == "json" else TextReport(_write, verbose=verbose)
+    totals = check_all(_cassettes(paths), reporter, gate, Progress.on_terminal())
+    if totals.failing(gate):
         sys.exit(1)
 
 
 @cassette.command("redact")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def cassette_redact(path: Path) -> None:
-    """Replace every secret in the cassette, atomically, keeping every other byte."""
-    try:
-        result = redact_cassette(path)
-    except StartupError as error:
-        click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def cassette_redact(paths: tuple[Path, ...]) -> None:
+    """Replace every secret in each cassette, atomically, keeping every other byte.
+
+    PATHS are cassettes or folders, walked for .yaml, .yml and .json cassettes. Exits 1 if a
+    cassette could not be read or written (the others are still redacted).
+    """
+    totals = redact_all(_cassettes(paths), _write, _warn, Progress.on_terminal())
+    if totals.failed:
         sys.exit(1)
-    if result.secrets == 0:
-        click.echo(f"{path}: no secrets found; left unchanged")
-    else:
-        click.echo(f"{path}: {result.secrets} secret(s) replaced ({result.rewritten})")
 
 
-@main.command()
+AUDIT_EPILOG = f"""\b
+Thresholds for --fail-on: {FORMS}
+(a bare name means >0; latency is the whole exchange's, over the exchanges the filters keep).
+Exit codes: 0 the report was written and no threshold was crossed; 1 a --fail-on threshold was
+crossed, or no line is a cassette-proxy log event; 2 a usage error (an unknown option, a log
+that is not a file)."""
+
+
+def _gates(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> list[Gate]:
+    try:
+        return [Gate.parse(value) for value in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _statuses(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> frozenset[str]:
+    try:
+        return frozenset(parse_status(value) for value in values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+@main.command(epilog=AUDIT_EPILOG)
 @click.argument("logs", nargs=-1, required=True)
 @click.option("--since", type=parse_time_option, help="Only exchanges at or after (ISO 8601).")
 @click.option("--until", type=parse_time_option, help="Only exchanges before (ISO 8601).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-def audit(logs: tuple[str, ...], since: datetime | None, until: datetime | None, fmt: str) -> None:
+@click.option(
+    "--route",
+    "routes",
+    multiple=True,
+    metavar="NAME",
+    help="Only exchanges of this route (cancel, passthrough); repeat for more.",
+)
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    metavar="CODE",
+    callback=_statuses,
+    help="Only exchanges with this status (502) or class (5xx); repeat for more.",
+)
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    type=click.Choice(SOURCES),
+    help="Only exchanges answered from here; repeat for more.",
+)
+@click.option(
+    "--verdict",
+    "verdicts",
+    multiple=True,
+    type=click.Choice(VERDICTS),
+    help="Only exchanges with this validation verdict; repeat for more.",
+)
+@click.option(
+    "--fail-on",
+    "gates",
+    multiple=True,
+    metavar="THRESHOLD",
+    callback=_gates,
+    help="Exit 1 if the exchanges cross it (see below); repeat for more.",
+)
+@click.option(
+    "--slowest",
+    type=click.IntRange(0, 1000),
+    default=10,
+    show_default=True,
+    help="How many of the slowest exchanges to list.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="html: one self-contained page with charts.",
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to this file instead of stdout.")  # fmt: skip
+def audit(
+    *,
+    logs: tuple[str, ...],
+    since: datetime | None,
+    until: datetime | None,
+    routes: tuple[str, ...],
+    statuses: frozenset[str],
+    sources: tuple[str, ...],
+    verdicts: tuple[str, ...],
+    gates: list[Gate],
+    slowest: int,
+    fmt: str,
+    output: Path | None,
+) -> None:
     """Summarise JSON-lines traffic logs (plain, .gz, or - for stdin)."""
     for log in logs:
         if log != "-" and not Path(log).is_file():
             raise click.BadParameter(f"{log!r} is not a file", param_hint="LOGS")
-    summary = summarise(
-        logs, since=since, until=until, progress=Progress(enabled=sys.stderr.isatty())
+    filters = Filters(
+        frozenset(routes), statuses, frozenset(sources), frozenset(verdicts), since, until
     )
-    if fmt == "json":
-        click.echo(orjson.dumps(summary.as_json(), option=orjson.OPT_INDENT_2).decode())
+    summary = summarise(logs, filters=filters, slowest=slowest, progress=Progress.on_terminal())
+    report = Report.of(summary, gates)
+    rendered = {"json": render_audit_json, "html": render_html, "text": render_audit}[fmt](report)
+    if output is None:
+        click.echo(rendered, nl=False)
     else:
-        click.echo(render_audit(summary), nl=False)
+        try:
+            output.write_text(rendered, encoding="utf-8")
+        except OSError as exc:
+            raise click.FileError(str(output), hint=exc.strerror or str(exc)) from exc
+        click.echo(f"{output}: {fmt} report of {summary.exchanges:,} exchanges", err=True)
     if summary.events == 0 and summary.corrupt_count > summary.broken_files:
         click.echo(
             "Error: no line is a cassette-proxy log event; audit reads the JSON lines of "
             "serve --log-file (a cassette is checked with: cassette-proxy cassette check)",
             err=True,
         )
+        sys.exit(1)
+    for verdict in report.verdicts:
+        click.echo(
+            ("FAILED " if verdict.failed else "ok ") + verdict.explain(summary.exchanges), err=True
+        )
+    if report.failed:
         sys.exit(1)

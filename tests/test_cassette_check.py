@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import aiohttp
@@ -11,8 +12,10 @@ import vcr
 import yaml
 from click.testing import CliRunner
 
+from cassette_proxy.cassette_report import FailOn, TextReport, check_all
 from cassette_proxy.cli import main
 from cassette_proxy.persist import load_cassette
+from cassette_proxy.progress import Progress
 from cassette_proxy.redact import fingerprint
 from tests import vectors
 from tests.client import cancel
@@ -55,7 +58,7 @@ async def test_a_proxy_recorded_cassette_passes(start_proxy: StartProxy, tmp_pat
     code, output = check(str(cassette))
     assert code == 0, output
     assert f"{cassette}: 3 interactions, vcrpy loads it" in output
-    assert "0 error(s)" in output
+    assert "0 errors" in output
 
 
 async def test_drift_and_broken_bodies_are_reported_with_pointers(
@@ -211,3 +214,167 @@ def test_redact_keeps_every_other_byte_of_a_hand_edited_utf8_cassette(
     secret_line = f"      - json{newline}".encode()
     expected = before.replace(secret_line, f"      - {fingerprint('json')}{newline}".encode())
     assert cassette.read_bytes() == expected
+
+
+# -- at real size: folders, groups, gates ----------------------------------------------------------
+
+
+async def record_with_proxy(start_proxy: StartProxy, path: Path, *ids: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    proxy = await start_proxy(cassette=path, record_mode="all")
+    for response_id in ids:
+        await cancel(proxy, response_id)
+    await proxy.stop()
+    return path
+
+
+async def record_keys_with_vcrpy(path: Path, upstream_url: str, count: int) -> Path:
+    """vcrpy records ``count`` cancels of 404s (no contract findings), each with the key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    serializer = "json" if path.suffix == ".json" else "yaml"
+    with vcr.use_cassette(str(path), record_mode="all", serializer=serializer):
+        async with aiohttp.ClientSession() as session:
+            for n in range(count):
+                async with session.post(
+                    f"{upstream_url}/v1/responses/resp_missing_{n}/cancel",
+                    headers={"Authorization": f"Bearer {OPENAI_KEY}"},
+                ) as response:
+                    await response.read()
+    return path
+
+
+def reported(output: str, root: Path) -> list[str]:
+    """The cassettes reported, in order: the first line of each is ``<path>: N interactions``."""
+    return [line.split(": ")[0] for line in output.splitlines() if line.startswith(str(root))]
+
+
+async def test_folders_are_walked_and_each_cassette_reported(
+    start_proxy: StartProxy, upstream_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "cassettes"
+    clean = await record_with_proxy(start_proxy, root / "a_clean.yaml", "resp_missing")
+    drift = await record_with_proxy(start_proxy, root / "sub" / "drift.yml", "resp_drift_1")
+    leaky = await record_keys_with_vcrpy(root / "sub" / "deeper" / "leaky.json", upstream_url, 2)
+    hidden = await record_keys_with_vcrpy(root / ".git" / "leaky.yaml", upstream_url, 1)
+    (root / "notes.txt").write_text("not a cassette")
+    (root / "sub" / ".drift.yml.journal").write_text("{}")
+    code, output = check(str(root))
+    assert code == 1, output  # the leaky one
+    # Sorted by path: sub/deeper/ before sub/drift.yml.
+    assert reported(output, root) == [str(clean), str(leaky), str(drift)]
+    assert str(hidden) not in output
+    assert output.splitlines()[-2].startswith("3 cassettes, 4 interactions: 4 errors (4 secrets)")
+
+    _, document = check("--format", "json", str(root), str(hidden))
+    paths = [c["path"] for c in orjson.loads(document)["cassettes"]]
+    assert paths == [str(clean), str(leaky), str(drift), str(hidden)]  # named, so checked
+
+    empty = tmp_path / "empty"
+    (empty / ".git").mkdir(parents=True)
+    (empty / ".git" / "x.yaml").write_text("interactions: []")
+    code, output = check(str(empty))
+    assert code == 2
+    assert f"no cassette under '{empty}'" in output
+    result = CliRunner().invoke(main, ["cassette", "redact", str(empty)])
+    assert result.exit_code == 2
+
+
+async def test_findings_of_one_shape_are_one_line(upstream_url: str, tmp_path: Path) -> None:
+    cassette = await record_keys_with_vcrpy(tmp_path / "many.yaml", upstream_url, 12)
+    code, output = check(str(cassette))
+    assert code == 1
+    secret = f"Bearer {fingerprint(OPENAI_KEY)}"
+    assert (
+        "      12 x /interactions/*/request/headers/Authorization  [secret] "
+        "credential-like value in clear text (header Authorization)\n"
+        f"           interactions 0, 1, 2, 3, 4 and 7 more; e.g. would be recorded as '{secret}'\n"
+    ) in output
+    assert "/interactions/5/" not in output
+    assert "errors (24, in 2 groups):" in output  # Authorization and the upstream's Set-Cookie
+    assert f"fix the secrets with: cassette-proxy cassette redact {cassette}" in output
+    assert len(output.splitlines()) < 12  # 24 findings
+
+    _, verbose = check("--verbose", str(cassette))
+    for n in range(12):
+        assert (
+            f"    /interactions/{n}/request/headers/Authorization  [secret] credential-like "
+            f"value in clear text (header Authorization) (would be recorded as '{secret}')"
+        ) in verbose
+    _, document = check("--format", "json", str(cassette))
+    findings = orjson.loads(document)["cassettes"][0]["findings"]
+    authorization = [f for f in findings if f["pointer"].endswith("/Authorization")]
+    assert len(authorization) == 12
+    assert {f["detail"] for f in authorization} == {f"would be recorded as '{secret}'"}
+    assert OPENAI_KEY not in output + verbose + document
+
+
+async def test_fail_on_decides_what_exits_1(
+    start_proxy: StartProxy, upstream_url: str, tmp_path: Path
+) -> None:
+    cassettes = {
+        "clean": await record_with_proxy(start_proxy, tmp_path / "clean.yaml", "resp_missing"),
+        "warning": await record_with_proxy(start_proxy, tmp_path / "warn.yaml", vectors.V1_ID),
+        "contract": await record_with_proxy(start_proxy, tmp_path / "bad.yaml", "resp_broken_1"),
+        "secret": await record_keys_with_vcrpy(tmp_path / "leaky.yaml", upstream_url, 1),
+        "unreadable": tmp_path / "corrupt.yaml",
+    }
+    cassettes["unreadable"].write_text("interactions: [ {")
+    # What each gate fails on; the default is errors.
+    fails = {
+        "secrets": {"secret", "unreadable"},
+        "errors": {"contract", "secret", "unreadable"},
+        "warnings": {"warning", "contract", "secret", "unreadable"},
+    }
+    for gate, failing in fails.items():
+        for name, path in cassettes.items():
+            code, output = check("--fail-on", gate, str(path))
+            assert code == (1 if name in failing else 0), (gate, name, output)
+            verdict = output.splitlines()[-1]
+            assert verdict.startswith(f"--fail-on {gate}: {'failed' if code else 'passed'}")
+            _, document = check("--format", "json", "--fail-on", gate, str(path))
+            assert orjson.loads(document)["failed"] is (code == 1)
+    assert check(str(cassettes["contract"]))[0] == 1
+    assert check(str(cassettes["warning"]))[0] == 0
+    code, output = check("--fail-on", "secrets", str(cassettes["unreadable"]))
+    assert "--fail-on secrets: failed (0 secret(s), 1 unreadable cassette(s))" in output
+
+
+async def test_redact_takes_folders_and_goes_on_past_a_bad_cassette(
+    start_proxy: StartProxy, upstream_url: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "cassettes"
+    first = await record_keys_with_vcrpy(root / "a.yaml", upstream_url, 2)
+    second = await record_keys_with_vcrpy(root / "sub" / "b.json", upstream_url, 1)
+    clean = await record_with_proxy(start_proxy, root / "c.yaml", "resp_missing")
+    corrupt = root / "d.yaml"
+    corrupt.write_text("interactions: [ {")
+    result = CliRunner().invoke(main, ["cassette", "redact", str(root)])
+    assert result.exit_code == 1  # the corrupt one
+    assert result.stdout.splitlines() == [
+        f"{first}: 4 secret(s) replaced (in place)",
+        f"{clean}: no secrets found; left unchanged",
+        f"{second}: 2 secret(s) replaced (in place)",
+        "4 cassettes: 6 secrets replaced in 2 cassettes, 1 left unchanged, 1 could not be redacted",
+    ]
+    assert f"Error: cassette '{corrupt}'" in result.stderr
+    corrupt.unlink()
+    assert check("--fail-on", "secrets", str(root))[0] == 0
+    for path in (first, second):
+        assert OPENAI_KEY not in path.read_text()
+
+
+def test_progress_is_shown_on_a_terminal_and_erased(tmp_path: Path) -> None:
+    demo = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
+    copies = [tmp_path / f"{n}.yaml" for n in range(2)]
+    for copy in copies:
+        copy.write_bytes(demo.read_bytes())
+    terminal = io.StringIO()
+    written: list[str] = []
+    check_all(copies, TextReport(written.append), FailOn.ERRORS, Progress(True, terminal))
+    shown = terminal.getvalue()
+    assert f"\r\033[K[1/2] checking {copies[0]}" in shown
+    assert shown.endswith("\r\033[K")  # erased before each report, and at the end
+    assert "\r" not in "".join(written)
+    piped = io.StringIO()
+    check_all(copies, TextReport(written.append), FailOn.ERRORS, Progress(False, piped))
+    assert piped.getvalue() == ""

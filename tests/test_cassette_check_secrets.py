@@ -93,7 +93,7 @@ def test_check_finds_secrets_in_every_channel_and_redact_removes_them(tmp_path: 
         "/interactions/2/response/body",
         "/interactions/3/response/body",  # gzip: decoded to be scanned
     }
-    assert "(jwt;" in found["/interactions/2/response/body"][1]  # names the rule...
+    assert "(jwt)" in found["/interactions/2/response/body"][1]  # names the rule...
     severity, message = found["/interactions/4/response/body"]
     assert severity == "warning"
     assert "not scanned for secrets" in message

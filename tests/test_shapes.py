@@ -42,11 +42,12 @@ from vcr.stubs import VCRHTTPResponse, aiohttp_stubs, httpx_stubs
 
 from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.cassette_check import (
+    CassetteReport,
     RedactResult,
     check_cassette,
     redact_cassette,
-    render_text,
 )
+from cassette_proxy.cassette_report import TextReport
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.matching import PROJECTIONS, Matcher, body_bytes
 from cassette_proxy.models.http import HOP_BY_HOP
@@ -639,6 +640,15 @@ def test_check_says_vcrpy_loads_a_cassette_only_the_proxy_cannot_replay(tmp_path
     text = render_text([report])
     assert f"{cassette}: 2 interactions, vcrpy loads it\n" in text
     assert "vcrpy cannot" not in text
+
+
+def render_text(reports: list[CassetteReport]) -> str:
+    """What ``cassette check`` prints for these reports."""
+    out: list[str] = []
+    printer = TextReport(out.append)
+    for report in reports:
+        printer.cassette(report)
+    return "".join(out)
 
 
 @pytest.mark.parametrize(
