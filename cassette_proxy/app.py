@@ -156,7 +156,12 @@ def build_app(
 ) -> web.Application:
     """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
     recorder = Recorder(settings) if settings.cassette is not None else None
-    log = audit_log or AuditLog(settings.log_file)
+    try:
+        log = audit_log or AuditLog(settings.log_file)
+    except BaseException:  # a start-up that fails leaves no lock or journal behind
+        if recorder is not None:
+            recorder.close()
+        raise
     pipeline = Pipeline(
         settings, transport or AiohttpTransport(timeout=settings.upstream_timeout), recorder
     )

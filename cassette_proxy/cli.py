@@ -1,5 +1,6 @@
-"""The command line, kept thin: options come from :class:`cassette_proxy.settings.Settings` (their help is
-the field descriptions), values are validated there, and domain errors are printed once."""
+"""The command line, kept thin: options come from :class:`cassette_proxy.settings.Settings`
+(their help is the field descriptions), values are validated there, and domain errors are
+printed once, as ``Error: <what is wrong and what to do>``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 import orjson
-from pydantic import ValidationError
+from pydantic import AnyHttpUrl, ValidationError
 
 from cassette_proxy import __version__
 from cassette_proxy.audit import Progress, parse_time, summarise
@@ -34,6 +35,7 @@ METAVARS = {
     "match_on": "MATCHERS",
     "log_file": "PATH",
     "upstream_timeout": "SECONDS",
+    "shutdown_timeout": "SECONDS",
     "max_body_size": "BYTES",
 }
 
@@ -44,16 +46,33 @@ def _metavar(name: str, annotation: Any) -> str:
     return METAVARS.get(name, "VALUE")
 
 
+def _rendered_default(default: Any) -> str | None:
+    """A default as a user would type it (None: no default to show)."""
+    if default is None:
+        return None
+    rendered = str(default)
+    if isinstance(default, bool):
+        rendered = "on" if default else "off"
+    elif isinstance(default, tuple):
+        rendered = ",".join(default)
+    elif isinstance(default, StrEnum):
+        rendered = default.value
+    elif isinstance(default, float):
+        rendered = f"{default:g}"
+    elif isinstance(default, AnyHttpUrl):
+        rendered = rendered.rstrip("/")  # pydantic adds a "/" path to a bare origin
+    return rendered
+
+
 def _settings_options(command: Any) -> Any:
     """One option per settings field; values stay strings here and are validated by Settings,
     so a bad one gives the same one-line error whether it came from a flag or the environment."""
     for name in reversed(CLI_FIELDS):
         info = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
-        default = info.default
-        if isinstance(default, tuple):
-            default = ",".join(default)
-        help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}; default: {default}]"
+        default = _rendered_default(info.default)
+        shown = f"; default: {default}" if default is not None else ""
+        help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}{shown}]"
         if info.annotation is bool:
             command = click.option(flag, name, is_flag=True, default=None, help=help_text)(command)
         else:
@@ -113,7 +132,7 @@ def serve_command(**options: Any) -> None:
     try:
         run(serve(settings))
     except StartupError as error:
-        click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         sys.exit(1)
 
 
@@ -147,7 +166,7 @@ def cassette_redact(path: Path) -> None:
     try:
         result = redact_cassette(path)
     except StartupError as error:
-        click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         sys.exit(1)
     if result.secrets == 0:
         click.echo(f"{path}: no secrets found; left unchanged")

@@ -70,6 +70,10 @@ class CassetteLock:
         self._fd = fd
         return True
 
+    @property
+    def held(self) -> bool:
+        return self._fd >= 0
+
     def _is_current(self, fd: int) -> bool:
         try:
             return os.fstat(fd).st_ino == self.path.stat().st_ino

@@ -26,7 +26,7 @@ from pathlib import Path
 from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Cassette, Interaction
-from cassette_proxy.errors import CassetteMiss, RecordingFailed
+from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from cassette_proxy.matching import Matcher
 from cassette_proxy.models.http import ProxyResponse, UndecodableBody, decode_body
@@ -65,25 +65,38 @@ class Summary:
     saved: int | None  # interactions written on close, None if the file was not touched
 
 
-def recover(path: Path) -> int:
-    """Fold a journal left by a crashed run into its cassette; the number of interactions saved."""
+def _journalled(path: Path) -> tuple[Cassette, RecordMode] | None:
+    """The cassette with the interactions of a journal left beside it by a crashed run, and the
+    record mode that run had; None if there is no journal."""
     found = read_journal(journal_path(path))
     if found is None:
-        return 0
+        return None
     header, recorded = found
     loaded = load_cassette(path) or []
     cassette = Cassette(path, Matcher(header.match_on), loaded=loaded, recorded=recorded)
-    _save(cassette, RecordMode(header.record_mode))
+    return cassette, RecordMode(header.record_mode)
+
+
+def recover(path: Path) -> int:
+    """Fold a journal left by a crashed run into its cassette; the number of interactions saved."""
+    journalled = _journalled(path)
+    if journalled is None:
+        return 0
+    cassette, mode = journalled
+    _save(cassette, mode)
     journal_path(path).unlink()
-    return len(recorded)
+    return len(cassette.recorded)
+
+
+def _folded(cassette: Cassette, mode: RecordMode) -> list[Interaction]:
+    """What a save writes: in ``all`` mode, re-recorded interactions replace those they match."""
+    if mode is RecordMode.ALL:
+        return cassette.replaced_by_recorded()
+    return cassette.loaded + cassette.recorded
 
 
 def _save(cassette: Cassette, mode: RecordMode) -> int:
-    interactions = (
-        cassette.replaced_by_recorded()
-        if mode is RecordMode.ALL
-        else cassette.loaded + cassette.recorded
-    )
+    interactions = _folded(cassette, mode)
     save_cassette(cassette.path, interactions)
     return len(interactions)
 
@@ -112,39 +125,74 @@ class Recorder:
     """One cassette, opened under a record mode, for the lifetime of the proxy."""
 
     def __init__(self, settings: Settings) -> None:
+        """Open the cassette. Only a proxy that will record touches the disk: it takes the lock
+        (refused if another process records the cassette), folds in a journal left by a crash,
+        and opens its own journal. A replayer reads the cassette and creates nothing, so it
+        works from a read-only folder. A start-up that fails leaves no file behind."""
         assert settings.cassette is not None
         self.path = settings.cassette
         self.mode = settings.record_mode
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
-        locked = self._lock.acquire()
+        self._journal: Journal | None = None
+        try:
+            loaded = self._open()
+            self.cassette = Cassette(
+                self.path,
+                Matcher(settings.match_on),
+                allow_playback_repeats=settings.allow_playback_repeats,
+                loaded=loaded,
+            )
+            # Opened now, so an unwritable folder stops start-up instead of the first recording.
+            if self.policy.record:
+                header = JournalHeader(self.mode.value, settings.match_on)
+                self._journal = Journal(journal_path(self.path), header)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self) -> list[Interaction]:
+        """Lock if this run will record, fold in a crashed run's journal, and load."""
         # Refused before the cassette is parsed when this mode will record whatever it holds.
-        will_record = self.mode in _ALWAYS_RECORD or (
-            self.mode is RecordMode.ONCE and not self.path.exists()
-        )
-        if not locked and will_record:
-            raise self._lock.refusal()
-        # A journal is folded in only when no live proxy can be writing it.
-        self.recovered = recover(self.path) if locked else 0
-        loaded = load_cassette(self.path)
+        if self.mode in _ALWAYS_RECORD or (self.mode is RecordMode.ONCE and not self.path.exists()):
+            self._lock_to_record()
+        self.recovered, unfolded = self._recover()
+        loaded = unfolded if unfolded is not None else load_cassette(self.path)
         self.existed = loaded is not None
         self.policy = Policy.of(self.mode, existed=self.existed)
-        if self.policy.record and not locked:
+        if self.policy.record and not self._lock.held:  # once, over an empty file
+            self._lock_to_record()
+            loaded = load_cassette(self.path)
+        elif not self.policy.record:
+            self._lock.release()  # taken by once, which found a cassette recovered from a journal
+        return loaded or []
+
+    def _lock_to_record(self) -> None:
+        if not self._lock.acquire():
             raise self._lock.refusal()
-        if not self.policy.record:
+
+    def _recover(self) -> tuple[int, list[Interaction] | None]:
+        """Fold in a journal left by a crashed run, when no live proxy can be writing it: the
+        number of interactions recovered, and the interactions to replay if the journal could
+        not be folded in because the folder is read-only (it is then left as it is)."""
+        if self._lock.held:
+            return recover(self.path), None
+        if not journal_path(self.path).exists():
+            return 0, None
+        try:
+            locked = self._lock.acquire()
+        except CassetteFileError:  # a read-only folder: replay the journal from memory
+            journalled = _journalled(self.path)
+            if journalled is None:
+                return 0, None
+            cassette, mode = journalled
+            return len(cassette.recorded), _folded(cassette, mode)
+        if not locked:
+            return 0, None  # a live recorder is writing it
+        try:
+            return recover(self.path), None
+        finally:
             self._lock.release()
-        self.cassette = Cassette(
-            self.path,
-            Matcher(settings.match_on),
-            allow_playback_repeats=settings.allow_playback_repeats,
-            loaded=loaded or [],
-        )
-        # Opened now, so an unwritable folder stops start-up instead of the first recording.
-        self._journal = (
-            Journal(journal_path(self.path), JournalHeader(self.mode.value, settings.match_on))
-            if self.policy.record
-            else None
-        )
 
     def play(self, request: VcrRequest) -> Interaction | None:
         return self.cassette.play(request) if self.policy.replay else None
