@@ -18,10 +18,15 @@ import orjson
 import pytest
 import vcr
 
-from cassette_proxy.persist import load_cassette
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.journal import Journal, JournalHeader, journal_path
+from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.settings import DEFAULT_MATCH_ON
 from tests import vectors
 from tests.conftest import DUMMY_KEY
 from tests.fake_upstream import FakeUpstream
+from tests.make_demo_cassette import DEMO
+from tests.read_only import read_only_folder, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -422,10 +427,10 @@ async def test_a_busy_port_is_one_line_with_a_way_out() -> None:
     assert "--port 0 for a free one" in line
 
 
-async def test_replaying_a_cassette_that_does_not_exist_warns_once(
+async def test_replaying_a_cassette_that_does_not_exist_warns_once_and_creates_nothing(
     upstream_url: str, tmp_path: Path
 ) -> None:
-    missing = tmp_path / "never-recorded.yaml"
+    missing = tmp_path / "not-yet" / "never-recorded.yaml"
     args = ("--upstream", upstream_url, "--cassette", str(missing), "--record-mode", "none")
     async with running(*args) as proxy:
         status, _, _ = await proxy.cancel(vectors.V1_ID)
@@ -435,6 +440,7 @@ async def test_replaying_a_cassette_that_does_not_exist_warns_once(
         stderr = (await proxy.process.stderr.read()).decode()
     assert stderr.count("does not exist and record mode 'none' does not record") == 1
     assert str(missing) in stderr
+    assert files_in(tmp_path) == []  # not even the cassette's folder
 
 
 async def test_a_body_that_turns_malformed_mid_stream_is_logged_not_called_a_bug(
@@ -543,3 +549,43 @@ async def test_shutdown_timeout_cuts_requests_still_running_and_saves_the_rest(
     loaded = load_cassette(cassette)
     assert loaded is not None
     assert [i.request.path for i in loaded] == [f"/v1/responses/{vectors.V1_ID}/cancel"]
+
+
+def _journalled_demo(staging: Path) -> dict[str, bytes]:
+    """The demo's first interactions in a cassette, its last recorded one in the journal a
+    recorder killed with -9 would have left beside it: the files, by name."""
+    interactions = load_cassette(DEMO)
+    assert interactions is not None
+    save_cassette(staging / "c.yaml", interactions[:-1])
+    journal = Journal(journal_path(staging / "c.yaml"), JournalHeader("once", DEFAULT_MATCH_ON))
+    journal.append(interactions[-1])
+    journal.close()
+    return snapshot(staging)
+
+
+def _response_id(interaction: Interaction) -> str:
+    return str(interaction.request.path).split("/")[3]
+
+
+@pytest.mark.parametrize("mode", ["none", "once"])
+@pytest.mark.parametrize("journal", [False, True], ids=["cassette", "cassette-and-journal"])
+async def test_replay_from_a_read_only_folder_touches_nothing(
+    tmp_path: Path, mode: str, journal: bool
+) -> None:
+    """A Docker ``:ro`` volume, a ConfigMap, a Nix sandbox: the proxy that will not record
+    reads the cassette (and a journal a crashed recorder left) and writes nothing there."""
+    files = _journalled_demo(tmp_path) if journal else {"c.yaml": DEMO.read_bytes()}
+    loaded = load_cassette(DEMO)
+    assert loaded is not None
+    with read_only_folder(tmp_path / "ro", files) as ro:
+        async with running("--cassette", str(ro / "c.yaml"), "--record-mode", mode) as proxy:
+            for interaction in loaded:
+                status, headers, body = await proxy.cancel(_response_id(interaction))
+                assert (status, headers["X-Proxy-Source"]) == (interaction.status, "cassette")
+                assert body == interaction.body
+            events = await _stop(proxy)
+        assert proxy.process.returncode == 0
+        assert snapshot(ro) == files
+    assert [e["detail"]["played"] for e in events if e["event"] == "cassette_closed"] == [
+        len(loaded)
+    ]
