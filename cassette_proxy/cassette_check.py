@@ -23,7 +23,12 @@ from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.models.http import ProxyRequest, end_to_end
 from cassette_proxy.models.violations import Severity
-from cassette_proxy.persist import load_cassette, save_cassette, vcrpy_serializer_for, write_atomically
+from cassette_proxy.persist import (
+    load_cassette,
+    save_cassette,
+    vcrpy_serializer_for,
+    write_atomically,
+)
 from cassette_proxy.redact import redact_bytes, redact_header, token_secrets
 from cassette_proxy.routes import classify
 from cassette_proxy.validation import check_request, check_response

@@ -1,6 +1,6 @@
 """The command line, kept thin: options come from :class:`cassette_proxy.settings.Settings`
-(their help is the field descriptions), values are validated there, and domain errors are
-printed once, as ``Error: <what is wrong and what to do>``."""
+(their help is the field descriptions), values are validated there, and domain errors are printed
+once."""
 
 from __future__ import annotations
 

@@ -4,8 +4,8 @@
                           └─ forward upstream ─ record if recording ┘
 
 Each step is one function below; :func:`handle` runs them in order. Anything that makes the
-proxy answer by itself is raised as a :class:`cassette_proxy.errors.ProxyError` and turned into a response
-by the middleware in :mod:`cassette_proxy.app`.
+proxy answer by itself is raised as a :class:`cassette_proxy.errors.ProxyError` and turned into a
+response by the middleware in :mod:`cassette_proxy.app`.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 The journal (``<cassette>.journal``) is append-only JSON lines, one complete interaction per line
 written with a single ``write(2)`` before the response is sent, so an interaction whose response
 reached the client survives ``kill -9``. It is folded into the cassette on a clean shutdown and
-on the next start (:func:`cassette_proxy.recorder.recover`). The lock (``<cassette>.lock``) makes sure only
-one process writes a cassette and its journal at a time.
+on the next start (:func:`cassette_proxy.recorder.recover`). The lock (``<cassette>.lock``) makes
+sure only one process writes a cassette and its journal at a time.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The cassette as the proxy uses it: record-mode policy over memory (:mod:`cassette_proxy.cassette`),
-the file (:mod:`cassette_proxy.persist`) and the journal (:mod:`cassette_proxy.journal`).
+"""The cassette as the proxy uses it: record-mode policy over memory
+(:mod:`cassette_proxy.cassette`), the file (:mod:`cassette_proxy.persist`) and the journal
+(:mod:`cassette_proxy.journal`).
 
 Record modes keep vcrpy's meaning (``vcr/record_mode.py``, ``vcr/cassette.py``):
 

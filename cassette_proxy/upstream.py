@@ -2,8 +2,8 @@
 
 Everything the proxy sends to the upstream goes through :meth:`Transport.send`. The aiohttp
 implementation is the only place that knows about sockets, and the only place aiohttp's client
-exceptions are translated into :mod:`cassette_proxy.errors`. Tests and replay never need a socket they did
-not ask for: replay never calls the transport at all.
+exceptions are translated into :mod:`cassette_proxy.errors`. Tests and replay never need a socket
+they did not ask for: replay never calls the transport at all.
 """
 
 from __future__ import annotations

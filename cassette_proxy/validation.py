@@ -1,8 +1,9 @@
 """Checks a request and its response against the route's documented contract.
 
-The contract itself (pydantic models) lives in :mod:`cassette_proxy.models.contract`; the rules for turning
-pydantic's findings into violations with severities in :mod:`cassette_proxy.contract_check`. This module
-adds the request-side checks and decides what a route without a contract gets (nothing).
+The contract itself (pydantic models) lives in :mod:`cassette_proxy.models.contract`; the rules
+for turning pydantic's findings into violations with severities in
+:mod:`cassette_proxy.contract_check`. This module adds the request-side checks and decides what a
+route without a contract gets (nothing).
 """
 
 from __future__ import annotations

@@ -118,7 +118,17 @@ def process(*args: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def proxy_args(port: int, upstream: str, *extra: str) -> tuple[str, ...]:
-    return (PYTHON, "-m", "cassette_proxy", "serve", "--port", str(port), "--upstream", upstream, *extra)
+    return (
+        PYTHON,
+        "-m",
+        "cassette_proxy",
+        "serve",
+        "--port",
+        str(port),
+        "--upstream",
+        upstream,
+        *extra,
+    )
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}

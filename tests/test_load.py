@@ -40,7 +40,8 @@ def rss_mb(pid: int) -> float:
 async def start(log: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
     """A proxy process logging to ``log``; its URL, from the ``listening`` event."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0", "--log-file", str(log), *args,
+        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0", "--log-file", str(log),
+        *args,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     async with asyncio.timeout(30):

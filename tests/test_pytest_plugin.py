@@ -1,7 +1,7 @@
 """The pytest plugin, used the way a user would: through ``pytester`` runs of real test files.
 
-The upstream runs on a thread (:class:`cassette_proxy.serve.ServerThread`), because the inner pytest runs
-block this thread; the inner tests use the real ``openai`` client, sync and async.
+The upstream runs on a thread (:class:`cassette_proxy.serve.ServerThread`), because the inner
+pytest runs block this thread; the inner tests use the real ``openai`` client, sync and async.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Redaction: the rules of :mod:`cassette_proxy.redact`, and no secret in any artefact of a real run."""
+"""Redaction: the rules of :mod:`cassette_proxy.redact`, and no secret in any artefact of a real
+run."""
 
 from __future__ import annotations
 
