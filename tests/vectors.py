@@ -5,8 +5,8 @@ The dicts are shared: copy one (``copy.deepcopy`` or ``orjson.loads(V1_BODY)``) 
 
 Against :func:`cassette_proxy.contract_check.check_cancel_response`, V1-V4 have no errors. Each
 has exactly one drift warning: V1-V3 omit ``usage`` (real servers do, on cancelled responses), and
-V4's ``usage.input_tokens_details`` carries ``cache_write_tokens``, which the seed does not document.
-V5a and V5b are both accepted as 404 bodies, with no findings.
+V4's ``usage.input_tokens_details`` carries ``cache_write_tokens``, which the seed does not
+document. V5a and V5b are both accepted as 404 bodies, with no findings.
 """
 
 from __future__ import annotations
