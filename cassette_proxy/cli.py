@@ -32,10 +32,10 @@ METAVARS = {
     "host": "ADDRESS",
     "port": "PORT",
     "cassette": "PATH",
+    "shutdown_timeout": "SECONDS",
     "match_on": "MATCHERS",
     "log_file": "PATH",
     "upstream_timeout": "SECONDS",
-    "shutdown_timeout": "SECONDS",
     "max_body_size": "BYTES",
 }
 

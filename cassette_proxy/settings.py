@@ -89,16 +89,16 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds to wait for the upstream's whole response before answering 504.",
     )
+    max_body_size: int = Field(
+        default=10 * 1024 * 1024,
+        gt=0,
+        description="Largest request body in bytes the proxy accepts; larger ones get 413.",
+    )
     shutdown_timeout: float = Field(
         default=30.0,
         ge=0,
         description="Seconds SIGTERM/SIGINT wait for in-flight requests; those still running then"
         " are cut, and the cassette is saved.",
-    )
-    max_body_size: int = Field(
-        default=10 * 1024 * 1024,
-        gt=0,
-        description="Largest request body in bytes the proxy accepts; larger ones get 413.",
     )
     upstream_api_key: SecretStr | None = Field(
         default=None,
