@@ -28,6 +28,7 @@ from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
+from cassette_proxy.hints import SERVE, Hints
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from cassette_proxy.matching import Matcher
 from cassette_proxy.models.http import ProxyResponse, UndecodableBody, decode_body
@@ -136,6 +137,7 @@ class Recorder:
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
         self._journal: Journal | None = None
+        self.hints: Hints = SERVE  # the pytest plugin gives its own
         try:
             loaded = self._open()
             self.cassette = Cassette(
@@ -226,9 +228,8 @@ class Recorder:
             f"cassette-proxy found no recorded response for {request.method} {request.uri} "
             f"in cassette {str(self.path)!r} ({_count(len(self.cassette.loaded))}; record "
             f"mode {self.mode.value!r}; matching on {', '.join(self.cassette.matcher.names)}), "
-            f"and {why}. {self.cassette.explain_miss(request, self.upstream)}\nTo record it, "
-            "run the proxy with --record-mode new_episodes (keeps what is recorded) or all "
-            "(re-records)."
+            f"and {why}. {self.cassette.explain_miss(request, self.upstream, self.hints)}\n"
+            + self.hints.record()
         )
 
     def close(self) -> Summary:
