@@ -36,4 +36,4 @@ def test_unrecorded_call_fails(cassette_proxy: CassetteProxy) -> None:
     client = openai.OpenAI(base_url=cassette_proxy.url, api_key="not-needed-for-replay")
     # Not in the cassette: the proxy answers 501, cancel_job swallows it and returns None...
     assert cancel_job(client, "resp_never_recorded") is None
-    # ...and the test still fails, at teardown, with the proxy's diagnosis of the miss.
+    # ...and the test still fails, with the proxy's diagnosis of the miss.
