@@ -27,8 +27,8 @@ SYNC_TEST = f"""
 import openai
 
 def test_cancel(cassette_proxy):
-    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0)
-    assert client.responses.cancel("{vectors.V2_ID}").status == "cancelled"
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0) as client:
+        assert client.responses.cancel("{vectors.V2_ID}").status == "cancelled"
     assert cassette_proxy.url.startswith("http://127.0.0.1:")
     assert cassette_proxy.url.endswith("/v1")
     if cassette_proxy.record_mode == "none":
@@ -146,11 +146,11 @@ def test_a_swallowed_miss_still_fails_the_test_with_the_diagnosis(
 
         @pytest.mark.cassette_proxy(cassette="cassettes/test_sync/test_cancel.yaml")
         def test_swallows(cassette_proxy):
-            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=2)
-            try:
-                client.responses.cancel("resp_not_recorded")
-            except openai.APIStatusError:
-                pass
+            with openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=2) as client:
+                try:
+                    client.responses.cancel("resp_not_recorded")
+                except openai.APIStatusError:
+                    pass
         """
     )
     result = pytester.runpytest("test_swallow.py", f"--cassette-upstream={url}")
@@ -180,11 +180,11 @@ def test_a_swallowed_strict_violation_fails_with_its_pointer(
         import openai
 
         def test_broken(cassette_proxy):
-            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
-            try:
-                client.responses.cancel("resp_broken_1")
-            except openai.APIStatusError as error:
-                assert error.status_code == 502
+            with openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0) as client:
+                try:
+                    client.responses.cancel("resp_broken_1")
+                except openai.APIStatusError as error:
+                    assert error.status_code == 502
         """
     )
     result = pytester.runpytest("--cassette-record-mode=all", f"--cassette-upstream={url}")
@@ -317,8 +317,8 @@ import time, openai, pytest
 
 @pytest.mark.cassette_proxy(cassette="cassettes/shared.yaml")
 def test_{n}(cassette_proxy):
-    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
-    client.responses.cancel("{response_id}")
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0) as client:
+        client.responses.cancel("{response_id}")
     time.sleep(0.5)  # hold the cassette, so the other worker has to wait for it
 """
             for n, response_id in enumerate(ids)
@@ -378,13 +378,13 @@ def test_rewrite_deletes_a_shared_cassette_once_per_run(
 
         @SHARED
         def test_one(cassette_proxy):
-            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
-            client.responses.cancel("{vectors.V1_ID}")
+            with openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0) as client:
+                client.responses.cancel("{vectors.V1_ID}")
 
         @SHARED
         def test_two(cassette_proxy):
-            client = openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0)
-            client.responses.cancel("{vectors.V2_ID}")
+            with openai.OpenAI(base_url=cassette_proxy.url, api_key="d", max_retries=0) as client:
+                client.responses.cancel("{vectors.V2_ID}")
         """
     )
     args = ("--cassette-record-mode=rewrite", f"--cassette-upstream={url}")
