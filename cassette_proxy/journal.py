@@ -52,7 +52,9 @@ class CassetteLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
             except OSError as exc:
                 raise CassetteFileError(
-                    f"cannot create {str(self.path)!r} beside the cassette: {exc.strerror}"
+                    f"cannot create {str(self.path)!r} beside the cassette ({exc.strerror}), "
+                    "which a proxy that records needs: record into a folder it can write, or "
+                    "replay the cassette (record mode 'none'), which writes nothing"
                 ) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

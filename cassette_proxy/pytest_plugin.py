@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 from cassette_proxy.app import PIPELINE, build_app
 from cassette_proxy.cassette import Cassette, Interaction
-from cassette_proxy.errors import CassetteLocked
+from cassette_proxy.errors import CassetteLocked, StartupError
 from cassette_proxy.journal import CassetteLock, journal_path
 from cassette_proxy.log import AuditLog
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
@@ -397,6 +397,8 @@ def _start(
                 )
             time.sleep(0.1)
             continue
+        except StartupError as error:  # a cassette it cannot read, or record beside
+            pytest.fail(f"cassette-proxy could not start: {error}", pytrace=False)
         return server
 
 

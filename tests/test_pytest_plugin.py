@@ -581,5 +581,15 @@ def test_replay_from_a_read_only_project_writes_nothing(
                 "--rootdir", str(project), str(project), f"--cassette-record-mode={mode}", *args
             )
             result.assert_outcomes(passed=1)
+        # Recording there cannot work: one line that says why and what to do, no traceback.
+        result = pytester.runpytest(
+            "--rootdir", str(project), str(project), "--cassette-record-mode=all", *args
+        )
+        result.assert_outcomes(errors=1)
+        result.stdout.fnmatch_lines(
+            ["*cassette-proxy could not start: cannot create *test_replay.yaml.lock' beside the "
+             "cassette (Read-only file system), which a proxy that records needs: *"]
+        )  # fmt: skip
+        result.stdout.no_fnmatch_line("*Traceback*")
         assert snapshot(project) == files
     assert fake.cancels == 1

@@ -589,3 +589,17 @@ async def test_replay_from_a_read_only_folder_touches_nothing(
     assert [e["detail"]["played"] for e in events if e["event"] == "cassette_closed"] == [
         len(loaded)
     ]
+
+
+async def test_recording_into_a_read_only_folder_is_one_line_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    with read_only_folder(tmp_path / "ro", {"c.yaml": DEMO.read_bytes()}) as ro:
+        code, _, stderr = await refused_start(
+            "--cassette", str(ro / "c.yaml"), "--record-mode", "all"
+        )
+        assert files_in(ro) == ["c.yaml"]
+    assert code == 1
+    [line] = stderr.decode().strip().splitlines()
+    assert line.startswith(f"Error: cannot create {str(ro / 'c.yaml.lock')!r} beside the cassette")
+    assert line.endswith("or replay the cassette (record mode 'none'), which writes nothing")
