@@ -34,18 +34,29 @@ from pydantic import ValidationError
 from cassette_proxy.app import PIPELINE, build_app
 from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteLocked, StartupError
+from cassette_proxy.hints import (
+    BY_COMMAND_LINE,
+    BY_CONFIG,
+    BY_DEFAULT,
+    BY_INI,
+    BY_MARKER,
+    INI_RECORD_MODE,
+    INI_UPSTREAM,
+    KEY_VARIABLE,
+    MARKER,
+    PytestHints,
+)
 from cassette_proxy.journal import CassetteLock, journal_path
 from cassette_proxy.log import AuditLog
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
 from cassette_proxy.serve import ServerThread
-from cassette_proxy.settings import ENV_PREFIX, GivenSettings, RecordMode, Settings, ValidationMode
+from cassette_proxy.settings import GivenSettings, RecordMode, Settings, ValidationMode
 
 if TYPE_CHECKING:
     from pluggy import Result
 
 REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
 RECORD_MODES: Final = (*(mode.value for mode in RecordMode), REWRITE)
-MARKER: Final = "cassette_proxy"
 OPTIONS: Final = frozenset(
     {"record_mode", "match_on", "validation", "upstream", "cassette", "allow_playback_repeats"}
 )
@@ -61,15 +72,6 @@ RUN_STARTED_KEY: Final = "cassette_proxy_run_started"  # in xdist's workerinput
 # How long a test waits for another process (an xdist worker) recording the same cassette.
 LOCK_WAIT: Final = 300.0
 _UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
-# Where an option was set, as hints name it.
-BY_MARKER: Final = f"@pytest.mark.{MARKER}"
-BY_CONFIG: Final = "the cassette_proxy_config fixture"
-BY_COMMAND_LINE: Final = "the command line"
-BY_INI: Final = "the ini file"
-BY_DEFAULT: Final = "the default"
-INI_UPSTREAM: Final = "cassette_proxy_upstream"
-INI_RECORD_MODE: Final = "cassette_proxy_record_mode"
-KEY_VARIABLE: Final = f"{ENV_PREFIX}UPSTREAM_API_KEY"
 _PROXY: Final = pytest.StashKey["CassetteProxy"]()
 
 
@@ -271,90 +273,6 @@ def _settings(options: dict[str, Any]) -> Settings:
     pytest.fail(f"invalid cassette_proxy option {name}={shown}: {message}", pytrace=False)
 
 
-@dataclass(frozen=True)
-class PytestHints:
-    """Hints in the plugin's words (marker arguments, options), each a change or a command that
-    works for this test: the upstream is named where the command line set it, and a record mode
-    pinned by the marker or the config fixture is changed there, since it wins over the options."""
-
-    nodeid: str
-    record_mode: str
-    upstream: str
-    record_mode_by: str
-    upstream_by: str
-
-    @property
-    def pinned(self) -> bool:
-        return self.record_mode_by in {BY_MARKER, BY_CONFIG}
-
-    def command(self, *options: str) -> str:
-        """The pytest command that runs this test with ``options``, recording if it may."""
-        if self.upstream_by == BY_COMMAND_LINE:
-            options = (*options, f"--cassette-upstream={self.upstream}")
-        return " ".join((f"{KEY_VARIABLE}=<key> pytest {self.nodeid!r}", *options))
-
-    def repeats(self) -> str:
-        return f"add allow_playback_repeats=True to @pytest.mark.{MARKER}(...) to serve them again"
-
-    def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
-        if self.upstream_by in {BY_MARKER, BY_CONFIG}:
-            replay = f"set upstream={origin!r} in {self.upstream_by}"
-        else:
-            replay = (
-                f"run pytest {self.nodeid!r} --cassette-upstream={origin} (or set "
-                f"{INI_UPSTREAM} = {origin} in the ini file)"
-            )
-        without = (
-            f"; or match without scheme, host and port: "
-            f"@pytest.mark.{MARKER}(match_on={','.join(match_on)!r})"
-            if match_on
-            else ""
-        )
-        return f"To replay it, {replay}{without}."
-
-    def record(self) -> str:
-        if self.pinned:
-            return (
-                f"This test's record_mode {self.record_mode!r} is set by {self.record_mode_by}, "
-                f"which wins over --cassette-record-mode: to record this call, set "
-                f"record_mode='new_episodes' there and run:\n    {self.command()}"
-            )
-        return (
-            "To record it (from "
-            f"{self.upstream}):\n    {self.command('--cassette-record-mode=new_episodes')}"
-        )
-
-    def not_recorded(self, cassette: Path) -> str:
-        """For a test that would replay a cassette that does not exist."""
-        if self.pinned:
-            return (
-                f"cassette {cassette} does not exist and this test's record_mode 'none' is set "
-                f"by {self.record_mode_by}, so the proxy could only answer 501. To record it "
-                f"from {self.upstream}, set record_mode='once' there and run:\n"
-                f"    {self.command()}\nthen commit the cassette."
-            )
-        return (
-            f"cassette {cassette} does not exist and the record mode is 'none', so the proxy "
-            f"could only answer 501. Record it once from {self.upstream}:\n"
-            f"    {self.command('--cassette-record-mode=once')}\n"
-            f"then commit the cassette (set {INI_UPSTREAM} in the ini file to record from "
-            "another upstream)."
-        )
-
-    def locked(self, cassette: Path) -> str:
-        """For a test whose cassette another process records."""
-        replay = (
-            f"set record_mode='none' in {self.record_mode_by}"
-            if self.pinned
-            else f"run pytest {self.nodeid!r} --cassette-record-mode=none"
-        )
-        return (
-            f"cassette {cassette} is being recorded by process {CassetteLock(cassette).holder()}; "
-            "two proxies recording one cassette would lose each other's interactions. Run this "
-            f"test once that process has finished, or replay the cassette: {replay}"
-        )
-
-
 def _delete_if_stale(cassette: Path, run_started: float) -> None:
     """``rewrite``: delete the cassette (and its journal) if it predates this run. Under the
     cassette's lock, so a worker recording it now is never disturbed."""
@@ -389,12 +307,11 @@ def _start(
             server = ServerThread(lambda: _app(settings, log, hints))
             server.start()
         except CassetteLocked:
+            locked = hints.locked(settings.cassette, CassetteLock(settings.cassette).holder())
             if not wait:
-                pytest.fail(hints.locked(settings.cassette), pytrace=False)
+                pytest.fail(locked, pytrace=False)
             if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{hints.locked(settings.cassette)} (waited {LOCK_WAIT:g} s)", pytrace=False
-                )
+                pytest.fail(f"{locked} (waited {LOCK_WAIT:g} s)", pytrace=False)
             time.sleep(0.1)
             continue
         except StartupError as error:  # a cassette it cannot read, or record beside
