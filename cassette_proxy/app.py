@@ -175,7 +175,12 @@ def build_app(
 ) -> web.Application:
     """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
     recorder = Recorder(settings) if settings.cassette is not None else None
-    log = audit_log or AuditLog(settings.log_file)
+    try:
+        log = audit_log or AuditLog(settings.log_file)
+    except BaseException:  # a start-up that fails leaves no lock or journal behind
+        if recorder is not None:
+            recorder.close()
+        raise
     timeouts = Timeouts(headers=settings.upstream_timeout, idle=settings.upstream_idle_timeout)
     pipeline = Pipeline(
         settings, transport or AiohttpTransport(timeouts, settings.max_connections), recorder

@@ -15,6 +15,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 
 from cassette_proxy.closest import ClosestIndex
+from cassette_proxy.hints import SERVE, Hints
 from cassette_proxy.matching import Key, Matcher
 from cassette_proxy.models.http import (
     DECODABLE,
@@ -71,19 +72,19 @@ def _replayable(
     return ProxyResponse(status=status, reason=reason, headers=kept, body=body)
 
 
-def _other_upstream_hint(recorded: VcrRequest, upstream: str, names: tuple[str, ...]) -> str:
+def _other_upstream_hint(
+    recorded: VcrRequest, upstream: str, names: tuple[str, ...], hints: Hints
+) -> str:
     """For a miss whose closest recording differs only in scheme, host or port: the upstream it
     was recorded from (with the current upstream's path prefix, which the path matched)."""
     default_port = {"http": 80, "https": 443}.get(recorded.scheme)
     port = "" if recorded.port == default_port else f":{recorded.port}"
     prefix = urlsplit(upstream).path.rstrip("/")
     origin = f"{recorded.scheme}://{recorded.host}{port}{prefix}"
-    others = ",".join(name for name in names if name not in UPSTREAM_MATCHERS)
-    without = f" (--match-on {others})" if others else ""
+    others = tuple(name for name in names if name not in UPSTREAM_MATCHERS)
     return (
         f"\nThe closest recording differs only in the upstream: it was recorded from {origin}. "
-        f"To replay it, run the proxy with --upstream {origin} (in pytest: "
-        f"--cassette-upstream), or match without scheme, host and port{without}."
+        + hints.other_upstream(origin, others)
     )
 
 
@@ -154,7 +155,7 @@ class Cassette:
         kept = [i for i, key in zip(self.loaded, self._keys, strict=True) if key not in rerecorded]
         return kept + self.recorded
 
-    def explain_miss(self, request: VcrRequest, upstream: str = "") -> str:
+    def explain_miss(self, request: VcrRequest, upstream: str = "", hints: Hints = SERVE) -> str:
         """The closest recorded requests and, for each, the matchers that failed (vcrpy's words).
 
         Bounded: at most :data:`~cassette_proxy.closest.CANDIDATE_BUDGET` recorded requests
@@ -172,8 +173,7 @@ class Cassette:
                 plays = len(self._index[near.key])
                 lines.append(
                     f"- {recorded.method} {recorded.uri} matches, but all {plays} recorded "
-                    f"interaction(s) for it were already played (use --allow-playback-repeats "
-                    "to serve them again)"
+                    f"interaction(s) for it were already played ({hints.repeats()})"
                 )
                 continue
             failed = self.matcher.differences(request, recorded)
@@ -183,7 +183,7 @@ class Cassette:
                 f"({near.agree}/{width} matchers agree; failed {detail})"
             )
             if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
-                hint = _other_upstream_hint(recorded, upstream, self.matcher.names)
+                hint = _other_upstream_hint(recorded, upstream, self.matcher.names, hints)
         heading = (
             "Closest recorded interactions:"
             if found.exhaustive

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
+from pydantic import AnyHttpUrl, ValidationError
 
 from cassette_proxy import __version__
 from cassette_proxy.audit import Filters, parse_status, parse_time, summarise
@@ -39,6 +39,7 @@ METAVARS = {
     "host": "ADDRESS",
     "port": "PORT",
     "cassette": "PATH",
+    "shutdown_timeout": "SECONDS",
     "match_on": "MATCHERS",
     "log_file": "PATH",
     "upstream_timeout": "SECONDS",
@@ -58,16 +59,33 @@ def _metavar(name: str, annotation: Any) -> str:
     return METAVARS.get(name, "VALUE")
 
 
+def _rendered_default(default: Any) -> str | None:
+    """A default as a user would type it (None: no default to show)."""
+    if default is None:
+        return None
+    rendered = str(default)
+    if isinstance(default, bool):
+        rendered = "on" if default else "off"
+    elif isinstance(default, tuple):
+        rendered = ",".join(default)
+    elif isinstance(default, StrEnum):
+        rendered = default.value
+    elif isinstance(default, float):
+        rendered = f"{default:g}"
+    elif isinstance(default, AnyHttpUrl):
+        rendered = rendered.rstrip("/")  # pydantic adds a "/" path to a bare origin
+    return rendered
+
+
 def _settings_options(command: Any) -> Any:
     """One option per settings field; values stay strings here and are validated by Settings,
     so a bad one gives the same one-line error whether it came from a flag or the environment."""
     for name in reversed(CLI_FIELDS):
         info = Settings.model_fields[name]
         flag = "--" + name.replace("_", "-")
-        default = info.default
-        if isinstance(default, tuple):
-            default = ",".join(default)
-        help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}; default: {default}]"
+        default = _rendered_default(info.default)
+        shown = f"; default: {default}" if default is not None else ""
+        help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}{shown}]"
         if info.annotation is bool:
             command = click.option(flag, name, is_flag=True, default=None, help=help_text)(command)
         else:
@@ -129,7 +147,7 @@ def serve_command(**options: Any) -> None:
     try:
         run(serve(settings))
     except StartupError as error:
-        click.echo(f"Error: {type(error).__name__}: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         sys.exit(1)
 
 

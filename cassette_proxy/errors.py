@@ -11,6 +11,7 @@ retry it; :func:`cassette_proxy.app.error_middleware` turns them into responses,
     ├── ProxyRouteNotFound         404  a /_proxy/ path that is not one of the proxy's own
     ├── BodyTooLarge               413  request body over --max-body-size
     ├── ClientDisconnected         400  the client went away before its body was read
+    ├── ShutdownCut                503  still running at --shutdown-timeout (logged; no answer)
     ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
     ├── ResponseRejected           502  strict validation found an error in the upstream's response
     ├── RecordingFailed            502  the response could not be journalled, so it is not passed on
@@ -133,6 +134,15 @@ class ClientDisconnected(ProxyError):
     status = 400
     error_type = "invalid_request_error"
     code = "client_disconnected"
+
+
+class ShutdownCut(ProxyError):
+    """The proxy was stopping, and the request was still running at --shutdown-timeout."""
+
+    status = 503
+    error_type = "proxy_error"
+    code = "shutdown_cut"
+    retryable = True
 
 
 class CassetteMiss(ProxyError):

@@ -77,7 +77,9 @@ class CassetteLock:
             except OSError as exc:
                 why = "a symlink is there" if exc.errno == errno.ELOOP else exc.strerror
                 raise CassetteFileError(
-                    f"cannot create {str(self.path)!r} beside the cassette: {why}"
+                    f"cannot create {str(self.path)!r} beside the cassette ({why}), "
+                    "which a proxy that records needs: record into a folder it can write, or "
+                    "replay the cassette (record mode 'none'), which writes nothing"
                 ) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,6 +96,10 @@ class CassetteLock:
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
         return True
+
+    @property
+    def held(self) -> bool:
+        return self._fd >= 0
 
     def _is_current(self, fd: int) -> bool:
         try:

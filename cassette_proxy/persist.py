@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import os
 import secrets
 import stat
@@ -245,6 +246,7 @@ def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
     else:
         source = _decoded(raw, path)
     del raw
+    data: Any = _UNPARSED
     try:
         data = serializer.deserialize(source)
         del source
@@ -263,10 +265,10 @@ def _parsed(path: Path, raw: bytes) -> list[Interaction] | None:
     except (*_VCRPY_REFUSALS, LookupError, ArithmeticError, RecursionError) as exc:
         if isinstance(exc, yaml.constructor.ConstructorError) and _PRE_1_0_TAG in str(exc):
             raise _before_version_one(path) from exc
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CassetteFileError(
-            f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load ({detail}); "
-            "it is left untouched: fix it, or move it away to record a new one"
+            f"cassette {str(path)!r} is not a vcrpy cassette this proxy can load: "
+            f"{_what_is_wrong(exc, data)}. It is left untouched: fix it, or move it away to "
+            "record a new one"
         ) from exc
 
 
@@ -327,6 +329,43 @@ def _before_version_one(path: Path) -> CassetteFileError:
         f"'python -m vcr.migration {path}' (which rewrites it in place: keep a copy), or move it "
         "away to record a new one"
     )
+
+
+_UNPARSED: Final = object()
+_EXPECTED: Final = (
+    "vcrpy's format is a mapping with 'version: 1' and 'interactions', a list of "
+    "{request: {method, uri, body, headers}, response: {status: {code, message}, headers, "
+    "body: {string}}}"
+)
+
+
+def _what_is_wrong(exc: Exception, data: Any) -> str:
+    """A load failure in words: where the text does not parse, or what the shape lacks."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        where = f"at line {mark.line + 1}, column {mark.column + 1}"
+        if isinstance(exc, yaml.constructor.ConstructorError):  # !!python/... : never trusted
+            return f"{exc.problem} {where}; vcrpy's safe loader refuses it, and so does the proxy"
+        return f"not valid YAML, {exc.problem} {where}"
+    if isinstance(exc, yaml.YAMLError | json.JSONDecodeError) or data is _UNPARSED:
+        kind = "JSON" if isinstance(exc, json.JSONDecodeError) else "YAML"
+        return f"not valid {kind} ({' '.join(str(exc).split()) or type(exc).__name__})"
+    if not isinstance(data, dict):
+        wrong = f"the file holds {_a(data)}"
+    elif not isinstance(data.get("interactions"), list):
+        wrong = "it has no 'interactions' list"
+    elif isinstance(exc, KeyError):
+        wrong = f"an interaction has no {exc.args[0]!r}"
+    elif isinstance(exc, TypeError):
+        wrong = f"an interaction is incomplete or has a value of the wrong type ({exc})"
+    else:
+        return str(exc).strip() or type(exc).__name__  # vcrpy's own words (an old format)
+    return f"{wrong}; {_EXPECTED}"
+
+
+def _a(value: Any) -> str:
+    names = {int: "a number", float: "a number", list: "a list", str: "a string"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _not_utf8(path: Path, offset: int) -> CassetteFileError:

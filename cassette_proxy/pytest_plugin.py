@@ -7,20 +7,25 @@ pytest-asyncio) can both use it; it stops the proxy, saving the cassette, after 
 
 Configuration, most specific first: the ``@pytest.mark.cassette_proxy(...)`` marker, the
 ``cassette_proxy_config`` fixture (a dict, any scope), the command line
-(``--cassette-record-mode``, default ``none``; ``--cassette-upstream``), then the defaults.
+(``--cassette-record-mode``, ``--cassette-upstream``), the ini options
+(``cassette_proxy_record_mode``, ``cassette_proxy_upstream``), then the defaults (record mode
+``none``). Nothing else: ``CASSETTE_PROXY_*`` variables, which configure ``serve``, are not read,
+so a shell's exports cannot change a test's outcome; the one exception is the key recordings
+are made with, ``CASSETTE_PROXY_UPSTREAM_API_KEY``.
 
-A failure the code under test might swallow still fails the test: at teardown, any replay miss,
-strict validation failure or upstream error the proxy answered is raised with its diagnosis.
+A failure the code under test might swallow still fails the test, once, with the proxy's
+diagnosis: a replay miss, strict validation failure or upstream error the proxy answered fails a
+test that passed, and is added to the report of one that failed.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 from aiohttp import web
@@ -28,16 +33,30 @@ from pydantic import ValidationError
 
 from cassette_proxy.app import PIPELINE, build_app
 from cassette_proxy.cassette import Cassette, Interaction
-from cassette_proxy.errors import CassetteLocked
+from cassette_proxy.errors import CassetteLocked, StartupError
+from cassette_proxy.hints import (
+    BY_COMMAND_LINE,
+    BY_CONFIG,
+    BY_DEFAULT,
+    BY_INI,
+    BY_MARKER,
+    INI_RECORD_MODE,
+    INI_UPSTREAM,
+    KEY_VARIABLE,
+    MARKER,
+    PytestHints,
+)
 from cassette_proxy.journal import CassetteLock, journal_path
 from cassette_proxy.log import AuditLog
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
 from cassette_proxy.serve import ServerThread
-from cassette_proxy.settings import RecordMode, Settings, ValidationMode
+from cassette_proxy.settings import GivenSettings, RecordMode, Settings, ValidationMode
+
+if TYPE_CHECKING:
+    from pluggy import Result
 
 REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
 RECORD_MODES: Final = (*(mode.value for mode in RecordMode), REWRITE)
-MARKER: Final = "cassette_proxy"
 OPTIONS: Final = frozenset(
     {"record_mode", "match_on", "validation", "upstream", "cassette", "allow_playback_repeats"}
 )
@@ -53,6 +72,7 @@ RUN_STARTED_KEY: Final = "cassette_proxy_run_started"  # in xdist's workerinput
 # How long a test waits for another process (an xdist worker) recording the same cassette.
 LOCK_WAIT: Final = 300.0
 _UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
+_PROXY: Final = pytest.StashKey["CassetteProxy"]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,14 +81,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--cassette-record-mode",
         choices=RECORD_MODES,
         default=None,
-        help="Record mode for the cassette_proxy fixture (default: none, so tests never reach "
-        "the network); 'rewrite' deletes each cassette, then records it like new_episodes.",
+        help=f"Record mode for the cassette_proxy fixture (default: the ini option "
+        f"{INI_RECORD_MODE}, else none, so tests never reach the network); 'rewrite' deletes "
+        "each cassette, then records it like new_episodes.",
     )
     group.addoption(
         "--cassette-upstream",
         default=None,
-        help="Upstream the cassette_proxy fixture records from "
-        "(default: CASSETTE_PROXY_UPSTREAM or https://ai.api.cloud.yandex.net).",
+        help=f"Upstream the cassette_proxy fixture records from (default: the ini option "
+        f"{INI_UPSTREAM}, else https://ai.api.cloud.yandex.net).",
+    )
+    parser.addini(
+        INI_UPSTREAM,
+        "Upstream the cassette_proxy fixture records from, and replays as (matching includes "
+        "its scheme, host and port); --cassette-upstream overrides it.",
+    )
+    parser.addini(
+        INI_RECORD_MODE,
+        f"Default record mode of the cassette_proxy fixture ({', '.join(RECORD_MODES)}; "
+        "none if unset); --cassette-record-mode overrides it.",
     )
 
 
@@ -114,7 +145,7 @@ class CassetteProxy:
     settings: Settings
     _log: _CollectingLog = field(repr=False)
     _app: web.Application = field(repr=False)
-    _pinned_by: str | None = field(default=None, repr=False)  # what set record_mode, if not the CLI
+    _reported: int = field(default=0, repr=False)  # failures already in a report
 
     @property
     def _cassette(self) -> Cassette:
@@ -150,6 +181,12 @@ class CassetteProxy:
         """Exchanges the proxy answered with an error that must fail the test."""
         return [e for e in self._log.exchanges if e.error in FAILING_CODES]
 
+    def _take_failures(self) -> list[ExchangeEvent]:
+        """The failures not reported yet, now reported."""
+        failures = self.failures()
+        new, self._reported = failures[self._reported :], len(failures)
+        return new
+
 
 def default_cassette_path(request: pytest.FixtureRequest) -> Path:
     """``<test dir>/cassettes/<module>/<test name>.yaml``, as pytest-recording names them."""
@@ -159,19 +196,31 @@ def default_cassette_path(request: pytest.FixtureRequest) -> Path:
     return request.path.parent / "cassettes" / module / f"{name.translate(_UNSAFE_NAME_CHARS)}.yaml"
 
 
-def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The options for this test: marker over ``cassette_proxy_config`` over the command line."""
+@dataclass(frozen=True)
+class Resolved:
+    """A test's options, and where the two that hints name were set (``BY_*``)."""
+
+    options: dict[str, Any]
+    record_mode_by: str
+    upstream_by: str
+
+
+def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> Resolved:
+    """The options for this test: marker over ``cassette_proxy_config`` over the command line
+    over the ini file over the defaults."""
     marker = request.node.get_closest_marker(MARKER)
     from_marker: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
     if marker is not None and marker.args:
         pytest.fail(f"@pytest.mark.{MARKER} takes keyword arguments only", pytrace=False)
     options: dict[str, Any] = {"validation": ValidationMode.STRICT.value}
-    cli_mode = request.config.getoption("--cassette-record-mode")
-    options["record_mode"] = cli_mode or RecordMode.NONE.value
-    cli_upstream = request.config.getoption("--cassette-upstream")
-    if cli_upstream:
-        options["upstream"] = cli_upstream
-    for source, values in (("cassette_proxy_config", config), (f"@{MARKER}", from_marker)):
+    set_by = {"record_mode": BY_DEFAULT, "upstream": BY_DEFAULT}
+    layers: list[tuple[str, Mapping[str, Any]]] = [
+        (BY_INI, _ini_options(request.config)),
+        (BY_COMMAND_LINE, _command_line_options(request.config)),
+        (BY_CONFIG, config),
+        (BY_MARKER, from_marker),
+    ]
+    for source, values in layers:
         unknown = set(values) - OPTIONS
         if unknown:
             pytest.fail(
@@ -180,28 +229,48 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
                 pytrace=False,
             )
         options.update(values)
+        set_by.update(dict.fromkeys(set(values) & set(set_by), source))
+    options.setdefault("record_mode", RecordMode.NONE.value)
     cassette = Path(options.get("cassette") or default_cassette_path(request))
     options["cassette"] = cassette if cassette.is_absolute() else request.path.parent / cassette
     if options["record_mode"] not in RECORD_MODES:
         pytest.fail(
-            f"record_mode {options['record_mode']!r} is not one of {', '.join(RECORD_MODES)}",
+            f"record_mode {options['record_mode']!r} is not one of {', '.join(RECORD_MODES)} "
+            f"(set by {set_by['record_mode']})",
             pytrace=False,
         )
-    return options
+    return Resolved(options, set_by["record_mode"], set_by["upstream"])
+
+
+def _ini_options(config: pytest.Config) -> dict[str, Any]:
+    values = {
+        "upstream": config.getini(INI_UPSTREAM),
+        "record_mode": config.getini(INI_RECORD_MODE),
+    }
+    return {name: str(value).strip() for name, value in values.items() if value}
+
+
+def _command_line_options(config: pytest.Config) -> dict[str, Any]:
+    values = {
+        "upstream": config.getoption("--cassette-upstream"),
+        "record_mode": config.getoption("--cassette-record-mode"),
+    }
+    return {name: value for name, value in values.items() if value}
 
 
 def _settings(options: dict[str, Any]) -> Settings:
-    """The proxy's settings, or a one-line failure naming the option that is wrong."""
+    """The proxy's settings, from ``options`` and the upstream key only (no other variable),
+    or a one-line failure naming the option that is wrong."""
+    key = os.environ.get(KEY_VARIABLE) or None
     try:
-        return Settings(**options, host="127.0.0.1", port=0)
+        return GivenSettings(**options, host="127.0.0.1", port=0, upstream_api_key=key)
     except ValidationError as error:
         first = error.errors()[0]
     # Failed outside the except block, so pytest does not print pydantic's error as its cause.
     name = str(first["loc"][0]) if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
-    pytest.fail(
-        f"invalid cassette_proxy option {name}={options.get(name)!r}: {message}", pytrace=False
-    )
+    shown = "<hidden>" if name == "upstream_api_key" else repr(options.get(name))
+    pytest.fail(f"invalid cassette_proxy option {name}={shown}: {message}", pytrace=False)
 
 
 def _delete_if_stale(cassette: Path, run_started: float) -> None:
@@ -219,7 +288,12 @@ def _delete_if_stale(cassette: Path, run_started: float) -> None:
 
 
 def _start(
-    settings: Settings, log: _CollectingLog, *, rewrite_before: float | None, wait: bool
+    settings: Settings,
+    log: _CollectingLog,
+    hints: PytestHints,
+    *,
+    rewrite_before: float | None,
+    wait: bool,
 ) -> ServerThread:
     """Start the proxy (for ``rewrite``, deleting a cassette older than ``rewrite_before``
     first). If another process is recording the same cassette: under pytest-xdist (``wait``),
@@ -230,33 +304,38 @@ def _start(
         try:
             if rewrite_before is not None:
                 _delete_if_stale(settings.cassette, rewrite_before)
-            server = ServerThread(lambda: build_app(settings, audit_log=log))
+            server = ServerThread(lambda: _app(settings, log, hints))
             server.start()
-        except CassetteLocked as locked:
+        except CassetteLocked:
+            locked = hints.locked(settings.cassette, CassetteLock(settings.cassette).holder())
             if not wait:
-                pytest.fail(str(locked), pytrace=False)
+                pytest.fail(locked, pytrace=False)
             if time.monotonic() > deadline:
                 pytest.fail(f"{locked} (waited {LOCK_WAIT:g} s)", pytrace=False)
             time.sleep(0.1)
             continue
+        except StartupError as error:  # a cassette it cannot read, or record beside
+            pytest.fail(f"cassette-proxy could not start: {error}", pytrace=False)
         return server
 
 
-def _not_recorded_message(cassette: Path, nodeid: str) -> str:
-    return (
-        f"cassette {cassette} does not exist and the record mode is 'none', so the proxy could "
-        f"only answer 501. Record it once against the upstream:\n"
-        f"    CASSETTE_PROXY_UPSTREAM_API_KEY=<key> pytest {nodeid!r} "
-        f"--cassette-record-mode=once\n"
-        f"(add --cassette-upstream URL to record from somewhere else), then commit the cassette."
-    )
+def _app(settings: Settings, log: _CollectingLog, hints: PytestHints) -> web.Application:
+    app = build_app(settings, audit_log=log)
+    recorder = app[PIPELINE].recorder
+    assert recorder is not None
+    recorder.hints = hints  # a miss advises in the plugin's words
+    return app
 
 
-def _failure_report(proxy: CassetteProxy, failures: list[ExchangeEvent]) -> str:
+def _failure_report(
+    proxy: CassetteProxy, failures: list[ExchangeEvent], *, swallowed: bool = True
+) -> str:
+    intro = f"cassette-proxy answered {len(failures)} request(s) of this test with an error"
     lines = [
-        f"cassette-proxy answered {len(failures)} request(s) of this test with an error the code "
-        f"under test may have swallowed (cassette {proxy.cassette}, record mode "
-        f"{proxy.record_mode!r}, validation {proxy.settings.validation.value!r}):"
+        f"{intro} the code under test may have swallowed (cassette {proxy.cassette}, record "
+        f"mode {proxy.record_mode!r}, validation {proxy.settings.validation.value!r}):"
+        if swallowed
+        else f"{intro}:"
     ]
     for event in failures:
         lines.append(f"\n{event.method} {event.path} -> {event.status} {event.error}")
@@ -264,21 +343,34 @@ def _failure_report(proxy: CassetteProxy, failures: list[ExchangeEvent]) -> str:
         message = body.get("error", {}).get("message") if isinstance(body, dict) else None
         if message:
             lines.append("  " + str(message).replace("\n", "\n  "))
-        if event.error == "cassette_miss" and proxy._pinned_by:
-            lines.append(
-                f"  This test's record_mode {proxy.record_mode!r} is set by {proxy._pinned_by}, "
-                "which wins over --cassette-record-mode: change it there to record this call."
-            )
-        elif event.error == "cassette_miss":
-            lines.append(
-                f"  To record it from pytest: pytest {proxy.nodeid!r} "
-                "--cassette-record-mode=new_episodes"
-            )
         for side, record in event.validation.items():
             for violation in record.violations:
                 if violation["severity"] == "error":
                     lines.append(f"  {side} {violation['pointer'] or '/'}: {violation['message']}")
     return "\n".join(lines)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Result[pytest.TestReport], None]:
+    """One failure per failing test, with the proxy's diagnosis in it: a test that passed
+    although the proxy answered it with an error fails; one that failed gets the diagnosis."""
+    outcome = yield
+    report = outcome.get_result()
+    proxy = item.stash.get(_PROXY, None)
+    if proxy is None or report.when != "call" or hasattr(report, "wasxfail"):
+        return
+    failures = proxy._take_failures()
+    if not failures:
+        return
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = _failure_report(proxy, failures)
+    elif report.failed:
+        report.sections.append(
+            ("cassette-proxy", _failure_report(proxy, failures, swallowed=False))
+        )
 
 
 @pytest.fixture
@@ -292,7 +384,8 @@ def cassette_proxy(
     request: pytest.FixtureRequest, cassette_proxy_config: Mapping[str, Any]
 ) -> Iterator[CassetteProxy]:
     """A proxy in front of the code under test, replaying (or recording) this test's cassette."""
-    options = resolve_options(request, cassette_proxy_config)
+    resolved = resolve_options(request, cassette_proxy_config)
+    options = resolved.options
     cassette: Path = options["cassette"]
     mode = options["record_mode"]
     # rewrite: only a cassette from before this run is deleted, so tests sharing one add to the
@@ -301,38 +394,31 @@ def cassette_proxy(
     if mode == REWRITE:
         options["record_mode"] = RecordMode.NEW_EPISODES.value
     settings = _settings(options)
+    hints = PytestHints(
+        request.node.nodeid,
+        mode,
+        settings.upstream_base,
+        resolved.record_mode_by,
+        resolved.upstream_by,
+    )
     if settings.record_mode is RecordMode.NONE and not cassette.exists():
-        pytest.fail(_not_recorded_message(cassette, request.node.nodeid), pytrace=False)
+        pytest.fail(hints.not_recorded(cassette), pytrace=False)
     log = _CollectingLog()
     try:
         xdist_worker = getattr(request.config, "workerinput", None) is not None
-        server = _start(settings, log, rewrite_before=rewrite_before, wait=xdist_worker)
+        server = _start(settings, log, hints, rewrite_before=rewrite_before, wait=xdist_worker)
     except BaseException:  # pytest.fail too: the log must still be closed
         log.close()
         raise
     assert server.app is not None
-    marker = request.node.get_closest_marker(MARKER)
-    pinned_by = (
-        f"@pytest.mark.{MARKER}"
-        if marker is not None and "record_mode" in marker.kwargs
-        else "the cassette_proxy_config fixture"
-        if "record_mode" in cassette_proxy_config
-        else None
-    )
     proxy = CassetteProxy(
-        f"{server.url}/v1",
-        request.node.nodeid,
-        cassette,
-        mode,
-        settings,
-        log,
-        server.app,
-        pinned_by,
+        f"{server.url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
     )
+    request.node.stash[_PROXY] = proxy
     try:
         yield proxy
     finally:
         server.stop()  # drains, saves the cassette, closes the log
-    failures = proxy.failures()
+    failures = proxy._take_failures()  # any the test's own report did not carry
     if failures:
         pytest.fail(_failure_report(proxy, failures), pytrace=False)

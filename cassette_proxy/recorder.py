@@ -33,6 +33,7 @@ from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
+from cassette_proxy.hints import SERVE, Hints
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
 from cassette_proxy.matching import Matcher
 from cassette_proxy.models.http import ProxyResponse, Timing, UndecodableBody
@@ -44,7 +45,7 @@ from cassette_proxy.persist import (
     write_atomically,
 )
 from cassette_proxy.redact import redact_bytes, redact_header, redact_text
-from cassette_proxy.settings import RecordMode, Settings
+from cassette_proxy.settings import DEFAULT_MATCH_ON, RecordMode, Settings
 
 _ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
 
@@ -77,22 +78,51 @@ class Summary:
     saved: int | None  # interactions written on close, None if the file was not touched
 
 
-def recover(path: Path) -> int:
-    """Fold a journal left by a crashed run into its cassette; the number of interactions saved."""
+@dataclass(frozen=True, slots=True)
+class Journalled:
+    """A cassette with the interactions of a crashed run's journal, that run's record mode, and
+    the state of the cassette file they were read beside."""
+
+    cassette: Cassette
+    mode: RecordMode
+    loaded_from: FileState | None
+
+
+def _journalled(path: Path) -> Journalled | None:
+    """The cassette with the interactions of a journal left beside it by a crashed run, and the
+    record mode that run had; None if there is no journal."""
     found = read_journal(journal_path(path))
     if found is None:
+        return None
+    loaded = read_cassette(path)
+    if found.header is None or not found.interactions:  # nothing whole was journalled
+        match_on: tuple[str, ...] = DEFAULT_MATCH_ON
+        mode, recorded = RecordMode.NEW_EPISODES, []
+    else:
+        match_on, mode = found.header.match_on, RecordMode(found.header.record_mode)
+        recorded = found.interactions
+    cassette = Cassette(
+        path, Matcher(match_on), loaded=loaded.interactions or [], recorded=recorded
+    )
+    return Journalled(cassette, mode, loaded.state)
+
+
+def recover(path: Path) -> int:
+    """Fold a journal left by a crashed run into its cassette; the number of interactions saved."""
+    journalled = _journalled(path)
+    if journalled is None:
         return 0
-    if found.header is not None and found.interactions:
-        loaded = read_cassette(path)
-        cassette = Cassette(
-            path,
-            Matcher(found.header.match_on),
-            loaded=loaded.interactions or [],
-            recorded=found.interactions,
-        )
-        _save(cassette, RecordMode(found.header.record_mode), loaded.state)
+    if journalled.cassette.recorded:
+        _save(journalled.cassette, journalled.mode, journalled.loaded_from)
     journal_path(path).unlink()
-    return len(found.interactions)
+    return len(journalled.cassette.recorded)
+
+
+def _folded(cassette: Cassette, mode: RecordMode) -> list[Interaction]:
+    """What a save writes: in ``all`` mode, re-recorded interactions replace those they match."""
+    if mode is RecordMode.ALL:
+        return cassette.replaced_by_recorded()
+    return cassette.loaded + cassette.recorded
 
 
 SAVE_ATTEMPTS: Final = 5
@@ -114,11 +144,7 @@ def _save(cassette: Cassette, mode: RecordMode, loaded_from: FileState | None) -
                 loaded=changed.interactions or [],
                 recorded=cassette.recorded,
             )
-        interactions = (
-            cassette.replaced_by_recorded()
-            if mode is RecordMode.ALL
-            else cassette.loaded + cassette.recorded
-        )
+        interactions = _folded(cassette, mode)
         if write_atomically(path, serialized(path, interactions), only_if=now):
             return len(interactions)
         loaded_from = now
@@ -152,40 +178,81 @@ class Recorder:
     """One cassette, opened under a record mode, for the lifetime of the proxy."""
 
     def __init__(self, settings: Settings) -> None:
+        """Open the cassette. Only a proxy that will record touches the disk: it takes the lock
+        (refused if another process records the cassette), folds in a journal left by a crash,
+        and opens its own journal. A replayer reads the cassette and creates nothing, so it
+        works from a read-only folder. A start-up that fails leaves no file behind."""
         assert settings.cassette is not None
         self.path = settings.cassette
         self.mode = settings.record_mode
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
-        locked = self._lock.acquire()
+        self._journal: Journal | None = None
+        self.hints: Hints = SERVE  # the pytest plugin gives its own
+        try:
+            loaded = self._open()
+            self.cassette = Cassette(
+                self.path,
+                Matcher(settings.match_on),
+                allow_playback_repeats=settings.allow_playback_repeats,
+                loaded=loaded,
+            )
+            # Opened now, so an unwritable folder stops start-up instead of the first recording.
+            if self.policy.record:
+                header = JournalHeader(self.mode.value, settings.match_on)
+                self._journal = Journal(journal_path(self.path), header)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self) -> list[Interaction]:
+        """Lock if this run will record, fold in a crashed run's journal, and load."""
         # Refused before the cassette is parsed when this mode will record whatever it holds.
-        will_record = self.mode in _ALWAYS_RECORD or (
-            self.mode is RecordMode.ONCE and not self.path.exists()
-        )
-        if not locked and will_record:
-            raise self._lock.refusal()
-        # A journal is folded in only when no live proxy can be writing it.
-        self.recovered = recover(self.path) if locked else 0
-        read = read_cassette(self.path)
-        loaded, self._loaded_from = read.interactions, read.state
+        if self.mode in _ALWAYS_RECORD or (self.mode is RecordMode.ONCE and not self.path.exists()):
+            self._lock_to_record()
+        self.recovered, unfolded = self._recover()
+        self._loaded_from: FileState | None = None
+        if unfolded is not None:
+            loaded: list[Interaction] | None = unfolded
+        else:
+            read = read_cassette(self.path)
+            loaded, self._loaded_from = read.interactions, read.state
         self.existed = loaded is not None
         self.policy = Policy.of(self.mode, existed=self.existed)
-        if self.policy.record and not locked:
+        if self.policy.record and not self._lock.held:  # once, over an empty file
+            self._lock_to_record()
+            read = read_cassette(self.path)
+            loaded, self._loaded_from = read.interactions, read.state
+        elif not self.policy.record:
+            self._lock.release()  # taken by once, which found a cassette recovered from a journal
+        return loaded or []
+
+    def _lock_to_record(self) -> None:
+        if not self._lock.acquire():
             raise self._lock.refusal()
-        if not self.policy.record:
+
+    def _recover(self) -> tuple[int, list[Interaction] | None]:
+        """Fold in a journal left by a crashed run, when no live proxy can be writing it: the
+        number of interactions recovered, and the interactions to replay if the journal could
+        not be folded in because the folder is read-only (it is then left as it is)."""
+        if self._lock.held:
+            return recover(self.path), None
+        if not journal_path(self.path).exists():
+            return 0, None
+        try:
+            locked = self._lock.acquire()
+        except CassetteFileError:  # a read-only folder: replay the journal from memory
+            journalled = _journalled(self.path)
+            if journalled is None:
+                return 0, None
+            recovered = journalled.cassette
+            return len(recovered.recorded), _folded(recovered, journalled.mode)
+        if not locked:
+            return 0, None  # a live recorder is writing it
+        try:
+            return recover(self.path), None
+        finally:
             self._lock.release()
-        self.cassette = Cassette(
-            self.path,
-            Matcher(settings.match_on),
-            allow_playback_repeats=settings.allow_playback_repeats,
-            loaded=loaded or [],
-        )
-        # Opened now, so an unwritable folder stops start-up instead of the first recording.
-        self._journal = (
-            Journal(journal_path(self.path), JournalHeader(self.mode.value, settings.match_on))
-            if self.policy.record
-            else None
-        )
 
     def play(self, request: VcrRequest) -> Interaction | None:
         return self.cassette.play(request) if self.policy.replay else None
@@ -223,9 +290,8 @@ class Recorder:
             f"cassette-proxy found no recorded response for {request.method} {request.uri} "
             f"in cassette {str(self.path)!r} ({_count(len(self.cassette.loaded))}; record "
             f"mode {self.mode.value!r}; matching on {', '.join(self.cassette.matcher.names)}), "
-            f"and {why}. {self.cassette.explain_miss(request, self.upstream)}\nTo record it, "
-            "run the proxy with --record-mode new_episodes (keeps what is recorded) or all "
-            "(re-records)."
+            f"and {why}. {self.cassette.explain_miss(request, self.upstream, self.hints)}\n"
+            + self.hints.record()
         )
 
     def _save(self) -> int:

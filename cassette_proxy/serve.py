@@ -2,7 +2,8 @@
 run, on a thread of its own (:class:`ServerThread`).
 
 SIGTERM and SIGINT stop accepting connections, let in-flight requests finish (up to
-``SHUTDOWN_GRACE`` seconds), then save the cassette and return: the process exits 0.
+``--shutdown-timeout`` seconds, a hard deadline: requests still running then are cut), then save
+the cassette and return: the process exits 0.
 """
 
 from __future__ import annotations
@@ -24,14 +25,18 @@ from yarl import URL
 from cassette_proxy import __version__
 from cassette_proxy.app import AUDIT_LOG, PIPELINE, build_app
 from cassette_proxy.errors import StartupError
+from cassette_proxy.recorder import Recorder
 from cassette_proxy.server import RUNNER_OPTIONS, Limits, ProxyRunner
 from cassette_proxy.settings import Settings
 
 SHUTDOWN_GRACE: Final = 30.0
 
 
-async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on ``host:port``; the runner (to clean up) and the URL it listens on."""
+async def start(
+    app: web.Application, host: str, port: int, shutdown_timeout: float = SHUTDOWN_GRACE
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port``; the runner (to clean up, within ``shutdown_timeout``
+    seconds for requests in flight) and the URL it listens on."""
     pipeline = app.get(PIPELINE)
     keepalive = pipeline.settings.keepalive_timeout if pipeline else Limits().keepalive_timeout
     runner = ProxyRunner(
@@ -42,7 +47,7 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         # once, even while the proxy waits for the upstream's headers.
         handler_cancellation=True,
         access_log=None,
-        shutdown_timeout=SHUTDOWN_GRACE,
+        shutdown_timeout=shutdown_timeout,
         **RUNNER_OPTIONS,
     )
     await runner.setup()
@@ -59,6 +64,18 @@ async def start(app: web.Application, host: str, port: int) -> tuple[web.AppRunn
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
+
+
+def _doing(settings: Settings, recorder: Recorder | None) -> str:
+    """What the proxy does, as its line on stderr says it: ``replaying cassettes/demo.yaml``."""
+    if recorder is None:
+        return f"forwarding to {settings.upstream_base}"
+    cassette, upstream = str(recorder.path), settings.upstream_base
+    if not recorder.policy.record:
+        return f"replaying {cassette}"
+    if recorder.policy.replay:
+        return f"replaying {cassette}, recording what it lacks from {upstream}"
+    return f"recording {cassette} from {upstream}"
 
 
 def raise_open_file_limit(settings: Settings) -> None:
@@ -90,11 +107,26 @@ async def serve(settings: Settings) -> None:
             f"record mode {recorder.mode.value!r} does not record: every request will be "
             "answered 501. Record it first (--record-mode once)\n"
         )
-    runner, url = await start(app, settings.host, settings.port)
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    # Before listening is announced, so a SIGTERM sent as soon as it is still drains and saves.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    runner, url = await start(app, settings.host, settings.port, settings.shutdown_timeout)
     # Everything built so far (the cassette above all) lives as long as the process: moved out
     # of the collector's reach, a full collection no longer walks it and pauses every request.
     gc.collect()
     gc.freeze()
+    sys.stderr.write(
+        f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}\n"
+    )
+    sys.stderr.flush()
     log.lifecycle(
         "listening",
         url=url,
@@ -105,16 +137,6 @@ async def serve(settings: Settings) -> None:
         validation=settings.validation.value,
         version=__version__,
     )
-    stop = asyncio.Event()
-    received: list[str] = []
-
-    def on_signal(sig: signal.Signals) -> None:
-        received.append(sig.name)
-        stop.set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
     try:
         await stop.wait()
     finally:

@@ -11,7 +11,12 @@ from pathlib import Path
 from typing import Annotated, Final
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 ENV_PREFIX: Final = "CASSETTE_PROXY_"
 
@@ -144,6 +149,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body in bytes the proxy accepts; larger ones get 413.",
     )
+    shutdown_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds SIGTERM/SIGINT wait for in-flight requests; those still running then"
+        " are cut, and the cassette is saved.",
+    )
     upstream_api_key: SecretStr | None = Field(
         default=None,
         description="Environment only: forward 'Authorization: Api-Key <key>' instead of the"
@@ -208,6 +219,16 @@ class Settings(BaseSettings):
                 "the upstream URL takes a scheme, host, port and optional path prefix, "
                 "without a query or fragment"
             )
+        path = (value.path or "").rstrip("/")
+        if path.rsplit("/", 1)[-1] == "v1":
+            # Clients' paths already start with /v1 (base_url ends in it): kept, every request
+            # would go to /v1/v1/... and get the upstream's 404.
+            origin = str(value).removesuffix(value.path or "") + path.removesuffix("/v1")
+            raise ValueError(
+                "the upstream URL ends in /v1, but clients' paths already start with /v1 "
+                f"(their base_url is the proxy's /v1), so requests would go to /v1/v1/...; "
+                f"give it without /v1: {origin}"
+            )
         return value
 
     @field_validator("cassette")
@@ -221,3 +242,20 @@ class Settings(BaseSettings):
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash, ready to prefix a raw path."""
         return str(self.upstream).rstrip("/")
+
+
+class GivenSettings(Settings):
+    """Settings from the values given only, the environment unread: the pytest plugin's, so
+    that a ``CASSETTE_PROXY_*`` variable exported in a shell cannot change a test's outcome (its
+    caller passes the one variable tests need, the upstream key, explicitly)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)

@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,10 +18,15 @@ import orjson
 import pytest
 import vcr
 
-from cassette_proxy.persist import load_cassette
+from cassette_proxy.cassette import Interaction
+from cassette_proxy.journal import Journal, JournalHeader, journal_path
+from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.settings import DEFAULT_MATCH_ON
 from tests import vectors
 from tests.conftest import DUMMY_KEY
 from tests.fake_upstream import FakeUpstream
+from tests.make_demo_cassette import DEMO
+from tests.read_only import read_only_folder, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -222,6 +228,8 @@ async def test_kill_9_mid_run_keeps_every_interaction_a_client_was_answered(
         (["--cassette", "tape.txt"], {}, "must end in .yaml, .yml or .json"),
         (["--upstream", "not a url"], {}, "--upstream"),
         ([], {"CASSETTE_PROXY_UPSTREAM_TIMEOUT": "-1"}, "CASSETTE_PROXY_UPSTREAM_TIMEOUT"),
+        (["--upstream", "http://127.0.0.1:9/v1"], {}, "give it without /v1: http://127.0.0.1:9"),
+        ([], {"CASSETTE_PROXY_SHUTDOWN_TIMEOUT": "-1"}, "CASSETTE_PROXY_SHUTDOWN_TIMEOUT"),
     ],
 )
 async def test_bad_configuration_is_one_line_and_exit_2(
@@ -275,6 +283,10 @@ async def test_environment_configures_the_proxy(upstream_url: str, tmp_path: Pat
     assert process.returncode == 0
 
 
+def files_in(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
 async def refused_start(*args: str) -> tuple[int | None, bytes, bytes]:
     """Run ``cassette-proxy serve --port 0 ARGS`` that is expected to stop at start-up."""
     process = await asyncio.create_subprocess_exec(
@@ -286,14 +298,26 @@ async def refused_start(*args: str) -> tuple[int | None, bytes, bytes]:
     return process.returncode, stdout, stderr
 
 
-async def test_a_corrupt_cassette_stops_start_up_with_exit_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["once", "new_episodes", "all", "none"])
+async def test_a_corrupt_cassette_stops_start_up_with_exit_1_and_leaves_no_file(
+    tmp_path: Path, mode: str
+) -> None:
     cassette = tmp_path / "corrupt.yaml"
     cassette.write_text("interactions: [ {")
-    code, _, stderr = await refused_start("--cassette", str(cassette))
+    code, _, stderr = await refused_start("--cassette", str(cassette), "--record-mode", mode)
     assert code == 1
-    assert b"CassetteFileError" in stderr
-    assert str(cassette).encode() in stderr
+    [line] = stderr.decode().strip().splitlines()
+    assert line.startswith(f"Error: cassette {str(cassette)!r} is not a vcrpy cassette"), line
     assert cassette.read_text() == "interactions: [ {"
+    assert files_in(tmp_path) == ["corrupt.yaml"]  # no .lock, no .journal
+
+
+async def test_a_recorder_that_cannot_open_its_log_leaves_no_file_behind(tmp_path: Path) -> None:
+    cassette = tmp_path / "new.yaml"
+    code, _, stderr = await refused_start("--cassette", str(cassette), "--log-file", str(tmp_path))
+    assert code == 1
+    assert stderr.decode().startswith("Error: cannot open the log file")
+    assert files_in(tmp_path) == []  # neither new.yaml.lock nor new.yaml.journal
 
 
 async def test_a_log_file_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -301,7 +325,7 @@ async def test_a_log_file_that_cannot_be_opened_is_one_line_and_exit_1(tmp_path:
     assert code == 1
     lines = stderr.decode().strip().splitlines()
     assert len(lines) == 1, lines  # no traceback
-    assert lines[0].startswith("Error: StartupError: cannot open the log file")
+    assert lines[0].startswith("Error: cannot open the log file")
     assert str(tmp_path) in lines[0]
     assert stdout == b""
 
@@ -403,10 +427,10 @@ async def test_a_busy_port_is_one_line_with_a_way_out() -> None:
     assert "--port 0 for a free one" in line
 
 
-async def test_replaying_a_cassette_that_does_not_exist_warns_once(
+async def test_replaying_a_cassette_that_does_not_exist_warns_once_and_creates_nothing(
     upstream_url: str, tmp_path: Path
 ) -> None:
-    missing = tmp_path / "never-recorded.yaml"
+    missing = tmp_path / "not-yet" / "never-recorded.yaml"
     args = ("--upstream", upstream_url, "--cassette", str(missing), "--record-mode", "none")
     async with running(*args) as proxy:
         status, _, _ = await proxy.cancel(vectors.V1_ID)
@@ -416,6 +440,7 @@ async def test_replaying_a_cassette_that_does_not_exist_warns_once(
         stderr = (await proxy.process.stderr.read()).decode()
     assert stderr.count("does not exist and record mode 'none' does not record") == 1
     assert str(missing) in stderr
+    assert files_in(tmp_path) == []  # not even the cassette's folder
 
 
 async def test_a_body_that_turns_malformed_mid_stream_is_logged_not_called_a_bug(
@@ -444,3 +469,139 @@ async def test_a_body_that_turns_malformed_mid_stream_is_logged_not_called_a_bug
     assert exchange["error"] == "client_disconnected"
     assert not [e for e in events if e["event"] == "internal_error"]
     assert fake_upstream.received == []
+
+
+async def _listening_line(process: asyncio.subprocess.Process) -> str:
+    assert process.stderr is not None
+    async with asyncio.timeout(20):
+        return (await process.stderr.readline()).decode()
+
+
+@pytest.mark.parametrize("log_to_file", [False, True], ids=["log-on-stdout", "log-file"])
+async def test_serve_says_where_it_listens_in_one_line_on_stderr(
+    tmp_path: Path, log_to_file: bool
+) -> None:
+    demo = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
+    log = ("--log-file", str(tmp_path / "proxy.log")) if log_to_file else ()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
+        "--cassette", str(demo), "--record-mode", "none", *log,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        line = await _listening_line(process)
+    finally:
+        process.terminate()
+        _, rest = await process.communicate()
+    url = line.split(" ")[3]
+    assert line == (f"cassette-proxy listening on {url} (base_url {url}/v1), replaying {demo}\n")
+    assert url.startswith("http://127.0.0.1:")
+    assert int(url.rsplit(":", 1)[1]) > 0  # the port --port 0 picked
+    assert rest == b""  # one line, nothing else
+    assert process.returncode == 0
+
+
+async def test_sigterm_stops_an_idle_proxy_within_300_ms(upstream_url: str) -> None:
+    took = []
+    for _ in range(3):  # the best of three: the machine may be busy with other tests
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
+            "--upstream", upstream_url,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await _listening_line(process)
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(10):
+            await process.wait()
+        took.append(time.monotonic() - started)
+        assert process.returncode == 0
+        if took[-1] < 0.3:
+            break
+    assert min(took) < 0.3, took
+
+
+async def test_shutdown_timeout_cuts_requests_still_running_and_saves_the_rest(
+    upstream_url: str, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """A hung upstream: at --shutdown-timeout the request still waiting for it is cut, what was
+    recorded before is saved, and the proxy exits 0 (aiohttp alone waited twice the grace)."""
+    fake_upstream.slow_seconds = 60  # hung, as far as this test goes
+    cassette = tmp_path / "cut.yaml"
+    args = ("--upstream", upstream_url, "--cassette", str(cassette), "--shutdown-timeout", "1")
+    async with running(*args) as proxy:
+        status, _, _ = await proxy.cancel(vectors.V1_ID)
+        assert status == 200
+        hung = asyncio.ensure_future(proxy.cancel("resp_slow_hung"))
+        while fake_upstream.cancels < 2:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        events = await _stop(proxy)
+        took = time.monotonic() - started
+        assert proxy.process.returncode == 0
+    with pytest.raises(aiohttp.ClientError):
+        await hung  # cut: the connection is closed without an answer
+    assert 1 <= took < 5, took
+    kinds = [e["event"] for e in events]
+    assert kinds == ["exchange", "stopping", "request_cut", "exchange", "cassette_closed"], kinds
+    assert events[2]["detail"]["path"] == "/v1/responses/resp_slow_hung/cancel"
+    cut = events[3]  # the cut request is still an exchange of the log, with why it ended
+    assert (cut["path"], cut["error"]) == ("/v1/responses/resp_slow_hung/cancel", "shutdown_cut")
+    loaded = load_cassette(cassette)
+    assert loaded is not None
+    assert [i.request.path for i in loaded] == [f"/v1/responses/{vectors.V1_ID}/cancel"]
+
+
+def _journalled_demo(staging: Path) -> dict[str, bytes]:
+    """The demo's first interactions in a cassette, its last recorded one in the journal a
+    recorder killed with -9 would have left beside it: the files, by name."""
+    interactions = load_cassette(DEMO)
+    assert interactions is not None
+    save_cassette(staging / "c.yaml", interactions[:-1])
+    journal = Journal(journal_path(staging / "c.yaml"), JournalHeader("once", DEFAULT_MATCH_ON))
+    journal.append(interactions[-1])
+    journal.close()
+    return snapshot(staging)
+
+
+def _response_id(interaction: Interaction) -> str:
+    return str(interaction.request.path).split("/")[3]
+
+
+@pytest.mark.parametrize("mode", ["none", "once"])
+@pytest.mark.parametrize("journal", [False, True], ids=["cassette", "cassette-and-journal"])
+async def test_replay_from_a_read_only_folder_touches_nothing(
+    tmp_path: Path, mode: str, journal: bool
+) -> None:
+    """A Docker ``:ro`` volume, a ConfigMap, a Nix sandbox: the proxy that will not record
+    reads the cassette (and a journal a crashed recorder left) and writes nothing there."""
+    files = _journalled_demo(tmp_path) if journal else {"c.yaml": DEMO.read_bytes()}
+    loaded = load_cassette(DEMO)
+    assert loaded is not None
+    with read_only_folder(tmp_path / "ro", files) as ro:
+        async with running("--cassette", str(ro / "c.yaml"), "--record-mode", mode) as proxy:
+            for interaction in loaded:
+                status, headers, body = await proxy.cancel(_response_id(interaction))
+                assert (status, headers["X-Proxy-Source"]) == (interaction.status, "cassette")
+                assert body == interaction.body
+            events = await _stop(proxy)
+        assert proxy.process.returncode == 0
+        assert snapshot(ro) == files
+    assert [e["detail"]["played"] for e in events if e["event"] == "cassette_closed"] == [
+        len(loaded)
+    ]
+
+
+async def test_recording_into_a_read_only_folder_is_one_line_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    with read_only_folder(tmp_path / "ro", {"c.yaml": DEMO.read_bytes()}) as ro:
+        code, _, stderr = await refused_start(
+            "--cassette", str(ro / "c.yaml"), "--record-mode", "all"
+        )
+        assert files_in(ro) == ["c.yaml"]
+    assert code == 1
+    [line] = stderr.decode().strip().splitlines()
+    assert line.startswith(f"Error: cannot create {str(ro / 'c.yaml.lock')!r} beside the cassette")
+    assert line.endswith("or replay the cassette (record mode 'none'), which writes nothing")

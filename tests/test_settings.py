@@ -11,7 +11,13 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from cassette_proxy.cli import main
-from cassette_proxy.settings import DEFAULT_MATCH_ON, RecordMode, Settings, ValidationMode
+from cassette_proxy.settings import (
+    DEFAULT_MATCH_ON,
+    GivenSettings,
+    RecordMode,
+    Settings,
+    ValidationMode,
+)
 
 
 def test_defaults_are_a_safe_pass_through() -> None:
@@ -164,3 +170,49 @@ def test_an_ordinary_key_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
         secret = Settings().upstream_api_key
         assert secret is not None
         assert secret.get_secret_value() == key
+
+
+def test_help_shows_defaults_as_users_type_them() -> None:
+    result = CliRunner().invoke(main, ["serve", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # click wraps the help text
+    assert "default: https://ai.api.cloud.yandex.net]" in text  # no trailing slash
+    assert "default: 600]" in text  # --upstream-timeout, not 600.0
+    assert "default: 30]" in text  # --shutdown-timeout
+    assert "default: off]" in text  # --allow-playback-repeats
+    assert "default: None" not in text
+    assert "default: False" not in text
+    assert "CASSETTE_PROXY_CASSETTE]" in text  # no default to show
+
+
+@pytest.mark.parametrize(
+    ("upstream", "without"),
+    [
+        ("https://ai.api.cloud.yandex.net/v1", "https://ai.api.cloud.yandex.net"),
+        ("https://ai.api.cloud.yandex.net/v1/", "https://ai.api.cloud.yandex.net"),
+        ("http://127.0.0.1:9/openai/v1", "http://127.0.0.1:9/openai"),
+    ],
+)
+def test_an_upstream_ending_in_v1_is_refused_with_the_url_to_give(
+    upstream: str, without: str
+) -> None:
+    # Clients' paths start with /v1 already: kept, every request would go to /v1/v1/... (404).
+    with pytest.raises(ValidationError, match="ends in /v1") as refused:
+        Settings(upstream=upstream)
+    assert f"give it without /v1: {without} " in str(refused.value)
+
+
+def test_an_upstream_path_that_only_looks_like_v1_is_kept() -> None:
+    assert Settings(upstream="http://127.0.0.1:9/v10").upstream_base == "http://127.0.0.1:9/v10"
+    assert Settings(upstream="http://127.0.0.1:9/v1/x").upstream_base == "http://127.0.0.1:9/v1/x"
+
+
+def test_given_settings_read_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASSETTE_PROXY_MATCH_ON", "method,path")
+    monkeypatch.setenv("CASSETTE_PROXY_ALLOW_PLAYBACK_REPEATS", "true")
+    monkeypatch.setenv("CASSETTE_PROXY_UPSTREAM", "http://127.0.0.1:9")
+    settings = GivenSettings(validation="strict")
+    assert settings.match_on == DEFAULT_MATCH_ON
+    assert settings.allow_playback_repeats is False
+    assert settings.upstream_base == "https://ai.api.cloud.yandex.net"
+    assert settings.validation is ValidationMode.STRICT

@@ -656,7 +656,7 @@ def render_text(reports: list[CassetteReport]) -> str:
     [
         ("version: 1\ninteractions: [{request: {method: GET, uri: u, body: null}}]\n", "'headers'"),
         ("version: 1\ninteractions: [{response: {}}]\n", "'request'"),
-        ("interactions: [ {", "while parsing"),
+        ("interactions: [ {", "not valid YAML"),
         ("version: 1\ninteractions: !!python/object/apply:os.getcwd []\n", "python/object"),
     ],
     ids=["request-without-headers", "no-request", "corrupt", "python-tag"],

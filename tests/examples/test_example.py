@@ -21,8 +21,8 @@ def cancel_job(client: openai.OpenAI, response_id: str) -> str | None:
 
 
 def test_cancel_replays(cassette_proxy: CassetteProxy) -> None:
-    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="not-needed-for-replay")
-    assert cancel_job(client, "resp_example_1") == "cancelled"
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="not-needed-for-replay") as client:
+        assert cancel_job(client, "resp_example_1") == "cancelled"
     # Replayed from cassettes/test_example/test_cancel_replays.yaml, or recorded into it.
     assert cassette_proxy.played + cassette_proxy.recorded == 1
 
@@ -33,7 +33,7 @@ def test_cancel_replays(cassette_proxy: CassetteProxy) -> None:
     cassette="cassettes/test_example/test_cancel_replays.yaml", record_mode="none"
 )
 def test_unrecorded_call_fails(cassette_proxy: CassetteProxy) -> None:
-    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="not-needed-for-replay")
-    # Not in the cassette: the proxy answers 501, cancel_job swallows it and returns None...
-    assert cancel_job(client, "resp_never_recorded") is None
-    # ...and the test still fails, at teardown, with the proxy's diagnosis of the miss.
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="not-needed-for-replay") as client:
+        # Not in the cassette: the proxy answers 501, cancel_job swallows it and returns None...
+        assert cancel_job(client, "resp_never_recorded") is None
+    # ...and the test still fails, with the proxy's diagnosis of the miss.

@@ -1,0 +1,149 @@
+"""What a miss tells its reader to do, in the words of whoever runs the proxy.
+
+The cassette and the recorder diagnose a miss; the advice at its end names settings, and each
+front end names them its own way: ``serve`` by its flags (:data:`SERVE`), the pytest plugin by
+its marker arguments and options (:class:`PytestHints`). A hint
+must name something that works where the reader is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+from cassette_proxy.settings import ENV_PREFIX
+
+
+class Hints(Protocol):
+    def repeats(self) -> str:
+        """How to serve recordings again once all were played."""
+        ...
+
+    def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
+        """How to replay recordings made from ``origin``, or to match on ``match_on``
+        (the configured matchers without scheme, host and port)."""
+        ...
+
+    def record(self) -> str:
+        """How to record what missed."""
+        ...
+
+
+class ServeHints:
+    """``cassette-proxy serve``'s flags."""
+
+    def repeats(self) -> str:
+        return "use --allow-playback-repeats to serve them again"
+
+    def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
+        without = f" (--match-on {','.join(match_on)})" if match_on else ""
+        return (
+            f"To replay it, run the proxy with --upstream {origin} or match without scheme, "
+            f"host and port{without}."
+        )
+
+    def record(self) -> str:
+        return (
+            "To record it, run the proxy with --record-mode new_episodes (keeps what is "
+            "recorded) or all (re-records)."
+        )
+
+
+SERVE: Final = ServeHints()
+
+# The pytest plugin's vocabulary.
+MARKER: Final = "cassette_proxy"
+INI_UPSTREAM: Final = "cassette_proxy_upstream"
+INI_RECORD_MODE: Final = "cassette_proxy_record_mode"
+KEY_VARIABLE: Final = f"{ENV_PREFIX}UPSTREAM_API_KEY"
+# Where a test's option was set, as its hints name it.
+BY_MARKER: Final = f"@pytest.mark.{MARKER}"
+BY_CONFIG: Final = "the cassette_proxy_config fixture"
+BY_COMMAND_LINE: Final = "the command line"
+BY_INI: Final = "the ini file"
+BY_DEFAULT: Final = "the default"
+
+
+@dataclass(frozen=True)
+class PytestHints:
+    """Hints in the plugin's words (marker arguments, options), each a change or a command that
+    works for this test: the upstream is named where the command line set it, and a record mode
+    pinned by the marker or the config fixture is changed there, since it wins over the options."""
+
+    nodeid: str
+    record_mode: str
+    upstream: str
+    record_mode_by: str
+    upstream_by: str
+
+    @property
+    def pinned(self) -> bool:
+        return self.record_mode_by in {BY_MARKER, BY_CONFIG}
+
+    def command(self, *options: str) -> str:
+        """The pytest command that runs this test with ``options``, recording if it may."""
+        if self.upstream_by == BY_COMMAND_LINE:
+            options = (*options, f"--cassette-upstream={self.upstream}")
+        return " ".join((f"{KEY_VARIABLE}=<key> pytest {self.nodeid!r}", *options))
+
+    def repeats(self) -> str:
+        return f"add allow_playback_repeats=True to @pytest.mark.{MARKER}(...) to serve them again"
+
+    def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
+        if self.upstream_by in {BY_MARKER, BY_CONFIG}:
+            replay = f"set upstream={origin!r} in {self.upstream_by}"
+        else:
+            replay = (
+                f"run pytest {self.nodeid!r} --cassette-upstream={origin} (or set "
+                f"{INI_UPSTREAM} = {origin} in the ini file)"
+            )
+        without = (
+            f"; or match without scheme, host and port: "
+            f"@pytest.mark.{MARKER}(match_on={','.join(match_on)!r})"
+            if match_on
+            else ""
+        )
+        return f"To replay it, {replay}{without}."
+
+    def record(self) -> str:
+        if self.pinned:
+            return (
+                f"This test's record_mode {self.record_mode!r} is set by {self.record_mode_by}, "
+                f"which wins over --cassette-record-mode: to record this call, set "
+                f"record_mode='new_episodes' there and run:\n    {self.command()}"
+            )
+        return (
+            "To record it (from "
+            f"{self.upstream}):\n    {self.command('--cassette-record-mode=new_episodes')}"
+        )
+
+    def not_recorded(self, cassette: Path) -> str:
+        """For a test that would replay a cassette that does not exist."""
+        if self.pinned:
+            return (
+                f"cassette {cassette} does not exist and this test's record_mode 'none' is set "
+                f"by {self.record_mode_by}, so the proxy could only answer 501. To record it "
+                f"from {self.upstream}, set record_mode='once' there and run:\n"
+                f"    {self.command()}\nthen commit the cassette."
+            )
+        return (
+            f"cassette {cassette} does not exist and the record mode is 'none', so the proxy "
+            f"could only answer 501. Record it once from {self.upstream}:\n"
+            f"    {self.command('--cassette-record-mode=once')}\n"
+            f"then commit the cassette (set {INI_UPSTREAM} in the ini file to record from "
+            "another upstream)."
+        )
+
+    def locked(self, cassette: Path, holder: str) -> str:
+        """For a test whose cassette another process (``holder``) records."""
+        replay = (
+            f"set record_mode='none' in {self.record_mode_by}"
+            if self.pinned
+            else f"run pytest {self.nodeid!r} --cassette-record-mode=none"
+        )
+        return (
+            f"cassette {cassette} is being recorded by process {holder}; "
+            "two proxies recording one cassette would lose each other's interactions. Run this "
+            f"test once that process has finished, or replay the cassette: {replay}"
+        )
