@@ -58,7 +58,16 @@ if TYPE_CHECKING:
 REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
 RECORD_MODES: Final = (*(mode.value for mode in RecordMode), REWRITE)
 OPTIONS: Final = frozenset(
-    {"record_mode", "match_on", "validation", "upstream", "cassette", "allow_playback_repeats"}
+    {
+        "record_mode",
+        "match_on",
+        "validation",
+        "upstream",
+        "cassette",
+        "allow_playback_repeats",
+        "replay_timing",
+        "replay_speed",
+    }
 )
 # Errors of the proxy's own that mean the test did not see what it thinks it saw.
 FAILING_CODES: Final = frozenset(
@@ -111,7 +120,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(record_mode=..., match_on=..., validation=..., upstream=..., cassette=..., "
-        "allow_playback_repeats=...): configure the cassette_proxy fixture for this test.",
+        "allow_playback_repeats=..., replay_timing=..., replay_speed=...): configure the "
+        "cassette_proxy fixture for this test.",
     )
 
 

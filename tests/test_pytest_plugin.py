@@ -20,6 +20,7 @@ from cassette_proxy.serve import ServerThread
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 from tests.read_only import read_only_folder, snapshot
+from tests.stream_upstream import StreamUpstream
 
 pytestmark = pytest.mark.slow
 
@@ -593,3 +594,40 @@ def test_replay_from_a_read_only_project_writes_nothing(
         result.stdout.no_fnmatch_line("*Traceback*")
         assert snapshot(project) == files
     assert fake.cancels == 1
+
+
+STREAM_TEST = """
+import time, openai, pytest
+
+@pytest.mark.cassette_proxy(replay_timing="recorded", replay_speed=2.0)
+def test_stream(cassette_proxy):
+    assert cassette_proxy.settings.replay_timing.value == "recorded"
+    client = openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0)
+    started = time.perf_counter()
+    with client:
+        stream = client.responses.create(model="stream-ok", input="x", stream=True)
+        types = [event.type for event in stream]
+    elapsed = time.perf_counter() - started
+    assert types[0] == "response.created" and types[-1] == "response.completed"
+    # Recorded with 0.1 s between events (11 gaps): live it takes 1.1 s or more; replayed at
+    # the recorded times, twice as fast, about 0.55 s (off, it would be a few ms).
+    if cassette_proxy.record_mode == "once":
+        assert elapsed > 1.0, elapsed
+    else:
+        assert 0.45 < elapsed < 1.0, elapsed
+"""
+
+
+def test_marker_replays_a_stream_at_its_recorded_timing_scaled(pytester: pytest.Pytester) -> None:
+    streaming = StreamUpstream(gap=0.1)
+    server = ServerThread(streaming.app)
+    url = server.start()
+    try:
+        pytester.makepyfile(test_stream=STREAM_TEST)
+        recorded = pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}")
+        recorded.assert_outcomes(passed=1)
+        replayed = pytester.runpytest(f"--cassette-upstream={url}")  # none: offline
+        replayed.assert_outcomes(passed=1)
+        assert len(streaming.sent) == 1  # the replay never reached the upstream
+    finally:
+        server.stop()
