@@ -149,11 +149,16 @@ def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
     return OutboundRequest(incoming.method, url, CIMultiDictProxy(headers), incoming.body)
 
 
-def as_recorded(request: OutboundRequest) -> VcrRequest:
-    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted."""
+def as_recorded(request: OutboundRequest, *, with_headers: bool = True) -> VcrRequest:
+    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted.
+    No matcher reads headers, so a lookup goes without them (and without redacting them)."""
     url = request.url
     origin = str(url.origin())
-    headers = {str(name): redact_header(name, value) for name, value in request.headers.items()}
+    headers = (
+        {str(name): redact_header(name, value) for name, value in request.headers.items()}
+        if with_headers
+        else {}
+    )
     return VcrRequest(
         request.method,
         origin + redact_path(url.raw_path_qs),
@@ -318,10 +323,10 @@ async def handle(
     recorder = pipeline.recorder
     recorded_request = None
     if recorder is not None:
-        recorded_request = as_recorded(outgoing)
-        interaction = recorder.play(recorded_request)
+        interaction = recorder.play(as_recorded(outgoing, with_headers=False))
         if interaction is not None:
             return await replay(pipeline, exchange, request, interaction)
+        recorded_request = as_recorded(outgoing)
         if not recorder.policy.record:
             raise recorder.miss(recorded_request)
     upstream = await forward(pipeline, exchange, outgoing)

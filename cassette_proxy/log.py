@@ -7,6 +7,7 @@ complete up to the last exchange, and several proxies may append to one file.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import time
@@ -29,11 +30,15 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# Clients send the same headers request after request: each distinct one is redacted once.
+_redacted_header: Final = functools.lru_cache(maxsize=4096)(redact_header)
+
+
 def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     record: dict[str, str] = {}
     for name, value in headers.items():
         key = name.lower()
-        redacted = redact_header(key, value)
+        redacted = _redacted_header(key, value)
         record[key] = f"{record[key]}, {redacted}" if key in record else redacted
     return record
 

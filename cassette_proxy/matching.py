@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Final
+from urllib.parse import ParseResult, parse_qsl, urlparse
 
 import orjson
 from vcr import matchers as vcr_matchers
@@ -44,25 +45,37 @@ def _canonical_body(request: VcrRequest) -> Hashable:
     return ("raw", body)
 
 
-def _uri(request: VcrRequest) -> str:
+def _uri(request: VcrRequest, parsed: ParseResult) -> str:
     uri: str = request.uri
-    parsed = request.parsed_uri
     if parsed.path:
         return uri
     authority = f"{parsed.scheme}://{parsed.netloc}"
     return authority + "/" + uri[len(authority) :] if uri.startswith(authority) else uri
 
 
-PROJECTIONS: Final[dict[str, Callable[[VcrRequest], Hashable]]] = {
-    "method": lambda r: r.method,
-    "scheme": lambda r: r.scheme,
-    "host": lambda r: r.host,
-    "port": lambda r: r.port,
-    "path": lambda r: r.path or "/",
-    "query": lambda r: tuple(r.query),
+def _port(parsed: ParseResult) -> int | None:
+    """vcrpy's ``Request.port``: the URI's, else the scheme's default."""
+    port = parsed.port
+    if port is None:
+        port = _DEFAULT_PORTS.get(parsed.scheme)
+    return port
+
+
+_DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+
+# Each projection is vcrpy's ``Request`` property of that name, given the URI parsed once:
+# vcrpy's properties parse it again on every access, five times for the default matchers.
+Projection = Callable[[VcrRequest, ParseResult], Hashable]
+PROJECTIONS: Final[dict[str, Projection]] = {
+    "method": lambda r, _: r.method,
+    "scheme": lambda _, p: p.scheme,
+    "host": lambda _, p: p.hostname,
+    "port": lambda _, p: _port(p),
+    "path": lambda _, p: p.path or "/",
+    "query": lambda _, p: tuple(sorted(parse_qsl(p.query))),
     "uri": _uri,
-    "body": _canonical_body,
-    "raw_body": body_bytes,
+    "body": lambda r, _: _canonical_body(r),
+    "raw_body": lambda r, _: body_bytes(r),
 }
 
 
@@ -77,7 +90,8 @@ class Matcher:
         ]
 
     def key(self, request: VcrRequest) -> Key:
-        return tuple(project(request) for project in self._projections)
+        parsed = urlparse(request.uri)
+        return tuple(project(request, parsed) for project in self._projections)
 
     def differences(self, request: VcrRequest, recorded: VcrRequest) -> list[tuple[str, str]]:
         """``(matcher, message)`` for each matcher that fails, in vcrpy's own words."""

@@ -147,6 +147,11 @@ async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
     """Send the headers."""
     try:
         await response.prepare(request)
+    except ConnectionError as exc:  # the client left while the upstream answered
+        raise ClientDisconnected(
+            "the client went away before the response's headers could be sent; the upstream "
+            "request was dropped and nothing was recorded"
+        ) from exc
     except ValueError as exc:  # a header value aiohttp will not send (a control character)
         raise UpstreamBroken(
             f"the upstream's response headers cannot be passed on ({exc}); nothing was sent"

@@ -48,3 +48,26 @@ def test_differences_use_vcrpys_messages() -> None:
         ("method", "GET != POST"),
         ("path", "/v1/responses/resp_1/cancel != /v1/responses/resp_2/cancel"),
     ]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "https://ai.api.cloud.yandex.net/v1/responses/resp_1/cancel",
+        "http://127.0.0.1:8080/v1/x?b=2&a=1&a=0",
+        "https://h",
+        "https://h:443/p;params?q=%2F#frag",
+        "http://[::1]:9/v1/responses?include=a&include=b",
+    ],
+)
+def test_projections_parse_once_and_agree_with_vcrpys_properties(uri: str) -> None:
+    """The key parses the URI once; each part is what vcrpy's own property gives."""
+    request = VcrRequest("POST", uri, b'{"b": 1, "a": 2}', {})
+    key = Matcher(["scheme", "host", "port", "path", "query"]).key(request)
+    assert key == (
+        request.scheme,
+        request.host,
+        request.port,
+        request.path or "/",
+        tuple(request.query),
+    )
