@@ -61,7 +61,7 @@ async def send_known(
     if len(frames) <= 1 and not any(frame.at for frame in frames):
         return _whole(head, exchange, bytes(frames[0].data) if frames else b"")
     response = _start(head, exchange)
-    await response.prepare(request)
+    await _prepare(request, response)
     started = time.perf_counter()
     try:
         for frame in frames:
@@ -136,7 +136,10 @@ async def stream(
         response = _start(head, exchange)
         await _prepare(request, response)
         relay = _Relay(request, exchange, response, tee, conclude)
-        gated = _Gate(tee) if gate and tee.sse and tee.undecodable is None else None
+        # Events are gated (strict) only where their offsets are the wire's and the body is
+        # chunked: a coded stream, or one with a Content-Length, streams unchecked, as it is.
+        framed = response.content_length is None  # chunked: the end is the proxy's to write
+        gated = _Gate(tee) if gate and tee.sse and tee.identity and framed else None
         await relay.run(chunks, held, gated)
         return response
     finally:
@@ -207,7 +210,8 @@ class _Relay:
                 self.finish()
             await self.response.write_eof()
         except (_GONE, asyncio.CancelledError) as exc:  # CancelledError: aiohttp saw it first
-            exchange.error = _client_gone(exchange)
+            if exchange.error is None:  # not already cut for a reason (a shutdown deadline)
+                exchange.error = _client_gone(exchange)
             self.cut()
             if isinstance(exc, asyncio.CancelledError):
                 raise
@@ -230,10 +234,12 @@ class _Relay:
         if self.exchange.captured is None:
             self.exchange.captured = self.tee.close(ended=False)
 
-    async def end_with(self, error: ProxyError) -> None:
-        """After the headers: an event stream gets one ``error`` event and ends; any other body
-        is cut, so the client cannot mistake it for a whole one."""
-        if self.tee.sse:
+    async def end_with(self, error: ProxyError, *, between_events: bool = False) -> None:
+        """After the headers: an event stream gets one ``error`` event and ends, when the client
+        has whole events only and the body is chunked; any other body is cut, so the client
+        cannot mistake it for a whole one (nor read the error into a half-sent event)."""
+        framed = self.response.content_length is None  # else the length is already promised
+        if framed and (between_events or self.tee.between_events):
             try:
                 await self.write(error.sse_event(self.tee.last_sequence + 1))
                 await self.response.write_eof()
@@ -264,10 +270,10 @@ class _Gate:
                 rejected = ResponseRejected(relay.response.status, errors, event=event.index)
                 relay.exchange.error = rejected
                 relay.cut()
-                await relay.end_with(rejected)
+                await relay.end_with(rejected, between_events=True)  # only whole events went
                 return True
             cleared = event.end
-        if self.tee.overflowed:  # past the cap nothing is checked: the rest streams as it is
+        if self.tee.events is None:  # past the cap nothing is checked: the rest goes as it is
             cleared = self.start + len(self.pending)
         await self._release(relay, cleared)
         return False

@@ -92,7 +92,7 @@ class SseDecoder:
     )
 
     def __init__(self, *, track_frames: bool = False) -> None:
-        self._pending = b""  # bytes of a line not yet ended
+        self._pending = bytearray()  # bytes of a line not yet ended
         self._base = 0  # stream offset of _pending[0]
         self._started = False
         self._event = ""
@@ -107,29 +107,40 @@ class SseDecoder:
         self.frame_ends: list[int] = []
 
     def feed(self, chunk: bytes, *, final: bool = False) -> list[SseEvent]:
-        """The events ``chunk`` completes; ``final`` when no more bytes will follow."""
+        """The events ``chunk`` completes; ``final`` when no more bytes will follow.
+
+        Linear in what is fed, however the stream is cut: only the new bytes are searched for
+        line ends (and the one before them, a CR that may pair with an LF)."""
         if not chunk and not (final and self._pending):
             return []
-        buffer = self._pending + chunk if self._pending else chunk
+        pending = self._pending
+        scan_from = max(0, len(pending) - 1)
+        pending += chunk
         if not self._started:
-            if len(buffer) < len(_BOM) and _BOM.startswith(buffer):
-                self._pending = buffer  # could still be a byte-order mark
-                return []
+            if len(pending) < len(_BOM) and _BOM.startswith(pending):
+                return []  # could still be a byte-order mark
             self._started = True
-            if buffer.startswith(_BOM):
-                buffer = buffer[len(_BOM) :]
+            scan_from = 0
+            if pending.startswith(_BOM):
+                del pending[: len(_BOM)]
                 self._base += len(_BOM)
         events: list[SseEvent] = []
         start = 0
-        last = len(buffer) - 1
-        for match in _LINE_END.finditer(buffer):
-            if match.start() == last and not final and buffer[last:] == b"\r":
+        last = len(pending) - 1
+        for match in _LINE_END.finditer(pending, scan_from):
+            if match.start() == last and not final and pending[last] == 0x0D:
                 break  # a CR ending the chunk may be the first half of a CRLF: wait for more
-            self._line(buffer[start : match.start()], self._base + match.end(), events)
+            self._line(bytes(pending[start : match.start()]), self._base + match.end(), events)
             start = match.end()
-        self._pending = buffer[start:]
+        del pending[:start]
         self._base += start
         return events
+
+    @property
+    def mid_event(self) -> bool:
+        """Whether the bytes so far end inside an event (a partial line, or lines of an event
+        not yet dispatched): what follows them would be read as part of that event."""
+        return bool(self._pending) or self._has_data or bool(self._event)
 
     def _line(self, line: bytes, end: int, events: list[SseEvent]) -> None:
         if not line:

@@ -108,6 +108,16 @@ class Tee:
         self.violations: list[Violation] = []
         self._dropped = 0
 
+    @property
+    def identity(self) -> bool:
+        """The body travels as it is (no content coding): stream offsets are wire offsets."""
+        return self._coding == "identity"
+
+    @property
+    def between_events(self) -> bool:
+        """The bytes so far end between two events, so an event appended now stands alone."""
+        return self.events is not None and self.identity and not self.events.mid_event
+
     def feed(self, chunk: bytes) -> list[tuple[SseEvent, list[Violation]]]:
         """Take one chunk; the events it completed, each with its violations."""
         self.size += len(chunk)
@@ -189,8 +199,9 @@ class Tee:
                 self._decoder.finish()
             except UndecodableBody as exc:
                 self.undecodable = str(exc)
-        if self.checker is not None:
-            self._keep(self.checker.finish(ended=ended))
+        if self.checker is not None:  # a stream not seen to its end cannot be judged on it
+            seen_all = ended and not self.overflowed and self.undecodable is None
+            self._keep(self.checker.finish(ended=seen_all))
         if self._dropped:
             self.violations.append(
                 Violation(

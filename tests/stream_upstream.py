@@ -12,6 +12,7 @@ What each test needs is picked with the request's ``model``:
 - ``stream-ok`` (default): ``words`` deltas, ``gap`` seconds apart;
 - ``stream-stall``: two events, then silence (for the idle timeout);
 - ``stream-break``: two events, then the connection is reset;
+- ``stream-break-mid``: two events and half of the third, then the connection is reset;
 - ``stream-bad``: ``response.created`` with an ``id`` that is a number (a contract error);
 - ``stream-unknown``: an event type no document knows (drift);
 - ``stream-step``: each event waits for ``step`` to be set, so a test can prove the first event
@@ -166,6 +167,12 @@ class StreamUpstream:
             if number == 1 and model == "stream-stall":
                 await asyncio.sleep(3600)
             if number == 1 and model == "stream-break":
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            if number == 1 and model == "stream-break-mid":  # half of the next event, then reset
+                await response.write(frames[2][: len(frames[2]) // 2])
+                await asyncio.sleep(0.05)
                 assert request.transport is not None
                 request.transport.abort()
                 return response

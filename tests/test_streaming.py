@@ -198,6 +198,30 @@ async def test_a_stream_that_fails_after_its_headers_ends_with_an_error_event(
     assert not cassette.exists() or yaml.safe_load(cassette.read_text())["interactions"] == []
 
 
+async def _read_into(response: aiohttp.ClientResponse, received: bytearray) -> None:
+    async for data in response.content.iter_any():
+        received += data
+
+
+async def test_a_stream_broken_inside_an_event_is_cut_not_patched(
+    start_proxy: StartProxy, stream_url: str
+) -> None:
+    """An error event written after half an event would be read as part of it (broken JSON):
+    then the stream is cut instead, so the client sees an incomplete body, never a bad event."""
+    proxy = await start_proxy(upstream=stream_url)
+    received = bytearray()
+    async with (
+        aiohttp.ClientSession(timeout=TIMEOUT) as session,
+        session.post(proxy.url + "/v1/responses", data=create_body("stream-break-mid")) as response,
+    ):
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await _read_into(response, received)
+    assert b"event: error" not in received
+    events = decode_all(bytes(received))
+    assert [e.type for e in events] == ["response.created", "response.in_progress"]
+    assert exchange_line(proxy)["error"] == "upstream_broken"
+
+
 async def test_strict_mode_replaces_an_event_that_breaks_the_contract(
     start_proxy: StartProxy, stream_url: str
 ) -> None:

@@ -69,7 +69,7 @@ class BodyDecoder:
     not decode.
     """
 
-    __slots__ = ("_first", "_inflate", "coding", "exceeded", "limit", "produced")
+    __slots__ = ("_first", "_inflate", "_wbits", "coding", "exceeded", "limit", "produced")
 
     def __init__(self, coding: str, limit: int) -> None:
         if coding not in DECODABLE and coding != "identity":
@@ -79,8 +79,8 @@ class BodyDecoder:
         self.produced = 0
         self.exceeded = False
         self._first = True
-        wbits = zlib.MAX_WBITS | 16 if coding in {"gzip", "x-gzip"} else zlib.MAX_WBITS
-        self._inflate = None if coding == "identity" else zlib.decompressobj(wbits=wbits)
+        self._wbits = zlib.MAX_WBITS | 16 if coding in {"gzip", "x-gzip"} else zlib.MAX_WBITS
+        self._inflate = None if coding == "identity" else zlib.decompressobj(wbits=self._wbits)
 
     def feed(self, chunk: bytes) -> bytes:
         room = self.limit - self.produced
@@ -99,7 +99,13 @@ class BodyDecoder:
         assert self._inflate is not None
         first, self._first = self._first, False
         try:
-            return self._inflate.decompress(chunk, room + 1)
+            out = self._inflate.decompress(chunk, room + 1)
+            # A gzip body may be several members one after another (RFC 1952 2.2): each is
+            # decoded in turn, as gzip.decompress and browsers do.
+            while self._inflate.eof and self._inflate.unused_data and len(out) <= room:
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=self._wbits)
+                out += self._inflate.decompress(rest, room + 1 - len(out))
         except zlib.error as exc:
             if first and self.coding == "deflate":
                 # Raw deflate without the zlib header, as some servers send.
@@ -108,6 +114,7 @@ class BodyDecoder:
             raise UndecodableBody(
                 f"body labelled Content-Encoding: {self.coding} does not decode: {exc}"
             ) from exc
+        return out
 
     def finish(self) -> None:
         """Raise :class:`UndecodableBody` if the coded body ended early (a truncated gzip)."""
