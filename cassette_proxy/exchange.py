@@ -113,9 +113,7 @@ class Exchange:
                 "request": ValidationRecord.of(
                     self.request_check.verdict.value, self.request_check.violations
                 ),
-                "response": ValidationRecord.of(
-                    self.response_check.verdict.value, self.response_check.violations
-                ),
+                "response": self._response_validation(),
             },
             verdict=self.verdict.value,
             error=self.error.code if self.error is not None else None,
@@ -125,6 +123,19 @@ class Exchange:
             stream=self._stream_record(),
             not_recorded=self.not_recorded,
         )
+
+    def _response_validation(self) -> ValidationRecord:
+        """The response's check as logged; a replayed response's, once per recording (its
+        check is done once, on first play, so its record can be too)."""
+        check = self.response_check
+        memo = self.response.memo if self.source == CASSETTE and self.response else None
+        record = memo.get("validation_record") if memo is not None else None
+        if record is None:
+            record = ValidationRecord.of(check.verdict.value, check.violations)
+            if memo is not None:
+                memo["validation_record"] = record
+        assert isinstance(record, ValidationRecord)
+        return record
 
     def _answered(self) -> ProxyResponse | None:
         """The response from the upstream or the cassette (what was kept of it)."""

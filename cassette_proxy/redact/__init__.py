@@ -190,6 +190,8 @@ def redact_query(query: str) -> str:
     return redact_text(query)
 
 
+@functools.lru_cache(maxsize=4096)
 def redact_path(raw_path: str) -> str:
-    """A raw path-and-query with the secrets in it fingerprinted."""
+    """A raw path-and-query with the secrets in it fingerprinted. Remembered: a request's path
+    is redacted for its lookup and again for its log line, and replays repeat paths."""
     return redact_text(raw_path)
