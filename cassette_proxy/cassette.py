@@ -16,7 +16,7 @@ from vcr.request import Request as VcrRequest
 
 from cassette_proxy.closest import ClosestIndex
 from cassette_proxy.hints import SERVE, Hints
-from cassette_proxy.matching import Key, Matcher
+from cassette_proxy.matching import Key, Lookup, Matcher
 from cassette_proxy.models.http import (
     DECODABLE,
     ProxyResponse,
@@ -115,7 +115,7 @@ class Cassette:
     def __len__(self) -> int:
         return len(self.loaded) + len(self.recorded)
 
-    def play(self, request: VcrRequest) -> Interaction | None:
+    def play(self, request: VcrRequest | Lookup) -> Interaction | None:
         """The next recorded interaction for ``request`` (FIFO), or None on a miss.
 
         Identical requests get the matching interactions in recorded order; once all have been

@@ -41,6 +41,7 @@ from cassette_proxy.errors import (
 )
 from cassette_proxy.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.log import BODY_LIMIT
+from cassette_proxy.matching import Lookup
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.recorder import Recorder
@@ -149,16 +150,20 @@ def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
     return OutboundRequest(incoming.method, url, CIMultiDictProxy(headers), incoming.body)
 
 
-def as_recorded(request: OutboundRequest, *, with_headers: bool = True) -> VcrRequest:
-    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted.
-    No matcher reads headers, so a lookup goes without them (and without redacting them)."""
+def lookup_of(request: OutboundRequest) -> Lookup:
+    """What matching reads of the request as a cassette stores it: no matcher reads headers,
+    so a lookup redacts none, and builds no vcrpy ``Request``."""
+    url = request.url
+    return Lookup(
+        request.method, str(url.origin()) + redact_path(url.raw_path_qs), redact_bytes(request.body)
+    )
+
+
+def as_recorded(request: OutboundRequest) -> VcrRequest:
+    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted."""
     url = request.url
     origin = str(url.origin())
-    headers = (
-        {str(name): redact_header(name, value) for name, value in request.headers.items()}
-        if with_headers
-        else {}
-    )
+    headers = {str(name): redact_header(name, value) for name, value in request.headers.items()}
     return VcrRequest(
         request.method,
         origin + redact_path(url.raw_path_qs),
@@ -323,7 +328,7 @@ async def handle(
     recorder = pipeline.recorder
     recorded_request = None
     if recorder is not None:
-        interaction = recorder.play(as_recorded(outgoing, with_headers=False))
+        interaction = recorder.play(lookup_of(outgoing))
         if interaction is not None:
             return await replay(pipeline, exchange, request, interaction)
         recorded_request = as_recorded(outgoing)

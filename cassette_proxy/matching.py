@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import ParseResult, parse_qsl, urlparse
 
@@ -19,6 +20,16 @@ from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
 Key = tuple[Hashable, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What matching reads of a request (its method, URI and body), without the rest of a vcrpy
+    ``Request``: a replay hit is found without building one."""
+
+    method: str
+    uri: str
+    body: bytes
 
 
 def body_bytes(request: VcrRequest) -> bytes:

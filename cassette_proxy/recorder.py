@@ -35,7 +35,7 @@ from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
 from cassette_proxy.hints import SERVE, Hints
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
-from cassette_proxy.matching import Matcher
+from cassette_proxy.matching import Lookup, Matcher
 from cassette_proxy.models.http import ProxyResponse, Timing, UndecodableBody
 from cassette_proxy.persist import (
     FileState,
@@ -254,7 +254,7 @@ class Recorder:
         finally:
             self._lock.release()
 
-    def play(self, request: VcrRequest) -> Interaction | None:
+    def play(self, request: VcrRequest | Lookup) -> Interaction | None:
         return self.cassette.play(request) if self.policy.replay else None
 
     def record(

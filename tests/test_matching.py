@@ -6,7 +6,7 @@ import pytest
 from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 
-from cassette_proxy.matching import PROJECTIONS, Matcher
+from cassette_proxy.matching import PROJECTIONS, Lookup, Matcher
 
 JSON = {"Content-Type": "application/json"}
 U = "https://ai.api.cloud.yandex.net/v1/responses/resp_1/cancel"
@@ -71,3 +71,14 @@ def test_projections_parse_once_and_agree_with_vcrpys_properties(uri: str) -> No
         request.path or "/",
         tuple(request.query),
     )
+
+
+@pytest.mark.parametrize(("one", "other"), PAIRS)
+def test_a_lookup_has_the_key_of_the_request_it_stands_for(
+    one: VcrRequest, other: VcrRequest
+) -> None:
+    """A replay hit is found with a Lookup (no vcrpy Request built): same key, every matcher."""
+    matcher = Matcher(sorted(PROJECTIONS))
+    for request in (one, other):
+        body = request.body if isinstance(request.body, bytes) else (request.body or b"")
+        assert matcher.key(Lookup(request.method, request.uri, body)) == matcher.key(request)
