@@ -27,7 +27,7 @@ from cassette_proxy.app import AUDIT_LOG, PIPELINE, build_app
 from cassette_proxy.errors import StartupError
 from cassette_proxy.recorder import Recorder
 from cassette_proxy.server import RUNNER_OPTIONS, Limits, ProxyRunner
-from cassette_proxy.settings import Settings
+from cassette_proxy.settings import ReplayTiming, Settings
 
 SHUTDOWN_GRACE: Final = 30.0
 
@@ -64,6 +64,16 @@ async def start(
         raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
     bound_host, bound_port = runner.addresses[0][:2]
     return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
+
+
+def _ineffective(settings: Settings) -> list[str]:
+    """Options given that this run cannot use, said once at start (they are not errors)."""
+    found = []
+    if settings.replay_speed != 1.0 and settings.replay_timing is ReplayTiming.OFF:
+        found.append("--replay-speed has no effect without --replay-timing recorded")
+    if settings.replay_timing is ReplayTiming.RECORDED and settings.cassette is None:
+        found.append("--replay-timing recorded has no effect without --cassette (nothing replays)")
+    return found
 
 
 def _doing(settings: Settings, recorder: Recorder | None) -> str:
@@ -107,6 +117,8 @@ async def serve(settings: Settings) -> None:
             f"record mode {recorder.mode.value!r} does not record: every request will be "
             "answered 501. Record it first (--record-mode once)\n"
         )
+    for warning in _ineffective(settings):
+        sys.stderr.write(f"cassette-proxy: warning: {warning}\n")
     stop = asyncio.Event()
     received: list[str] = []
 

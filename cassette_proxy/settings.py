@@ -206,6 +206,15 @@ class Settings(BaseSettings):
                 )
         return value
 
+    @field_validator("upstream", mode="before")
+    @classmethod
+    def _with_a_scheme(cls, value: object) -> object:
+        if isinstance(value, str) and value and "://" not in value:
+            raise ValueError(
+                f"the upstream needs a scheme: https://{value} (or http:// for a local server)"
+            )
+        return value
+
     @field_validator("upstream")
     @classmethod
     def _plain_origin(cls, value: AnyHttpUrl) -> AnyHttpUrl:

@@ -18,6 +18,7 @@ import zlib
 import orjson
 import uvloop
 from aiohttp import web
+from fast_upstream import BODY
 
 BLOCK = b"x" * 65536
 
@@ -32,7 +33,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
     gap = float(request.query.get("gap_ms", "50")) / 1000
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await response.prepare(request)
-    body = {"id": "resp_bench", "object": "response", "status": "in_progress", "output": []}
+    # A whole Response, as the service sends it in lifecycle events (fast_upstream's cancel body).
+    body = orjson.loads(BODY) | {"status": "in_progress", "output": [], "background": False}
     await response.write(frame(0, "response.created", {"response": body}))
     for number in range(1, count - 1):
         if gap:
@@ -43,7 +45,8 @@ async def stream(request: web.Request) -> web.StreamResponse:
         )
     if gap:
         await asyncio.sleep(gap)
-    await response.write(frame(count - 1, "response.completed", {"response": body}))
+    done = body | {"status": "completed"}
+    await response.write(frame(count - 1, "response.completed", {"response": done}))
     await response.write_eof()
     return response
 

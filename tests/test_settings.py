@@ -216,3 +216,9 @@ def test_given_settings_read_no_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.allow_playback_repeats is False
     assert settings.upstream_base == "https://ai.api.cloud.yandex.net"
     assert settings.validation is ValidationMode.STRICT
+
+
+def test_an_upstream_without_a_scheme_says_which_to_add() -> None:
+    result = CliRunner().invoke(main, ["serve", "--upstream", "host.example"])
+    assert result.exit_code == 2
+    assert "needs a scheme: https://host.example" in result.output

@@ -121,7 +121,9 @@ class Response(ContractModel):
     output_text: str | None = None
     usage: Annotated[
         ResponseUsage | None,
-        Tolerated("real servers omit it or send null on cancelled responses"),
+        Tolerated(
+            "the seed requires it, the openai client does not; real servers omit it or send null"
+        ),
     ] = None  # the seed requires it; the client does not
     parallel_tool_calls: bool
     conversation: Conversation | None = None
