@@ -21,6 +21,7 @@ from cassette_proxy.log import AuditLog
 from cassette_proxy.server import RUNNER_OPTIONS
 from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
+from tests.raw_upstream import RawUpstream, raw_upstream_server
 
 pytest_plugins = ["pytester"]
 
@@ -95,3 +96,10 @@ async def start_proxy(upstream_url: str, tmp_path: Path) -> AsyncIterator[StartP
     yield start
     for running in started:
         await running.server.close()
+
+
+@pytest.fixture
+async def raw_upstream() -> AsyncIterator[RawUpstream]:
+    """An upstream that sends what a real server would not (tests/raw_upstream.py)."""
+    async with raw_upstream_server() as upstream:
+        yield upstream

@@ -3,10 +3,7 @@ on the way, nothing recorded that the client did not get."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -16,46 +13,9 @@ import yaml
 from cassette_proxy.journal import journal_path
 from tests import vectors
 from tests.conftest import StartProxy
+from tests.raw_upstream import RawUpstream
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Capture:
-    """A hand-written upstream on loopback: keeps each request's raw bytes, answers ``reply``."""
-
-    reply: bytes = b""
-    url: str = ""
-    requests: list[bytes] = field(default_factory=list)
-
-
-@pytest.fixture
-async def capture() -> AsyncIterator[Capture]:
-    upstream = Capture()
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = next(
-                (
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                ),
-                0,
-            )
-            upstream.requests.append(head + await reader.readexactly(length))
-            writer.write(upstream.reply)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    upstream.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    async with server:
-        yield upstream
 
 
 OK_REPLY = (
@@ -79,32 +39,32 @@ async def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, byt
     ids=["valid-gzip", "not-gzip"],
 )
 async def test_request_bodies_are_forwarded_byte_for_byte_with_their_coding(
-    start_proxy: StartProxy, capture: Capture, body: bytes
+    start_proxy: StartProxy, raw_upstream: RawUpstream, body: bytes
 ) -> None:
-    capture.reply = OK_REPLY
-    proxy = await start_proxy(upstream=capture.url)
+    raw_upstream.reply = OK_REPLY
+    proxy = await start_proxy(upstream=raw_upstream.url)
     status, _, source = await post(
         proxy.url + "/v1/responses",
         body,
         {"Content-Encoding": "gzip", "Content-Type": "application/json"},
     )
     assert (status, source) == (200, "upstream")
-    [seen] = capture.requests
+    [seen] = raw_upstream.received
     head, _, forwarded = seen.partition(b"\r\n\r\n")
     assert forwarded == body
     assert b"\r\nContent-Encoding: gzip\r\n" in head
 
 
 async def test_a_body_nested_a_hundred_thousand_deep_is_a_miss_not_a_500(
-    start_proxy: StartProxy, capture: Capture, tmp_path: Path
+    start_proxy: StartProxy, raw_upstream: RawUpstream, tmp_path: Path
 ) -> None:
     cassette = tmp_path / "c.yaml"
-    capture.reply = OK_REPLY
-    recording = await start_proxy(upstream=capture.url, cassette=cassette, record_mode="once")
+    raw_upstream.reply = OK_REPLY
+    recording = await start_proxy(upstream=raw_upstream.url, cassette=cassette, record_mode="once")
     json = {"Content-Type": "application/json"}
     await post(recording.url + "/v1/responses", b'{"input": [[1]]}', json)
     await recording.stop()
-    proxy = await start_proxy(upstream=capture.url, cassette=cassette, record_mode="none")
+    proxy = await start_proxy(upstream=raw_upstream.url, cassette=cassette, record_mode="none")
     deep = b"[" * 100_000 + b"]" * 100_000
     status, body, source = await post(proxy.url + "/v1/responses", deep, json)
     assert (status, source) == (501, "proxy")
@@ -122,11 +82,11 @@ async def test_a_body_nested_a_hundred_thousand_deep_is_a_miss_not_a_500(
     ids=["status-099", "header-x01", "header-x7f"],
 )
 async def test_an_invalid_upstream_response_is_a_502_and_never_recorded(
-    start_proxy: StartProxy, capture: Capture, tmp_path: Path, reply: bytes
+    start_proxy: StartProxy, raw_upstream: RawUpstream, tmp_path: Path, reply: bytes
 ) -> None:
-    capture.reply = reply
+    raw_upstream.reply = reply
     cassette = tmp_path / "c.yaml"
-    proxy = await start_proxy(upstream=capture.url, cassette=cassette, record_mode="all")
+    proxy = await start_proxy(upstream=raw_upstream.url, cassette=cassette, record_mode="all")
     status, body, source = await post(proxy.url + "/v1/responses", b"{}", {})
     assert (status, source) == (502, "proxy")
     assert b"upstream_broken" in body
@@ -138,12 +98,12 @@ async def test_an_invalid_upstream_response_is_a_502_and_never_recorded(
 
 
 async def test_head_keeps_the_upstreams_content_length(
-    start_proxy: StartProxy, capture: Capture
+    start_proxy: StartProxy, raw_upstream: RawUpstream
 ) -> None:
-    capture.reply = (
+    raw_upstream.reply = (
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1234\r\n\r\n"
     )
-    proxy = await start_proxy(upstream=capture.url)
+    proxy = await start_proxy(upstream=raw_upstream.url)
     async with aiohttp.ClientSession() as session, session.head(proxy.url + "/v1/x") as response:
         assert response.status == 200
         assert response.headers["Content-Length"] == "1234"

@@ -6,8 +6,7 @@ import asyncio
 import gzip
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -21,6 +20,7 @@ from tests import vectors
 from tests.client import cancel, scrape
 from tests.conftest import StartProxy
 from tests.fake_upstream import FakeUpstream
+from tests.raw_upstream import RawUpstream
 
 TIMEOUT = aiohttp.ClientTimeout(total=15)
 
@@ -87,37 +87,6 @@ async def test_a_hanging_request_does_not_block_others(
     slow = await asyncio.wait_for(hanging, timeout=10)
     assert slow.status == 504
     assert [line["status"] for line in proxy.exchanges()] == [200, 504]
-
-
-@dataclass
-class RawUpstream:
-    """A hand-written HTTP/1.1 upstream on loopback that answers every request with ``reply``
-    and then closes the connection."""
-
-    reply: bytes
-    url: str = ""
-    requests: int = 0
-
-
-@pytest.fixture
-async def raw_upstream() -> AsyncIterator[RawUpstream]:
-    upstream = RawUpstream(b"")
-
-    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            upstream.requests += 1
-            writer.write(upstream.reply)
-            await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    upstream.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    async with server:
-        yield upstream
 
 
 async def test_connection_reset_mid_body_cuts_the_client_and_is_not_recorded(
