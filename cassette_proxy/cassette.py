@@ -123,7 +123,10 @@ class Cassette:
         Only loaded interactions are played: those recorded in this run go to the upstream
         again, so that a later replay sees as many interactions as the run made requests.
         """
-        key = self.matcher.key(request)
+        return self.play_key(self.matcher.key(request))
+
+    def play_key(self, key: Key) -> Interaction | None:
+        """:meth:`play` for a request whose match key is known."""
         positions = self._index.get(key)
         if not positions:
             return None

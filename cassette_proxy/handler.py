@@ -41,7 +41,6 @@ from cassette_proxy.errors import (
 )
 from cassette_proxy.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.log import BODY_LIMIT
-from cassette_proxy.matching import Lookup
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.recorder import Recorder
@@ -148,15 +147,6 @@ def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
         headers["Authorization"] = f"Api-Key {settings.upstream_api_key.get_secret_value()}"
     url = URL(settings.upstream_base + incoming.raw_path, encoded=True)
     return OutboundRequest(incoming.method, url, CIMultiDictProxy(headers), incoming.body)
-
-
-def lookup_of(request: OutboundRequest) -> Lookup:
-    """What matching reads of the request as a cassette stores it: no matcher reads headers,
-    so a lookup redacts none, and builds no vcrpy ``Request``."""
-    url = request.url
-    return Lookup(
-        request.method, str(url.origin()) + redact_path(url.raw_path_qs), redact_bytes(request.body)
-    )
 
 
 def as_recorded(request: OutboundRequest) -> VcrRequest:
@@ -324,13 +314,12 @@ async def handle(
     incoming = await read_request(request, settings.max_body_size)
     exchange.request = incoming
     check_incoming(pipeline, exchange, incoming)
-    outgoing = outbound(incoming, settings)
     recorder = pipeline.recorder
+    if recorder is not None and (interaction := recorder.play(incoming)) is not None:
+        return await replay(pipeline, exchange, request, interaction)
+    outgoing = outbound(incoming, settings)
     recorded_request = None
     if recorder is not None:
-        interaction = recorder.play(lookup_of(outgoing))
-        if interaction is not None:
-            return await replay(pipeline, exchange, request, interaction)
         recorded_request = as_recorded(outgoing)
         if not recorder.policy.record:
             raise recorder.miss(recorded_request)

@@ -90,6 +90,34 @@ PROJECTIONS: Final[dict[str, Projection]] = {
 }
 
 
+class KeyMemo:
+    """Match keys of the requests seen lately, by the request as it arrived (method, raw path
+    and query, raw body): a replay of a request seen before redacts, parses and projects
+    nothing. Bounded: at most ``size`` requests, each with a body of at most ``max_body``
+    bytes (larger ones are keyed afresh each time); the oldest is forgotten first."""
+
+    __slots__ = ("_keys", "max_body", "size")
+
+    def __init__(self, size: int = 1024, max_body: int = 4096) -> None:
+        self.size = size
+        self.max_body = max_body
+        self._keys: dict[tuple[str, str, bytes], Key] = {}
+
+    def get(self, method: str, raw_path: str, body: bytes) -> Key | None:
+        return self._keys.get((method, raw_path, body))
+
+    def put(self, method: str, raw_path: str, body: bytes, key: Key) -> None:
+        if len(body) > self.max_body:
+            return
+        keys = self._keys
+        if len(keys) >= self.size:
+            del keys[next(iter(keys))]  # dicts keep insertion order: the oldest
+        keys[(method, raw_path, body)] = key
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
 class Matcher:
     """The configured ``match_on`` list: a key for lookup, vcrpy's words for a miss."""
 

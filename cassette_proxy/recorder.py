@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Final
 
 from vcr.request import Request as VcrRequest
+from yarl import URL
 
 from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
 from cassette_proxy.hints import SERVE, Hints
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
-from cassette_proxy.matching import Lookup, Matcher
-from cassette_proxy.models.http import ProxyResponse, Timing, UndecodableBody
+from cassette_proxy.matching import KeyMemo, Lookup, Matcher
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, Timing, UndecodableBody
 from cassette_proxy.persist import (
     FileState,
     file_state,
@@ -44,7 +45,7 @@ from cassette_proxy.persist import (
     serialized,
     write_atomically,
 )
-from cassette_proxy.redact import redact_bytes, redact_header, redact_text
+from cassette_proxy.redact import redact_bytes, redact_header, redact_path, redact_text
 from cassette_proxy.settings import DEFAULT_MATCH_ON, RecordMode, Settings
 
 _ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
@@ -187,6 +188,7 @@ class Recorder:
         self.mode = settings.record_mode
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
+        self._keys = KeyMemo()
         self._journal: Journal | None = None
         self.hints: Hints = SERVE  # the pytest plugin gives its own
         try:
@@ -254,8 +256,29 @@ class Recorder:
         finally:
             self._lock.release()
 
-    def play(self, request: VcrRequest | Lookup) -> Interaction | None:
-        return self.cassette.play(request) if self.policy.replay else None
+    def play(self, request: ProxyRequest) -> Interaction | None:
+        """The next recorded interaction for the request as it arrived, or None (a miss, or a
+        mode that does not replay). Its match key is remembered (:class:`KeyMemo`), so a request
+        seen before is found with two dict lookups."""
+        if not self.policy.replay:
+            return None
+        method, raw_path, body = request.method, request.raw_path, request.body
+        key = self._keys.get(method, raw_path, body)
+        if key is None:
+            key = self.cassette.matcher.key(self.lookup(request))
+            self._keys.put(method, raw_path, body, key)
+        return self.cassette.play_key(key)
+
+    def lookup(self, request: ProxyRequest) -> Lookup:
+        """What matching reads of the request as the cassette would store it: the upstream's
+        absolute URI and the body, secrets redacted. No matcher reads headers, so none are
+        redacted, and no vcrpy ``Request`` is built."""
+        url = URL(self.upstream + request.raw_path, encoded=True)
+        return Lookup(
+            request.method,
+            str(url.origin()) + redact_path(url.raw_path_qs),
+            redact_bytes(request.body),
+        )
 
     def record(
         self, request: VcrRequest, response: ProxyResponse, timing: Timing | None = None
