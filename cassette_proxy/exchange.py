@@ -5,6 +5,7 @@ The handler fills it in; the middleware in :mod:`cassette_proxy.app` turns it in
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class Exchange:
     ) -> ExchangeEvent:
         """The log event, given what the client actually got (``headers`` and ``body`` are
         used for a response the proxy made up)."""
+        verdict = self.verdict
         answered = self._answered()
         replaced = answered is not None and self.source == PROXY
         captured = self.captured
@@ -115,7 +117,7 @@ class Exchange:
                 ),
                 "response": self._response_validation(),
             },
-            verdict=self.verdict.value,
+            verdict=verdict.value,
             error=self.error.code if self.error is not None else None,
             original_status=answered.status if replaced and answered else None,
             original=_response_record(answered) if replaced and answered else None,
@@ -156,8 +158,10 @@ class Exchange:
         return message_record(self.request.headers, self.request.body, len(self.request.body))
 
 
+@functools.lru_cache(maxsize=4096)
 def _logged_id(response_id: str | None) -> str | None:
-    """The id as logged: like the path it came from, a key-shaped id is fingerprinted."""
+    """The id as logged: like the path it came from, a key-shaped id is fingerprinted.
+    Remembered, like the path (replays repeat ids)."""
     return None if response_id is None else printable(redact_text(response_id))
 
 

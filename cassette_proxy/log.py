@@ -26,8 +26,18 @@ BODY_LIMIT: Final = 64 * 1024  # bytes of body kept in a log line
 TRUNCATED_HEAD: Final = 2048  # characters shown of a truncated body
 
 
+_second: list[Any] = [None, ""]  # the last second formatted, and its text up to the seconds
+
+
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The time in UTC, to the millisecond, as ISO 8601 (``2026-11-30T12:00:00.123Z``). The
+    text up to the seconds is formatted once a second."""
+    stamp = time.time()
+    second = int(stamp)
+    if second != _second[0]:
+        _second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0] = second
+    return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
 
 
 # Clients send the same headers request after request: each distinct one is redacted once.

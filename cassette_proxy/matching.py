@@ -130,7 +130,7 @@ class Matcher:
 
     def key(self, request: VcrRequest) -> Key:
         parsed = urlparse(request.uri)
-        return tuple(project(request, parsed) for project in self._projections)
+        return tuple([project(request, parsed) for project in self._projections])
 
     def differences(self, request: VcrRequest, recorded: VcrRequest) -> list[tuple[str, str]]:
         """``(matcher, message)`` for each matcher that fails, in vcrpy's own words."""

@@ -189,6 +189,9 @@ class Recorder:
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
         self._keys = KeyMemo()
+        upstream = URL(self.upstream, encoded=True)
+        self._origin = str(upstream.origin())
+        self._prefix = upstream.raw_path.rstrip("/")
         self._journal: Journal | None = None
         self.hints: Hints = SERVE  # the pytest plugin gives its own
         try:
@@ -273,11 +276,13 @@ class Recorder:
         """What matching reads of the request as the cassette would store it: the upstream's
         absolute URI and the body, secrets redacted. No matcher reads headers, so none are
         redacted, and no vcrpy ``Request`` is built."""
-        url = URL(self.upstream + request.raw_path, encoded=True)
+        raw_path = request.raw_path
+        if raw_path.endswith("?") or "#" in raw_path:  # yarl drops these: parse as it would
+            path_qs = URL(self.upstream + raw_path, encoded=True).raw_path_qs
+        else:
+            path_qs = self._prefix + raw_path
         return Lookup(
-            request.method,
-            str(url.origin()) + redact_path(url.raw_path_qs),
-            redact_bytes(request.body),
+            request.method, self._origin + redact_path(path_qs), redact_bytes(request.body)
         )
 
     def record(

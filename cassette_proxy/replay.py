@@ -31,8 +31,14 @@ def frames_of(
     body = response.body
     recorded = interaction.timing if timing is ReplayTiming.RECORDED else None
     ends = _ends(response)
-    if recorded is None:
-        return 0.0, [Frame(body[start:end]) for start, end in _pairs(ends)]
+    if recorded is None:  # the same frames on every play: made once, never changed
+        frames = response.memo.get("frames")
+        if frames is None:
+            # Views, not copies: kept for the run, they hold no second copy of the body.
+            view = memoryview(body) if len(ends) > 1 else body
+            frames = [Frame(view[start:end]) for start, end in _pairs(ends)]
+            response.memo["frames"] = frames
+        return 0.0, frames
     times = _times(recorded, ends)
     frames = [
         Frame(body[start:end], at / 1000 / speed)

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from cassette_proxy.log import BODY_LIMIT
+from cassette_proxy.log import BODY_LIMIT, now
 from tests import vectors
 from tests.client import TIMEOUT, post
 from tests.conftest import DUMMY_KEY, StartProxy
@@ -243,3 +243,12 @@ async def test_every_fingerprint_in_a_line_has_the_documented_shape(
     for value in strings:
         for found in re.findall(r"sha256:\S*", value):
             assert FINGERPRINT.fullmatch(found.rstrip(";,"))
+
+
+def test_now_is_iso_8601_utc_to_the_millisecond() -> None:
+    before = datetime.now(UTC) - timedelta(milliseconds=1)
+    stamps = [now() for _ in range(3)]
+    after = datetime.now(UTC) + timedelta(milliseconds=1)
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
+        assert before <= datetime.fromisoformat(stamp.replace("Z", "+00:00")) <= after

@@ -10,18 +10,23 @@ import time
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import openai
 import pytest
 import yaml
-from multidict import CIMultiDict
+from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
+from yarl import URL
 
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.cassette_check import redact_cassette
 from cassette_proxy.errors import CassetteFileError, CassetteLocked
 from cassette_proxy.journal import CassetteLock, journal_path
+from cassette_proxy.models.http import ProxyRequest
 from cassette_proxy.persist import load_cassette, save_cassette
 from cassette_proxy.recorder import Recorder
+from cassette_proxy.redact import redact_path
 from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.client import cancel
@@ -515,3 +520,26 @@ async def test_misses_in_a_big_cassette_do_not_hold_up_other_clients(
         f"a hit took {beside_hits * 1e3:.1f} ms beside other hits, "
         f"{beside_misses * 1e3:.1f} ms beside misses"
     )
+
+
+@pytest.mark.parametrize(
+    "upstream", ["http://127.0.0.1:9", "https://api.example.com:443/prefix", "http://h:8080/a/b/"]
+)
+def test_a_lookup_reads_the_uri_as_the_upstream_url_would(tmp_path: Path, upstream: str) -> None:
+    """The lookup joins the upstream and the raw path as strings; yarl, which builds the request
+    actually sent (and recorded), must read the same URI from them, whatever the path holds."""
+    recorder = Recorder(Settings(cassette=tmp_path / "c.yaml", upstream=upstream))
+    try:
+        base = recorder.upstream
+
+        @hypothesis.settings(max_examples=400, deadline=None)
+        @hypothesis.given(st.lists(st.sampled_from([*"/?#&=;%.aZ9-_~:@!$'()*+, ", "%2F", "é"])))
+        def check(parts: list[str]) -> None:
+            raw = "/" + "".join(parts)
+            got = recorder.lookup(ProxyRequest("POST", raw, CIMultiDictProxy(CIMultiDict()), b""))
+            url = URL(base + raw, encoded=True)
+            assert got.uri == str(url.origin()) + redact_path(url.raw_path_qs)
+
+        check()
+    finally:
+        recorder.close()
