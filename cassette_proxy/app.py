@@ -101,7 +101,7 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
         exchange.error = as_proxy_error(exc, request)
         exchange.source = PROXY
         response = error_response(exchange.error)
-    if not response.prepared:  # a response that streamed was labelled before its headers went
+    if response is not exchange.answer:  # the relay labels what it sends; the rest is ours
         response.headers.update(exchange.labels())
     exchange.settle(response)  # unless the relay did, before the response's last byte
     return response

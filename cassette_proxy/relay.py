@@ -114,9 +114,16 @@ async def stream(
     head = tee.head
     # A response that has no body (to HEAD, 204, 304) is whole once its headers are sent.
     bodiless = request.method == "HEAD" or head.status in {204, 304}
+    # A body that arrived whole with its headers (most JSON answers) goes out whole too, as
+    # one write: streaming it would only cost writes, and its verdict is then in its headers.
+    # An event stream keeps its event-by-event writes (and strict gating).
+    arrived = not tee.sse and body.arrived()
+    # Labelled as if it had streamed (a verdict still ``pending``), so the header does not depend
+    # on how the body was cut into packets.
+    labels = exchange.labels() if arrived and not hold else None
     try:
         held: list[bytes] = []
-        if hold or bodiless:
+        if hold or bodiless or arrived:
             async for chunk in chunks:
                 tee.feed(chunk)
                 held.append(chunk)
@@ -127,7 +134,7 @@ async def stream(
                 exchange.captured = captured
                 conclude(captured)  # raises to refuse: nothing has been sent yet
                 if not bodiless:
-                    return _whole(head, exchange, b"".join(held))
+                    return _whole(head, exchange, b"".join(held), labels)
                 response = _start(head, exchange)  # keeps the upstream's Content-Length
                 exchange.settle(response)
                 await _prepare(request, response)
@@ -161,11 +168,14 @@ async def _prepare(request: web.Request, response: web.StreamResponse) -> None:
         ) from exc
 
 
-def _whole(head: ResponseHead, exchange: Exchange, data: bytes) -> web.Response:
+def _whole(
+    head: ResponseHead, exchange: Exchange, data: bytes, labels: dict[str, str] | None = None
+) -> web.Response:
     response = web.Response(
         status=head.status, reason=head.reason or None, headers=head.headers, body=data
     )
-    response.headers.update(exchange.labels())
+    response.headers.update(labels or exchange.labels())
+    exchange.answer = response
     exchange.sent = len(data)
     return response
 

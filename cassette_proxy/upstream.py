@@ -10,10 +10,11 @@ body alike. Replay never calls the transport at all.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -81,10 +82,15 @@ class _Body:
         content = self._response.content
         try:
             while True:
-                async with asyncio.timeout(self._idle):
-                    chunk = await content.readany()
+                # What has arrived is taken at once; only a read that waits has a deadline.
+                chunk = content.read_nowait()
                 if not chunk:
-                    return
+                    if content.at_eof():
+                        return
+                    async with asyncio.timeout(self._idle):
+                        chunk = await content.readany()
+                    if not chunk:
+                        return
                 yield chunk
         except TimeoutError as exc:
             raise UpstreamTimeout(
@@ -95,6 +101,9 @@ class _Body:
             raise UpstreamBroken(
                 f"the upstream broke the connection in the body of {self._where}: {_describe(exc)}"
             ) from exc
+
+    def arrived(self) -> bool:
+        return self._response.content.is_eof()
 
     async def aclose(self) -> None:
         # A body read to its end leaves the connection to the pool; one left early closes it,
@@ -180,6 +189,13 @@ class AiohttpTransport:
                 f"the upstream answered {where} with status {response.status:03d}, which is not "
                 "a final HTTP status; nothing was passed on"
             )
+        if _UNSENDABLE.search("\t".join([response.reason or "", *_flat(response.headers)])):
+            response.close()
+            raise UpstreamBroken(
+                f"the upstream answered {where} with a control character in its status line or "
+                "headers, which cannot be passed on (it could inject headers); nothing was "
+                "passed on"
+            )
         head = ResponseHead(
             status=response.status,
             reason=response.reason or "",
@@ -192,6 +208,14 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+# What no HTTP server may send in a header (aiohttp refuses to: header injection); tab is allowed.
+_UNSENDABLE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _flat(headers: CIMultiDictProxy[str]) -> list[str]:
+    return [text for pair in headers.items() for text in pair]
 
 
 def _declared_length(response: aiohttp.ClientResponse) -> int | None:

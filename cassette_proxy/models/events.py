@@ -6,6 +6,7 @@ exchange on the request path; pydantic models would cost more than the rest of t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +38,18 @@ class ValidationRecord:
     @classmethod
     def of(cls, verdict: str, violations: list[Violation]) -> ValidationRecord:
         """Messages quote values from the message they describe: redacted like the bodies."""
-        return cls(
-            verdict,
-            [v.model_dump() | {"message": redact_text(v.message)} for v in violations],
-        )
+        return cls(verdict, [_logged(v.pointer, v.message, v.severity, v.kind) for v in violations])
+
+
+@functools.lru_cache(maxsize=4096)
+def _violation_record(pointer: str, message: str, severity: str, kind: str) -> dict[str, str]:
+    """Remembered: the same violations come back response after response (a field the upstream
+    never sends), and redacting a message costs more than the rest of the log line."""
+    return {"pointer": pointer, "message": redact_text(message), "severity": severity, "kind": kind}
+
+
+def _logged(pointer: str, message: str, severity: str, kind: str) -> dict[str, str]:
+    return dict(_violation_record(pointer, message, severity, kind))  # the caller's own copy
 
 
 @dataclass(slots=True)
