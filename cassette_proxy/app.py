@@ -42,6 +42,7 @@ EXCHANGE = web.RequestKey("exchange", Exchange)
 
 __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 
+OWN_PREFIX = "/_proxy/"  # the proxy's own routes; never forwarded
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
 
 
@@ -191,7 +192,7 @@ def build_app(
     app[METRICS] = Metrics()
     app.router.add_get("/_proxy/health", health_handler)
     app.router.add_get("/_proxy/metrics", metrics_handler)
-    app.router.add_route("*", "/_proxy/{tail:.*}", internal_not_found)
+    app.router.add_route("*", OWN_PREFIX + "{tail:.*}", internal_not_found)
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
     app.cleanup_ctx.append(_lifecycle)
     if recorder is not None:

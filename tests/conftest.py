@@ -15,10 +15,11 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.web_runner import BaseRunner
 
 from cassette_proxy.app import build_app
 from cassette_proxy.log import AuditLog
-from cassette_proxy.server import RUNNER_OPTIONS
+from cassette_proxy.server import RUNNER_OPTIONS, ProxyRunner
 from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.raw_upstream import RawUpstream, raw_upstream_server
@@ -61,6 +62,14 @@ class RunningProxy:
 StartProxy = Callable[..., Awaitable[RunningProxy]]
 
 
+class ProxyTestServer(TestServer):
+    """aiohttp's test server, running the application as ``serve`` does (:class:`ProxyRunner`:
+    its connection handler, limits and dispatch), not with a plain ``AppRunner``."""
+
+    async def _make_runner(self, **kwargs: Any) -> BaseRunner:
+        return ProxyRunner(self.app, **kwargs)
+
+
 @pytest.fixture
 def fake_upstream() -> FakeUpstream:
     return FakeUpstream()
@@ -87,7 +96,7 @@ async def start_proxy(upstream_url: str, tmp_path: Path) -> AsyncIterator[StartP
         log_path = tmp_path / f"proxy-{len(started)}.log"
         settings = Settings(**{"upstream": upstream_url, "log_file": log_path, **overrides})
         app: web.Application = build_app(settings, audit_log=AuditLog(settings.log_file))
-        server = TestServer(app, host="127.0.0.1")
+        server = ProxyTestServer(app, host="127.0.0.1")
         await server.start_server(**RUNNER_OPTIONS)
         running = RunningProxy(server, settings, log_path)
         started.append(running)

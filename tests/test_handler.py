@@ -227,3 +227,30 @@ async def test_proxy_paths_are_never_forwarded(
     assert health["interactions"] == 0
     assert error["code"] == "proxy_route_not_found"
     assert fake_upstream.received == []
+
+
+async def test_expect_100_continue_is_answered_then_the_body_forwarded(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream
+) -> None:
+    """curl sends ``Expect: 100-continue`` with bodies over 1 KiB and waits for the interim
+    answer: proxied paths skip aiohttp's router, except for these, which its router answers."""
+    proxy = await start_proxy()
+    host, port = proxy.url.removeprefix("http://").split(":")
+    body = b"{}"
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        head = (
+            f"POST /v1/responses/{vectors.V1_ID}/cancel HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {DUMMY_KEY}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"
+        )
+        writer.write(head.encode())
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        writer.write(body)
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"X-Proxy-Source: upstream" in answer
+    assert fake_upstream.cancels == 1
