@@ -71,12 +71,14 @@ class Timeouts:
 class _Body:
     """The upstream's body, read as it arrives, with the idle timeout between reads."""
 
-    __slots__ = ("_idle", "_response", "_where")
+    __slots__ = ("_idle", "_request", "_response")
 
-    def __init__(self, response: aiohttp.ClientResponse, idle: float, where: str) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, idle: float, request: OutboundRequest
+    ) -> None:
         self._response = response
         self._idle = idle
-        self._where = where
+        self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._response.content
@@ -94,12 +96,13 @@ class _Body:
                 yield chunk
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"the upstream sent nothing for {self._idle:g} s in the body of {self._where} "
-                "(--upstream-idle-timeout)"
+                f"the upstream sent nothing for {self._idle:g} s in the body of "
+                f"{_where(self._request)} (--upstream-idle-timeout)"
             ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(
-                f"the upstream broke the connection in the body of {self._where}: {_describe(exc)}"
+                f"the upstream broke the connection in the body of {_where(self._request)}: "
+                + _describe(exc)
             ) from exc
 
     def arrived(self) -> bool:
@@ -112,6 +115,12 @@ class _Body:
             self._response.release()
         else:
             self._response.close()
+
+
+def _where(request: OutboundRequest) -> str:
+    """The request, for a message: method and the upstream's origin (made only for an error)."""
+    url = request.url
+    return f"{request.method} {url.scheme}://{url.host}:{url.port}"
 
 
 def _describe(exc: BaseException) -> str:
@@ -154,7 +163,6 @@ class AiohttpTransport:
 
     async def send(self, request: OutboundRequest) -> UpstreamResponse:
         session = self._open()
-        where = f"{request.method} {request.url.scheme}://{request.url.host}:{request.url.port}"
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.timeouts.headers):
@@ -167,34 +175,36 @@ class AiohttpTransport:
                 )
         except aiohttp.ConnectionTimeoutError as exc:
             raise UpstreamUnreachable(
-                f"cannot connect to the upstream for {where} within {self.timeouts.connect:g} s"
+                f"cannot connect to the upstream for {_where(request)} within "
+                f"{self.timeouts.connect:g} s"
             ) from exc
         except TimeoutError as exc:
             raise UpstreamTimeout(
-                f"the upstream did not answer {where} within {self.timeouts.headers:g} s "
+                f"the upstream did not answer {_where(request)} within {self.timeouts.headers:g} s "
                 "(--upstream-timeout, the time to the response's headers)"
             ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamUnreachable(
-                f"cannot connect to the upstream for {where}: {exc.os_error.strerror or exc}"
+                f"cannot connect to the upstream for {_where(request)}: "
+                f"{exc.os_error.strerror or exc}"
             ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamBroken(
-                f"the upstream broke the connection during {where}: {_describe(exc)}"
+                f"the upstream broke the connection during {_where(request)}: {_describe(exc)}"
             ) from exc
         ttfb_ms = round((time.perf_counter() - started) * 1000, 3)
         if not 200 <= response.status <= 599:  # 1xx is never final here; 0xx, 6xx are not HTTP
             response.close()
             raise UpstreamBroken(
-                f"the upstream answered {where} with status {response.status:03d}, which is not "
-                "a final HTTP status; nothing was passed on"
+                f"the upstream answered {_where(request)} with status {response.status:03d}, "
+                "which is not a final HTTP status; nothing was passed on"
             )
         if _UNSENDABLE.search("\t".join([response.reason or "", *_flat(response.headers)])):
             response.close()
             raise UpstreamBroken(
-                f"the upstream answered {where} with a control character in its status line or "
-                "headers, which cannot be passed on (it could inject headers); nothing was "
-                "passed on"
+                f"the upstream answered {_where(request)} with a control character in its status "
+                "line or headers, which cannot be passed on (it could inject headers); nothing "
+                "was passed on"
             )
         head = ResponseHead(
             status=response.status,
@@ -202,7 +212,7 @@ class AiohttpTransport:
             headers=end_to_end(response.headers),
             content_length=_declared_length(response),
         )
-        return UpstreamResponse(head, _Body(response, self.timeouts.idle, where), ttfb_ms)
+        return UpstreamResponse(head, _Body(response, self.timeouts.idle, request), ttfb_ms)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -335,19 +335,24 @@ def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
             )
         )
         return
-    present = model.model_fields_set
-    for field in _walked(type(model)):
-        here = pointer + field.token
+    present = model.__pydantic_fields_set__  # model_fields_set, without the property call
+    plan = _WALKED.get(type(model)) or _walked(type(model))
+    for field in plan:
         value = getattr(model, field.attr) if field.attr in present else _ABSENT
         if value is _ABSENT or value is None:
             if field.tolerated is not None:
+                here = pointer + field.token
                 out.append(_broken_requirement(field, field.tolerated, here, value))
             continue
         if field.allowed:
-            _enums(field, value, here, out)
+            if isinstance(value, str):
+                if value not in field.allowed:
+                    _enums(field, value, pointer + field.token, out)
+            else:
+                _enums(field, value, pointer + field.token, out)
         if field.nested:
-            _drift_value(value, here, out)
-    for key in model.model_extra or ():
+            _drift_value(value, pointer + field.token, out)
+    for key in model.__pydantic_extra__ or ():
         out.append(
             Violation(
                 pointer=f"{pointer}/{escape_pointer_token(key)}",
@@ -398,7 +403,9 @@ def _drift_value(value: Any, pointer: str, out: list[Violation]) -> None:
         _drift(value, pointer, out)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _drift_value(item, f"{pointer}/{index}", out)
+            if isinstance(item, BaseModel | list | dict):  # nothing else can drift
+                _drift_value(item, f"{pointer}/{index}", out)
     elif isinstance(value, dict):
         for key, item in value.items():
-            _drift_value(item, f"{pointer}/{escape_pointer_token(key)}", out)
+            if isinstance(item, BaseModel | list | dict):
+                _drift_value(item, f"{pointer}/{escape_pointer_token(key)}", out)
