@@ -68,9 +68,10 @@ class Exchange:
 
     @property
     def verdict(self) -> Verdict:
-        if not (self.request_check.checked or self.response_check.checked):
+        request, response = self.request_check, self.response_check
+        if not (request.checked or response.checked):
             return Verdict.SKIPPED
-        if self.request_check.errors or self.response_check.errors:
+        if request.failed or response.failed:
             return Verdict.FAILED
         return Verdict.PASSED
 

@@ -106,11 +106,17 @@ class Route:
         return unquote(self.raw_response_id, errors="backslashreplace")
 
 
+_BY_METHOD: Final[dict[str, tuple[RouteContract, ...]]] = {
+    method: tuple(row for row in ROUTES if row.method == method)
+    for method in {row.method for row in ROUTES}
+}
+_PASSTHROUGH_ROUTE: Final = Route(PASSTHROUGH)
+
+
 def classify(method: str, path: str) -> Route:
     """The route for ``method`` and a raw path (without the query)."""
-    for row in ROUTES:
-        if method == row.method:
-            match = row.pattern.fullmatch(path)
-            if match is not None:
-                return Route(row.name, row.method, match.groupdict().get("response_id"), row)
-    return Route(PASSTHROUGH)
+    for row in _BY_METHOD.get(method, ()):
+        match = row.pattern.fullmatch(path)
+        if match is not None:
+            return Route(row.name, row.method, match.groupdict().get("response_id"), row)
+    return _PASSTHROUGH_ROUTE

@@ -51,6 +51,11 @@ class Checked:
     def errors(self) -> list[Violation]:
         return [v for v in self.violations if v.severity == "error"]
 
+    @property
+    def failed(self) -> bool:
+        """Whether any violation is an error (no list made: asked of every exchange)."""
+        return any(v.severity == "error" for v in self.violations) if self.violations else False
+
 
 def _request_violation(pointer: str, message: str, *, error: bool = False) -> Violation:
     return Violation(
