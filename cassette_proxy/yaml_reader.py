@@ -253,6 +253,7 @@ _CUT_OUT: Final = object()  # the value of an entry cut out, read after the rest
 _DOUBLE_QUOTED: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
 _SINGLE_QUOTED_REST: Final = re.compile(r"[^']*(?:''[^']*)*'")  # up to the closing quote
 _LINES_KEPT: Final = 4096  # distinct lines remembered, taken apart
+_LINE_KEPT: Final = 256  # characters at most in a line remembered (long ones rarely recur)
 
 # What follows a line's key or dash: nothing (the value is on the lines below), a value, a plain
 # scalar (which deeper lines would continue), an empty mapping or sequence, a single-quoted scalar
@@ -425,7 +426,7 @@ def _load_text(source: str | bytes) -> Any:  # noqa: PLR0912, PLR0915 - one loop
                 taken = None
             else:
                 raise _Unusual
-            if len(lines) < _LINES_KEPT:
+            if len(lines) < _LINES_KEPT and len(line) <= _LINE_KEPT:
                 lines[line] = taken
         if taken is None:
             continue  # an empty line, or a comment
