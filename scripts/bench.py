@@ -559,7 +559,7 @@ class Bench:
                         4.0,
                     )
                 )
-            out.append(at_most(f"RSS / file size, {load['cassette']}", load["rss_over_file"], 4))
+            out.append(at_most(f"RSS / file size, {load['cassette']}", load["rss_over_file"], 3))
         return out
 
 

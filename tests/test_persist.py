@@ -4,6 +4,7 @@ file the proxy cannot trust is refused, never overwritten."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import secrets
 from pathlib import Path
@@ -12,7 +13,11 @@ from typing import Any
 import openai
 import pytest
 import vcr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from vcr.request import Request as VcrRequest
 
+from cassette_proxy import persist
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.persist import (
@@ -339,3 +344,67 @@ def test_what_only_the_proxy_cannot_replay_is_refused_with_where_and_why(
     assert problem in str(refused.value)
     assert "vcrpy loads it, but cassette-proxy cannot replay interaction 0" in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+HEADER_NAMES = st.sampled_from(["Accept", "accept", "ACCEPT", "Content-Type", "x-id", ""])
+HEADER_VALUES = st.text(max_size=8) | st.binary(max_size=4) | st.integers() | st.none()
+METHODS = st.sampled_from(["POST", "GET", ""])
+URIS = st.sampled_from(
+    ["http://h/p?q=1", "https://h:8443/", "http://h:99999/", "http://[::1]:80/", "h", "http://[::1"]
+)
+TEXT_OR_BYTES = st.none() | st.text(max_size=8) | st.binary(max_size=8)
+# Today's shape (built without vcrpy's __init__), or anything a hand may have written.
+REQUEST_FIELDS = st.fixed_dictionaries(
+    {
+        "method": METHODS,
+        "uri": URIS,
+        "body": TEXT_OR_BYTES,
+        "headers": st.dictionaries(
+            HEADER_NAMES, st.lists(st.text(max_size=8), min_size=1, max_size=2), max_size=4
+        ),
+    }
+) | st.fixed_dictionaries(
+    {
+        "method": METHODS | st.integers() | st.none(),
+        "uri": URIS | st.integers(),
+        "body": TEXT_OR_BYTES | st.integers(),
+        "headers": st.dictionaries(
+            HEADER_NAMES | st.integers(),
+            st.lists(HEADER_VALUES, max_size=2) | st.tuples(HEADER_VALUES) | HEADER_VALUES,
+            max_size=4,
+        ),
+    },
+    optional={"extra": st.just(1)},
+)
+
+
+def built(build: Any, fields: dict[str, Any]) -> Any:
+    """What ``build`` makes of a copy of ``fields``: the request's attributes (its headers'
+    store), or the error it raises."""
+    try:
+        request = build(copy.deepcopy(fields))
+    except Exception as exc:  # the error is what is compared
+        return (type(exc), str(exc))
+    attributes = dict(vars(request))
+    attributes["_headers"] = (type(attributes["_headers"]), vars(attributes["_headers"]))
+    return type(request), attributes
+
+
+@settings(max_examples=500, deadline=None)
+@given(REQUEST_FIELDS)
+def test_requests_are_built_as_vcrpy_builds_them(fields: dict[str, Any]) -> None:
+    assert built(persist._request, fields) == built(VcrRequest._from_dict, fields)
+
+
+def test_a_request_in_todays_shape_is_built_without_vcrpys_init(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fields = {
+        "method": "POST",
+        "uri": "http://127.0.0.1:8000/v1/responses",
+        "body": '{"model": "m"}',
+        "headers": {"Content-Type": ["application/json"], "content-type": ["text/plain"]},
+    }
+    expected = built(VcrRequest._from_dict, fields)
+    monkeypatch.setattr(VcrRequest, "_from_dict", None)
+    assert built(persist._request, fields) == expected

@@ -146,3 +146,138 @@ def test_aliases_may_add_up_to_the_budget_of_nodes_and_no_more(copies: int, refu
             yaml_reader.deserialize(text)
     else:
         assert len(yaml_reader.deserialize(text)["b"]) == copies
+
+
+# -- the text fast path: what vcrpy's dumper writes, read line by line ----------------------------
+
+
+def text_path(text: str) -> Any:
+    """What the line-by-line reader makes of ``text``, or None where it leaves the text to the
+    event loop (it must never give a result vcrpy's loader would not)."""
+    try:
+        return plain(yaml_reader._load_text(text))
+    except yaml_reader._Unusual:
+        return None
+    except yaml.YAMLError:
+        return None  # a scalar it cut out does not parse: the event loop, then vcrpy, say why
+
+
+def test_a_cassette_as_the_proxy_writes_it_is_read_line_by_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"Content-Type": ["application/json"], "x-request-id": ["req_1"]},
+        "body": {"string": '{"id": "resp_1", "text": "' + "word " * 60 + '"}'},
+    }
+    request = {
+        "method": "POST",
+        "uri": "http://127.0.0.1:8000/v1/responses/resp_1/cancel",
+        "body": "",
+        "headers": {"Authorization": ["Bearer sha256:00000000"]},
+    }
+    text = yamlserializer.serialize(
+        {"interactions": [{"request": request, "response": response}] * 3, "version": 1}
+    )
+
+    def no_event_loop(text: str | bytes) -> Any:
+        raise AssertionError("the ordinary cassette went through the event loop")
+
+    monkeypatch.setattr(yaml_reader, "_load", no_event_loop)
+    assert yaml_reader.deserialize(text.encode("ascii")) == yamlserializer.deserialize(text)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_cassettes_are_read_line_by_line(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text_path(text) == plain(yamlserializer.deserialize(text))
+
+
+@settings(max_examples=300, deadline=None)
+@given(DATA)
+def test_what_vcrpys_dumper_writes_reads_line_by_line_as_vcrpy_reads_it(data: Any) -> None:
+    text = yamlserializer.serialize({"interactions": [{"response": {"body": data}}]})
+    fast = text_path(text)
+    assert fast is None or fast == plain(yamlserializer.deserialize(text))
+
+
+# Edits a hand (or a tool) makes to a line; each may keep the text YAML, or not.
+EDITS = [
+    lambda line: " " + line,
+    lambda line: line[1:],
+    lambda line: line + " # a comment",
+    lambda line: "# a comment\n" + line,
+    lambda line: line + "\n",
+    lambda line: line + " ",
+    lambda line: line.replace(": ", ":  ", 1),
+    lambda line: line.replace(": ", ":\n    ", 1),
+    lambda line: line.replace(": ", ":\n", 1),
+    lambda line: line.replace(" ", "\n  ", 1),
+    lambda line: line.replace("- ", "-   ", 1),
+    lambda line: line.replace("- ", "- - ", 1),
+    lambda line: line.replace("- ", "", 1),
+    lambda line: line.replace("'", "", 1),
+    lambda line: line.replace("'", '"', 1),
+    lambda line: line.replace("'", "''", 1),
+    lambda line: line.replace(" ", "\t", 1),
+    lambda line: line.replace(" ", " &x ", 1),
+    lambda line: line.replace(" ", " *x ", 1),
+    lambda line: line.replace(":", "", 1),
+    lambda line: line + ":",
+    lambda line: line + "\r",
+    lambda line: line + "\x07",
+    lambda line: line[: len(line) // 2],
+    lambda line: line + "\n" + line,
+    lambda line: "---\n" + line,
+    lambda line: line + "\n...",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    DATA,
+    st.lists(st.tuples(st.integers(min_value=0), st.sampled_from(range(len(EDITS)))), max_size=3),
+)
+def test_edited_cassettes_read_line_by_line_as_vcrpy_reads_them_or_go_to_libyaml(
+    data: Any, edits: list[tuple[int, int]]
+) -> None:
+    lines = yamlserializer.serialize({"interactions": [{"response": {"body": data}}]}).split("\n")
+    for at, edit in edits:
+        lines[at % len(lines)] = EDITS[edit](lines[at % len(lines)])
+    text = "\n".join(lines)
+    fast = text_path(text)
+    if fast is not None:
+        assert fast == plain(yamlserializer.deserialize(text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n  b: 'x\n  y'\n",  # a quoted scalar going on at its key's column
+        "a: 'x'\n  b\n",
+        "a: 'x': y\n",
+        "a: b: c\n",
+        "a:\n- x\n  - y\n",
+        "- a: 1\n  a: 2\n",  # a duplicate key: vcrpy's loader keeps the last value
+        "a: !!binary |\n  aGk=\na: []\n",  # the same, after a value cut out
+        "a: 1 # a comment\n",
+        "a: |\n  x\n   y\nb: 2\n",
+        "a: 'x\n\n   \n  y  '\n",
+        "? a\n: b\n",
+        "a:\n  - x\n  -\n  - 'y'\n",
+        "just a scalar\n",
+        "a: b\n# a comment \x07\n",  # YAML refuses the control, in a comment too
+        "a: b\r\nc: d\r\n",
+        "a: x\n  y\n\n  z\nb: 1\n",  # a plain scalar folded over lines
+        'a: "x\\ty"\nb: "\\u00e9"\n',
+    ],
+)
+def test_texts_the_dumper_does_not_write_read_as_vcrpy_reads_them(text: str) -> None:
+    try:
+        theirs = plain(yamlserializer.deserialize(text))
+    except (yaml.YAMLError, ValueError):
+        assert text_path(text) is None
+        return
+    fast = text_path(text)
+    assert fast is None or fast == theirs
+    assert plain(yaml_reader.deserialize(text)) == theirs
