@@ -3,7 +3,8 @@
 - The cassette is read and written with vcrpy's own serializers (``vcr.serialize``,
   ``vcr.serializers.yamlserializer`` with its safe loader, or ``jsonserializer`` for ``.json``),
   so vcrpy loads what the proxy writes and the proxy loads what vcrpy recorded. YAML is read
-  through :mod:`cassette_proxy.yaml_reader`, which gives vcrpy's result about ten times faster.
+  through :mod:`cassette_proxy.yaml_reader`, which gives vcrpy's result several times faster
+  (5x on the bench's 10,000-interaction file).
   The shapes a response takes inside, and how each is read, are
   :mod:`cassette_proxy.vcrpy_format`'s; the proxy writes today's.
 - What vcrpy refuses, the proxy refuses, in one line; what vcrpy loads but the proxy cannot
