@@ -8,6 +8,7 @@ functions still explain a miss, so its messages are reused verbatim.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,12 +65,19 @@ def _uri(request: VcrRequest, parsed: ParseResult) -> str:
     return authority + "/" + uri[len(authority) :] if uri.startswith(authority) else uri
 
 
-def _port(parsed: ParseResult) -> int | None:
-    """vcrpy's ``Request.port``: the URI's, else the scheme's default."""
+@functools.lru_cache(maxsize=256)
+def _host_port(scheme: str, netloc: str) -> tuple[str | None, int | None]:
+    """vcrpy's ``Request.host`` and ``Request.port`` (the URI's port, else the scheme's default)
+    for one authority: a cassette has a handful, so each is parsed once."""
+    parsed = urlparse(f"{scheme}://{netloc}")
     port = parsed.port
     if port is None:
-        port = _DEFAULT_PORTS.get(parsed.scheme)
-    return port
+        port = _DEFAULT_PORTS.get(scheme)
+    return parsed.hostname, port
+
+
+def _query(parsed: ParseResult) -> Hashable:
+    return tuple(sorted(parse_qsl(parsed.query))) if parsed.query else ()
 
 
 _DEFAULT_PORTS: Final = {"https": 443, "http": 80}
@@ -80,10 +88,10 @@ Projection = Callable[[VcrRequest, ParseResult], Hashable]
 PROJECTIONS: Final[dict[str, Projection]] = {
     "method": lambda r, _: r.method,
     "scheme": lambda _, p: p.scheme,
-    "host": lambda _, p: p.hostname,
-    "port": lambda _, p: _port(p),
+    "host": lambda _, p: _host_port(p.scheme, p.netloc)[0],
+    "port": lambda _, p: _host_port(p.scheme, p.netloc)[1],
     "path": lambda _, p: p.path or "/",
-    "query": lambda _, p: tuple(sorted(parse_qsl(p.query))),
+    "query": lambda _, p: _query(p),
     "uri": _uri,
     "body": lambda r, _: _canonical_body(r),
     "raw_body": lambda r, _: body_bytes(r),
