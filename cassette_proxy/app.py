@@ -125,12 +125,14 @@ def _account(app: web.Application, exchange: Exchange, response: web.StreamRespo
     duration_ms = exchange.watch.ms()
     app[METRICS].observe(exchange, response.status, duration_ms)
     body = response.body if isinstance(response, web.Response) else b""
-    app[AUDIT_LOG].write(
+    log = app[AUDIT_LOG]
+    log.write(
         exchange.event(
             response.status,
             CIMultiDictProxy(response.headers),
             body if isinstance(body, bytes) else b"",
             duration_ms,
+            serialized_only=log.serialized_only,
         )
     )
 

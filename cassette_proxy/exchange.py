@@ -8,9 +8,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Final
 
+import orjson
 from aiohttp import web
 from multidict import CIMultiDictProxy
 
@@ -85,10 +86,17 @@ class Exchange:
         return {SOURCE_HEADER: self.source, VALIDATION_HEADER: verdict.value}
 
     def event(
-        self, status: int, headers: CIMultiDictProxy[str], body: bytes, duration_ms: float
+        self,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        duration_ms: float,
+        *,
+        serialized_only: bool = False,
     ) -> ExchangeEvent:
         """The log event, given what the client actually got (``headers`` and ``body`` are
-        used for a response the proxy made up)."""
+        used for a response the proxy made up). ``serialized_only``: the event will only be
+        serialized, so a replayed body may be given pre-serialized."""
         verdict = self.verdict
         answered = self._answered()
         replaced = answered is not None and self.source == PROXY
@@ -96,7 +104,7 @@ class Exchange:
         if captured is not None and not replaced:
             response = _captured_record(captured)
         elif answered is not None and not replaced:
-            response = _response_record(answered)
+            response = _response_record(answered, serialized=serialized_only)
         else:
             response = _record(headers, body)
         return ExchangeEvent(
@@ -170,15 +178,22 @@ def _record(headers: CIMultiDictProxy[str], body: bytes) -> MessageRecord:
     return message_record(headers, body, len(body))
 
 
-def _response_record(response: ProxyResponse) -> MessageRecord:
-    """The response as logged; built once per response object (so once per replayed one)."""
-    record = response.memo.get("log")
+def _response_record(response: ProxyResponse, *, serialized: bool = False) -> MessageRecord:
+    """The response as logged; built once per response object (so once per replayed one).
+    ``serialized``: its body pre-serialized, as the log line embeds it (the largest part of a
+    replay's log line, then serialized once per recording instead of once per play)."""
+    key = "log:serialized" if serialized else "log"
+    record = response.memo.get(key)
     if record is None:
         try:
             body = response.decoded_body()
         except UndecodableBody:
             body = response.body
-        record = response.memo["log"] = message_record(response.headers, body, len(response.body))
+        record = message_record(response.headers, body, len(response.body))
+        if serialized and record.body is not None:  # only the bytes are kept, not the values
+            record = replace(record, body=orjson.Fragment(orjson.dumps(record.body)))
+        response.memo[key] = record
+    assert isinstance(record, MessageRecord)
     return record
 
 

@@ -13,7 +13,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import orjson
 from multidict import CIMultiDictProxy
@@ -90,6 +90,11 @@ def message_record(
 
 class AuditLog:
     """Writes events as JSON lines to a file (appending) or to stdout."""
+
+    # Events written here are only serialized: a replayed response's logged body may come
+    # pre-serialized (an ``orjson.Fragment``, made once per recording). A log that keeps the
+    # events for inspection sets this False, and gets plain values.
+    serialized_only: ClassVar[bool] = True
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

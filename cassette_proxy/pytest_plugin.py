@@ -134,6 +134,8 @@ def pytest_configure_node(node: Any) -> None:
 class _CollectingLog(AuditLog):
     """The audit log, also kept in memory for the test to inspect and for teardown checks."""
 
+    serialized_only = False  # tests read the events' bodies
+
     def __init__(self, path: Path | None = None) -> None:
         super().__init__(path if path is not None else Path(os.devnull))
         self.exchanges: list[ExchangeEvent] = []

@@ -252,3 +252,28 @@ def test_now_is_iso_8601_utc_to_the_millisecond() -> None:
     for stamp in stamps:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
         assert before <= datetime.fromisoformat(stamp.replace("Z", "+00:00")) <= after
+
+
+async def test_a_replayed_body_is_logged_as_the_upstream_sent_it_on_every_play(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """A replay's logged body is serialized once per recording; each play's line must still
+    carry the body itself (not a marker), as the recording's own line did."""
+    cassette = tmp_path / "logged.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    await post(recording, f"/v1/responses/{vectors.V1_ID}/cancel")
+    await recording.stop()
+    [recorded] = recording.exchanges()
+
+    replaying = await start_proxy(
+        cassette=cassette, record_mode="none", allow_playback_repeats=True
+    )
+    for _ in range(3):
+        await post(replaying, f"/v1/responses/{vectors.V1_ID}/cancel")
+    await replaying.stop()
+    plays = replaying.exchanges()
+    assert [line["source"] for line in plays] == ["cassette"] * 3
+    for line in plays:
+        assert line["response"]["body"] == recorded["response"]["body"]
+        assert line["response"]["body"]["id"] == vectors.V1_ID
+        assert line["response"]["size"] == recorded["response"]["size"]

@@ -41,6 +41,7 @@ def test_cancel(cassette_proxy):
     assert [e.source for e in cassette_proxy.exchanges] == [
         "cassette" if cassette_proxy.record_mode == "none" else "upstream"
     ]
+    assert cassette_proxy.exchanges[0].response.body["status"] == "cancelled"  # values, as logged
 """
 
 ASYNC_TEST = f"""
