@@ -17,6 +17,7 @@ from multidict import CIMultiDictProxy
 
 from cassette_proxy.contract import Checked, Route
 from cassette_proxy.errors import ProxyError
+from cassette_proxy.kept import dumps_kept
 from cassette_proxy.log import Stopwatch, message_record, now
 from cassette_proxy.models.events import (
     ExchangeEvent,
@@ -191,7 +192,7 @@ def _response_record(response: ProxyResponse, *, serialized: bool = False) -> Me
             body = response.body
         record = message_record(response.headers, body, len(response.body))
         if serialized and record.body is not None:  # only the bytes are kept, not the values
-            record = replace(record, body=orjson.Fragment(orjson.dumps(record.body)))
+            record = replace(record, body=orjson.Fragment(dumps_kept(record.body)))
         response.memo[key] = record
     assert isinstance(record, MessageRecord)
     return record

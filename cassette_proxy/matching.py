@@ -20,6 +20,8 @@ from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
+from cassette_proxy.kept import dumps_kept
+
 Key = tuple[Hashable, ...]
 
 
@@ -51,7 +53,7 @@ def _canonical_body(request: VcrRequest) -> Hashable:
     body = body_bytes(request)
     if body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit():
         try:
-            return ("json", orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
+            return ("json", dumps_kept(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
         except orjson.JSONDecodeError:
             pass
     return ("raw", body)
