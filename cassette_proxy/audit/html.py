@@ -321,7 +321,7 @@ def _latency(tables: Tables) -> str:
         )
     tables_html = "".join(
         f"<h3>{esc(LATENCIES[name][0].capitalize())}, ms</h3>{_latency_table(tables.latency[name])}"
-        for name in ("total", "upstream", "own", "ttfb")
+        for name in ("total", "upstream", "own", "replay", "ttfb")
         if tables.latency[name]
     )
     return _section(
@@ -330,6 +330,8 @@ def _latency(tables: Tables) -> str:
         _note(
             "The whole exchange's time per route, on a logarithmic axis, with its percentiles. "
             "Under each, the median split into the upstream's time and the proxy's own. "
+            "Cassette replays are counted apart, not as the proxy's own: with --replay-timing "
+            "recorded their time includes the recorded waits they reproduce. "
             "Percentiles are within 1%."
         ),
         _legend(("upstream", svg.TEAL), ("the proxy's own", svg.BLUE)),

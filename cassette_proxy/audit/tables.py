@@ -24,7 +24,14 @@ _MINUTE_FORMAT: Final = "%Y-%m-%dT%H:%M"
 LATENCIES: Final[dict[str, tuple[str, Callable[[RouteLatency], Histogram]]]] = {
     "total": ("the whole exchange (duration_ms)", lambda route: route.total),
     "upstream": ("in the upstream (upstream_ms)", lambda route: route.upstream),
-    "own": ("the proxy's own (duration_ms - upstream_ms)", lambda route: route.own),
+    "own": (
+        "the proxy's own, cassette replays apart (duration_ms - upstream_ms)",
+        lambda route: route.own,
+    ),
+    "replay": (
+        "cassette replays (duration_ms, including the recorded waits of --replay-timing recorded)",
+        lambda route: route.replay,
+    ),
     "ttfb": ("to the upstream's response headers (ttfb_ms)", lambda route: route.ttfb),
     "stream_ttfb": ("streams, to the upstream's headers (ttfb_ms)", lambda r: r.stream_ttfb),
 }

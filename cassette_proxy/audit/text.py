@@ -108,7 +108,7 @@ def _latency_table(add: Add, rows: list[LatencyRow]) -> None:
 
 
 def _latency(add: Add, tables: Tables) -> None:
-    for name in ("total", "upstream", "own", "ttfb"):
+    for name in ("total", "upstream", "own", "replay", "ttfb"):
         rows = tables.latency[name]
         if rows or name == "total":
             add(f"\nLatency (ms), {LATENCIES[name][0]}:")
