@@ -1,6 +1,6 @@
 """``audit`` on replays: a cassette replay's time (which, with ``--replay-timing recorded``,
 holds the recorded waits it reproduces) is reported apart from the proxy's own overhead on the
-exchanges it forwarded."""
+exchanges it forwarded, and the time to the upstream's headers is one table, shown once."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestServer
 from tests.conftest import StartProxy
 from tests.stream_upstream import StreamUpstream
 from tests.test_audit import audit, audit_json, exchanges_in
+from tests.test_audit_html import html_report, table_rows
 from tests.test_streaming import read_events
 
 GAP = 0.05  # seconds between the recorded stream's events: its replay waits 9 of them
@@ -76,3 +77,31 @@ async def test_a_timed_replays_wait_is_not_the_proxys_own_time(
     ) in output
     assert f"  {'(all)':<24} {row_text(own)}" in output
     assert f"  {'(all)':<24} {row_text(replays)}" in output
+
+
+async def test_the_time_to_headers_table_is_shown_once(
+    start_proxy: StartProxy, aiohttp_server: Callable[..., Awaitable[TestServer]], tmp_path: Path
+) -> None:
+    """Every exchange that logged a time to headers is a stream here: the streams' table would
+    be the same table again."""
+    logs = await timed_replay_logs(start_proxy, aiohttp_server, tmp_path)
+    report = audit_json(*map(str, logs))
+    ttfb = report["ttfb_ms"]["(all)"]
+    assert report["streams"]["ttfb_ms"]["(all)"] == ttfb  # the same exchanges
+
+    # Another table's row could show the same figures by chance: it is counted apart.
+    same = sum(
+        report.get(name, {}).get("(all)") == ttfb
+        for name in ("latency_ms", "upstream_ms", "proxy_ms", "replay_ms")
+    )
+
+    code, output = audit(*map(str, logs))
+    assert code == 0, output
+    assert output.count(f"  {'(all)':<24} {row_text(ttfb)}") == 1 + same, output
+    assert "Latency (ms), to the upstream's response headers (ttfb_ms):" in output
+    assert "time to the upstream's headers: see the latency table of ttfb_ms" in output
+
+    _, page = html_report(*map(str, logs))
+    shown = [f"{ttfb['count']:,}", *(f"{ttfb[p]:.2f}" for p in ("p50", "p90", "p99", "max"))]
+    rows = [row for table in page.root.all("table") for row in table_rows(table)]
+    assert sum(row == ["(all)", *shown] for row in rows) == 1 + same, rows
