@@ -159,16 +159,18 @@ class Cassette:
         return kept + self.recorded
 
     def explain_miss(self, request: VcrRequest, upstream: str = "", hints: Hints = SERVE) -> str:
-        """The closest recorded requests and, for each, the matchers that failed (vcrpy's words).
+        """The closest recorded requests and, for each, the matchers that failed (vcrpy's words),
+        then how to record what missed (or one more, when its recordings were all played).
 
         Bounded: at most :data:`~cassette_proxy.closest.CANDIDATE_BUDGET` recorded requests
         are compared, whatever the cassette's size (about 1 ms), so a miss does not hold up
         the event loop for the other clients."""
         if not self.loaded:
-            return "The cassette holds no interactions."
+            return "The cassette holds no interactions.\n" + hints.record()
         found = self.closest.search(self.matcher.key(request), CLOSEST_SHOWN)
         width = len(self.matcher.names)
         hint = ""
+        spent = False  # the request matches, but its recordings were all played
         lines = []
         for near in found.near:
             recorded = self.loaded[self._index[near.key][0]].request
@@ -178,6 +180,7 @@ class Cassette:
                     f"- {recorded.method} {recorded.uri} matches, but all {plays} recorded "
                     f"interaction(s) for it were already played ({hints.repeats()})"
                 )
+                spent = True
                 continue
             failed = self.matcher.differences(request, recorded)
             detail = "; ".join(f"{name}: {message}" for name, message in failed)
@@ -193,4 +196,5 @@ class Cassette:
             else f"Closest recorded interactions (of the {found.compared:,} compared: those "
             f"sharing this request's rarest values, out of {len(self.closest):,} distinct):"
         )
-        return heading + "\n" + "\n".join(lines) + hint
+        advice = hints.record_more() if spent else hints.record()
+        return heading + "\n" + "\n".join(lines) + hint + "\n" + advice

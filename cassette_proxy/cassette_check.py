@@ -21,6 +21,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.request import Request as VcrRequest
 
 from cassette_proxy.cassette import Interaction
+from cassette_proxy.cassette_files import audit_log_instead, looks_like_audit_log
 from cassette_proxy.contract import check_request, check_response, classify
 from cassette_proxy.errors import CassetteFileError
 from cassette_proxy.matching import body_bytes
@@ -207,7 +208,10 @@ def check_cassette(path: Path) -> CassetteReport:
         report.findings.append(Finding(exc.pointer, "error", "load", str(exc)))
         return report
     except CassetteFileError as exc:
-        report.findings.append(Finding("", "error", "load", str(exc)))
+        # Fix it or move it away to record a new one, the advice for a broken cassette, would
+        # be wrong for the log: the reader gave the wrong file.
+        message = audit_log_instead(path) if looks_like_audit_log(path) else str(exc)
+        report.findings.append(Finding("", "error", "load", message))
         return report
     if interactions is None:
         report.findings.append(Finding("", "error", "load", f"{path} does not exist or is empty"))
@@ -257,7 +261,12 @@ def redact_cassette(path: Path) -> RedactResult:
     folded inside the token, say), the cassette is re-serialized from its redacted
     interactions instead, and the result says so.
     """
-    interactions = load_cassette(path)
+    try:
+        interactions = load_cassette(path)
+    except CassetteFileError as exc:
+        if looks_like_audit_log(path):
+            raise CassetteFileError(audit_log_instead(path)) from exc
+        raise
     if interactions is None:
         raise CassetteFileError(f"{path} does not exist or is empty")
     secrets = find_secrets(interactions)

@@ -1,14 +1,21 @@
 """Which files ``cassette check`` and ``cassette redact`` work on: the paths given, with folders
-walked for cassettes as a linter walks for sources."""
+walked for cassettes as a linter walks for sources; and whether a file that does not load is the
+proxy's log, given by mistake."""
 
 from __future__ import annotations
 
+import gzip
 import os
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+import orjson
+
 SUFFIXES: Final = (".yaml", ".yml", ".json")
+_LINE_READ: Final = 1 << 20  # of a file that is not a cassette, the first line read, at most
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
 class NoCassettes(ValueError):
@@ -44,3 +51,32 @@ def _walk(folder: Path) -> Iterable[Path]:
         for name in files:
             if not name.startswith(".") and name.lower().endswith(SUFFIXES):
                 yield Path(root, name)
+
+
+def looks_like_audit_log(path: Path) -> bool:
+    """Whether ``path`` (plain or gzip) starts as the proxy's JSON-lines log does: its first line
+    is a JSON object with the ``time`` and ``event`` of a log event."""
+    try:
+        with path.open("rb") as file:
+            gzipped = file.read(2) == _GZIP_MAGIC
+        with gzip.open(path, "rb") if gzipped else path.open("rb") as file:
+            line = file.readline(_LINE_READ)
+            while line and not line.strip():
+                line = file.readline(_LINE_READ)
+        event = orjson.loads(line)
+    except (OSError, EOFError, orjson.JSONDecodeError):
+        return False
+    return (
+        isinstance(event, dict)
+        and isinstance(event.get("event"), str)
+        and isinstance(event.get("time"), str)
+    )
+
+
+def audit_log_instead(path: Path) -> str:
+    """What to say of an audit log given where a cassette belongs."""
+    return (
+        f"{str(path)!r} is not a cassette: it looks like cassette-proxy's audit log (JSON lines "
+        'with "event" fields, as serve --log-file writes them), and was left untouched. Read it '
+        f"with: cassette-proxy audit {shlex.quote(str(path))}"
+    )

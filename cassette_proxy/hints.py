@@ -29,6 +29,11 @@ class Hints(Protocol):
         """How to record what missed."""
         ...
 
+    def record_more(self) -> str:
+        """How to record one more interaction for a request whose recordings were all played
+        (re-recording is not what helps there)."""
+        ...
+
 
 class ServeHints:
     """``cassette-proxy serve``'s flags."""
@@ -47,6 +52,12 @@ class ServeHints:
         return (
             "To record it, run the proxy with --record-mode new_episodes (keeps what is "
             "recorded) or all (re-records)."
+        )
+
+    def record_more(self) -> str:
+        return (
+            "To record one more interaction for it instead, run the proxy with --record-mode "
+            "new_episodes (keeps what is recorded and adds the new one)."
         )
 
 
@@ -107,14 +118,23 @@ class PytestHints:
         return f"To replay it, {replay}{without}."
 
     def record(self) -> str:
+        return self._new_episodes("this call", "To record it")
+
+    def record_more(self) -> str:
+        return self._new_episodes(
+            "one more interaction for this call", "To record one more interaction for it instead"
+        )
+
+    def _new_episodes(self, what: str, lead: str) -> str:
+        """How to run this test in new_episodes (which keeps what is recorded), where it works."""
         if self.pinned:
             return (
                 f"This test's record_mode {self.record_mode!r} is set by {self.record_mode_by}, "
-                f"which wins over --cassette-record-mode: to record this call, set "
+                f"which wins over --cassette-record-mode: to record {what}, set "
                 f"record_mode='new_episodes' there and run:\n    {self.command()}"
             )
         return (
-            "To record it (from "
+            f"{lead} (from "
             f"{self.upstream}):\n    {self.command('--cassette-record-mode=new_episodes')}"
         )
 

@@ -318,8 +318,7 @@ class Recorder:
             f"cassette-proxy found no recorded response for {request.method} {request.uri} "
             f"in cassette {str(self.path)!r} ({_count(len(self.cassette.loaded))}; record "
             f"mode {self.mode.value!r}; matching on {', '.join(self.cassette.matcher.names)}), "
-            f"and {why}. {self.cassette.explain_miss(request, self.upstream, self.hints)}\n"
-            + self.hints.record()
+            f"and {why}. {self.cassette.explain_miss(request, self.upstream, self.hints)}"
         )
 
     def _save(self) -> int:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import shlex
 from pathlib import Path
 
 import aiohttp
@@ -141,6 +143,42 @@ def test_cassettes_that_cannot_be_loaded_are_errors(tmp_path: Path) -> None:
     assert [r["vcrpy_loads"] for r in reports] == [False, False, False]
     assert all(r["findings"][0]["kind"] == "load" for r in reports)
     assert load_cassette(missing) is None
+
+
+async def test_a_log_given_for_a_cassette_is_named_and_sent_to_audit(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """The proxy's own log, checked or redacted by mistake: the advice for a broken cassette
+    (fix it, or move it away to record a new one) would be wrong; ``audit`` reads it."""
+    proxy = await start_proxy(cassette=tmp_path / "c.yaml", record_mode="once")
+    await cancel(proxy, vectors.V1_ID)
+    await proxy.stop()
+    log = proxy.log_path
+    as_json = tmp_path / "proxy log.json"  # a name a folder walk would take for a cassette
+    as_json.write_bytes(log.read_bytes())
+    rotated = tmp_path / "proxy.log.gz"
+    rotated.write_bytes(gzip.compress(log.read_bytes()))
+    before = log.read_bytes()
+    for path in (log, as_json, rotated):
+        code, output = check(str(path))
+        assert code == 1, output
+        assert (
+            f"{str(path)!r} is not a cassette: it looks like cassette-proxy's audit log (JSON "
+            'lines with "event" fields, as serve --log-file writes them), and was left '
+            f"untouched. Read it with: cassette-proxy audit {shlex.quote(str(path))}"
+        ) in " ".join(output.split()), output
+        assert "record a new one" not in output
+    result = CliRunner().invoke(main, ["cassette", "redact", str(log)])
+    assert result.exit_code == 1
+    assert "looks like cassette-proxy's audit log" in result.output
+    assert "record a new one" not in result.output
+    assert log.read_bytes() == before
+    # A broken cassette still gets the advice for a cassette.
+    corrupt = tmp_path / "corrupt.yaml"
+    corrupt.write_text("interactions: [ {")
+    code, output = check(str(corrupt))
+    assert "move it away to record a new one" in output
+    assert "audit log" not in output
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])

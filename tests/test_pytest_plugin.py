@@ -493,7 +493,11 @@ def test_cassette_proxy_variables_do_not_configure_tests_except_the_key(
     result.assert_outcomes(failed=2)
     assert fake.cancels == 1  # nothing recorded
     result.stdout.fnmatch_lines(
-        ["*already played (add allow_playback_repeats=True to @pytest.mark.cassette_proxy(*"]
+        [
+            "*already played (add allow_playback_repeats=True to @pytest.mark.cassette_proxy(*",
+            "*To record one more interaction for it instead (from *):",
+            "*pytest 'test_hermetic.py::test_twice' --cassette-record-mode=new_episodes*",
+        ]
     )
     result.stdout.no_fnmatch_line("*--allow-playback-repeats*")
 

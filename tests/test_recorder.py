@@ -162,6 +162,38 @@ async def test_miss_is_501_with_a_diagnosis_and_is_not_retried(
     assert len(replaying.exchanges()) == 1  # the client did not retry
 
 
+async def test_a_miss_whose_recordings_were_all_played_suggests_what_helps(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """The cassette answers this request, once: serving it again, or recording one more, helps;
+    re-recording the cassette is not what the reader needs."""
+    cassette = tmp_path / "once.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    await cancel(recording, vectors.V1_ID)
+    await recording.stop()
+    replaying = await start_proxy(cassette=cassette, record_mode="none")
+    assert (await cancel(replaying, vectors.V1_ID)).status == 200
+    spent = await cancel(replaying, vectors.V1_ID)
+    assert spent.status == 501
+    message = spent.error()["message"]
+    assert "matches, but all 1 recorded interaction(s) for it were already played" in message
+    assert "(use --allow-playback-repeats to serve them again)" in message
+    assert message.endswith(
+        "To record one more interaction for it instead, run the proxy with --record-mode "
+        "new_episodes (keeps what is recorded and adds the new one)."
+    ), message
+    assert "re-record" not in message
+    assert "--record-mode new_episodes (keeps what is recorded) or all" not in message
+    # ... and it does: new_episodes records the second call, and a replay then answers both.
+    more = await start_proxy(cassette=cassette, record_mode="new_episodes")
+    for _ in range(2):
+        assert (await cancel(more, vectors.V1_ID)).status == 200
+    await more.stop()
+    replaying = await start_proxy(cassette=cassette, record_mode="none")
+    for _ in range(2):
+        assert (await cancel(replaying, vectors.V1_ID)).status == 200
+
+
 async def test_none_mode_without_a_cassette_misses_everything(
     start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:

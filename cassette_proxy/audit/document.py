@@ -49,6 +49,7 @@ def render_json(report: Report) -> str:
         "latency_ms": _latency(tables.latency["total"]),
         "upstream_ms": _latency(tables.latency["upstream"]),
         "proxy_ms": _latency(tables.latency["own"]),
+        "replay_ms": _latency(tables.latency["replay"]),
         "ttfb_ms": _latency(tables.latency["ttfb"]),
         "slowest": [
             {

@@ -16,7 +16,14 @@ from cassette_proxy.audit import svg
 from cassette_proxy.audit.report import Report
 from cassette_proxy.audit.summary import Summary
 from cassette_proxy.audit.svg import esc, number
-from cassette_proxy.audit.tables import LATENCIES, Finding, LatencyRow, Tables, time_series
+from cassette_proxy.audit.tables import (
+    LATENCIES,
+    STREAM_TTFB_ABOVE,
+    Finding,
+    LatencyRow,
+    Tables,
+    time_series,
+)
 
 ROWS = 200  # rows of a findings table shown
 POINTERS = 25  # bars in the violations-by-pointer chart
@@ -321,7 +328,7 @@ def _latency(tables: Tables) -> str:
         )
     tables_html = "".join(
         f"<h3>{esc(LATENCIES[name][0].capitalize())}, ms</h3>{_latency_table(tables.latency[name])}"
-        for name in ("total", "upstream", "own", "ttfb")
+        for name in ("total", "upstream", "own", "replay", "ttfb")
         if tables.latency[name]
     )
     return _section(
@@ -330,6 +337,8 @@ def _latency(tables: Tables) -> str:
         _note(
             "The whole exchange's time per route, on a logarithmic axis, with its percentiles. "
             "Under each, the median split into the upstream's time and the proxy's own. "
+            "Cassette replays are counted apart, not as the proxy's own: with --replay-timing "
+            "recorded their time includes the recorded waits they reproduce. "
             "Percentiles are within 1%."
         ),
         _legend(("upstream", svg.TEAL), ("the proxy's own", svg.BLUE)),
@@ -376,7 +385,12 @@ def _streams(tables: Tables) -> str:
         label="Event types seen",
         label_chars=40,
     )
-    ttfb = tables.latency["stream_ttfb"]
+    if tables.stream_ttfb_apart:
+        ttfb = "<h3>Time to the upstream's headers, streams only, ms</h3>" + _latency_table(
+            tables.latency["stream_ttfb"]
+        )
+    else:
+        ttfb = _note(STREAM_TTFB_ABOVE.capitalize() + ".") if tables.latency["stream_ttfb"] else ""
     return _section(
         "streams",
         "Streams (text/event-stream)",
@@ -388,7 +402,7 @@ def _streams(tables: Tables) -> str:
         ),
         "<h3>Event types seen</h3>",
         chart,
-        ("<h3>Time to the upstream's headers, ms</h3>" + _latency_table(ttfb)) if ttfb else "",
+        ttfb,
     )
 
 

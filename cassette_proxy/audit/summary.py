@@ -80,18 +80,29 @@ class RouteLatency:
     total: Histogram = field(default_factory=Histogram)  # duration_ms: the whole exchange
     upstream: Histogram = field(default_factory=Histogram)  # upstream_ms, when forwarded
     own: Histogram = field(default_factory=Histogram)  # the proxy's: duration - upstream
+    replay: Histogram = field(default_factory=Histogram)  # duration_ms of cassette replays
     ttfb: Histogram = field(default_factory=Histogram)  # to the upstream's response headers
     stream_ttfb: Histogram = field(default_factory=Histogram)  # the same, of streams only
 
     def add(
-        self, duration: float, upstream: float | None, ttfb: float | None, *, streamed: bool
+        self,
+        duration: float,
+        upstream: float | None,
+        ttfb: float | None,
+        *,
+        streamed: bool,
+        replayed: bool,
     ) -> None:
         self.total.add(duration)
         if upstream is not None:
             self.upstream.add(upstream)
             self.own.add(duration - upstream if duration > upstream else 0.0)
+        elif replayed:
+            # Not the proxy's own: with --replay-timing recorded the duration holds the recorded
+            # waits it reproduced, and the log line does not say how long they were.
+            self.replay.add(duration)
         else:
-            self.own.add(duration)  # replayed, or made by the proxy: all of it is the proxy's
+            self.own.add(duration)  # answered by the proxy alone: all of it is the proxy's
         if ttfb is not None:
             self.ttfb.add(ttfb)
             if streamed:
@@ -241,7 +252,9 @@ class Summary:
             latency = self.latency.setdefault(route, RouteLatency())
         key = (route, status, source, verdict)
         self.kinds[key] = self.kinds.get(key, 0) + 1
-        latency.add(duration, upstream, ttfb, streamed=stream is not None)
+        latency.add(
+            duration, upstream, ttfb, streamed=stream is not None, replayed=source == "cassette"
+        )
         groups = self.findings
         for finding in findings:
             group = groups.get(finding)

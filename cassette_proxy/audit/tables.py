@@ -15,6 +15,11 @@ from cassette_proxy.audit.histogram import Histogram
 from cassette_proxy.audit.summary import FindingKey, Group, RouteLatency, SlowExchange, Summary
 
 ALL: Final = "(all)"
+# Said in place of the streams' time to headers when it would repeat the latency table's.
+STREAM_TTFB_ABOVE: Final = (
+    "time to the upstream's headers: see the latency table of ttfb_ms (every exchange that "
+    "logged one is a stream)"
+)
 PERCENTILES: Final = (50, 90, 99)
 # Widths a time bucket may have, in minutes: the smallest that keeps the buckets few is chosen.
 _WIDTHS: Final = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
@@ -24,7 +29,14 @@ _MINUTE_FORMAT: Final = "%Y-%m-%dT%H:%M"
 LATENCIES: Final[dict[str, tuple[str, Callable[[RouteLatency], Histogram]]]] = {
     "total": ("the whole exchange (duration_ms)", lambda route: route.total),
     "upstream": ("in the upstream (upstream_ms)", lambda route: route.upstream),
-    "own": ("the proxy's own (duration_ms - upstream_ms)", lambda route: route.own),
+    "own": (
+        "the proxy's own, cassette replays apart (duration_ms - upstream_ms)",
+        lambda route: route.own,
+    ),
+    "replay": (
+        "cassette replays (duration_ms, including the recorded waits of --replay-timing recorded)",
+        lambda route: route.replay,
+    ),
     "ttfb": ("to the upstream's response headers (ttfb_ms)", lambda route: route.ttfb),
     "stream_ttfb": ("streams, to the upstream's headers (ttfb_ms)", lambda r: r.stream_ttfb),
 }
@@ -147,6 +159,13 @@ class Tables:
             streams=_streams(summary),
             not_recorded=_most_common(summary.not_recorded),
         )
+
+    @property
+    def stream_ttfb_apart(self) -> bool:
+        """Whether the streams' time to headers is a table of its own: not when every exchange
+        that logged a time to headers is a stream (it would be the ``ttfb`` table again)."""
+        streams, every = self.latency["stream_ttfb"], self.latency["ttfb"]
+        return bool(streams) and streams[0].count != every[0].count
 
     def percentile(self, p: int) -> float:
         """The whole exchange's ``p``-th percentile over every route."""

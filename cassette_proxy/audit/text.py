@@ -6,7 +6,14 @@ from collections.abc import Callable
 
 from cassette_proxy.audit.report import Report
 from cassette_proxy.audit.summary import Summary
-from cassette_proxy.audit.tables import LATENCIES, Finding, LatencyRow, Tables, time_series
+from cassette_proxy.audit.tables import (
+    LATENCIES,
+    STREAM_TTFB_ABOVE,
+    Finding,
+    LatencyRow,
+    Tables,
+    time_series,
+)
 
 SERIES_ROWS = 48  # at most this many rows of requests over time
 BAR = 30  # characters of the longest bar
@@ -108,7 +115,7 @@ def _latency_table(add: Add, rows: list[LatencyRow]) -> None:
 
 
 def _latency(add: Add, tables: Tables) -> None:
-    for name in ("total", "upstream", "own", "ttfb"):
+    for name in ("total", "upstream", "own", "replay", "ttfb"):
         rows = tables.latency[name]
         if rows or name == "total":
             add(f"\nLatency (ms), {LATENCIES[name][0]}:")
@@ -147,9 +154,11 @@ def _streams(add: Add, tables: Tables) -> None:
     add("  event types seen:")
     for name, count in streams.types:
         add(f"    {name:<40} {count:>10,}")
-    if tables.latency["stream_ttfb"]:
-        add("  Time to the upstream's headers (ms), streams:")
+    if tables.stream_ttfb_apart:
+        add("  Time to the upstream's headers (ms), streams only:")
         _latency_table(add, tables.latency["stream_ttfb"])
+    elif tables.latency["stream_ttfb"]:
+        add(f"  {STREAM_TTFB_ABOVE}")
 
 
 def _finding_lines(add: Add, findings: list[Finding], *, first_seen: bool = False) -> None:
