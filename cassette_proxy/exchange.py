@@ -55,6 +55,7 @@ class Exchange:
     ttfb_ms: float | None = None  # to the upstream's response headers
     upstream_ms: float | None = None  # to the upstream's last byte
     sent: int = 0  # body bytes written to the client
+    replay_wait_ms: float | None = None  # waited on purpose, replaying at the recorded times
     answer: web.StreamResponse | None = None  # the response whose headers went to the client
     request_check: Checked = field(default_factory=Checked)
     response_check: Checked = field(default_factory=Checked)
@@ -134,6 +135,7 @@ class Exchange:
             ttfb_ms=self.ttfb_ms,
             stream=self._stream_record(),
             not_recorded=self.not_recorded,
+            replay_wait_ms=self.replay_wait_ms,
         )
 
     def _response_validation(self) -> ValidationRecord:

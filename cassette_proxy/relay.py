@@ -56,9 +56,11 @@ async def send_known(
 ) -> web.StreamResponse:
     """A body known up front (a replay): one write when it is one frame sent at once, else
     each frame written on its own, at its time."""
-    if headers_after > 0:
-        await asyncio.sleep(headers_after)
-    if len(frames) <= 1 and not any(frame.at for frame in frames):
+    timed = headers_after > 0 or any(frame.at for frame in frames)
+    if timed:
+        exchange.replay_wait_ms = 0.0
+        await _wait(exchange, headers_after)
+    if len(frames) <= 1 and not timed:
         return _whole(head, exchange, bytes(frames[0].data) if frames else b"")
     response = _start(head, exchange)
     await _prepare(request, response)
@@ -67,7 +69,7 @@ async def send_known(
         for frame in frames:
             wait = frame.at - (time.perf_counter() - started)
             if wait > 0:
-                await asyncio.sleep(wait)
+                await _wait(exchange, wait)
             await response.write(frame.data)
             exchange.sent += len(frame.data)
         exchange.settle(response)  # logged before the last byte (the end of the chunked body)
@@ -75,6 +77,17 @@ async def send_known(
     except _GONE:
         exchange.error = _client_gone(exchange)
     return response
+
+
+async def _wait(exchange: Exchange, seconds: float) -> None:
+    """Sleep on purpose (a replay at the recorded times), counted apart in the log line so the
+    audit does not take it for the proxy's own time."""
+    if seconds <= 0:
+        return
+    slept = time.perf_counter()
+    await asyncio.sleep(seconds)
+    waited = (exchange.replay_wait_ms or 0.0) + (time.perf_counter() - slept) * 1000
+    exchange.replay_wait_ms = round(waited, 3)
 
 
 def _start(head: ResponseHead, exchange: Exchange) -> web.StreamResponse:

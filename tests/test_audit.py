@@ -151,7 +151,7 @@ async def test_the_text_report_shows_each_answer(start_proxy: StartProxy, tmp_pa
         "2 x upstream_unreachable",
         "Requests and errors per minute",
         "the proxy's own, cassette replays apart (duration_ms - upstream_ms)",
-        "cassette replays (duration_ms, including the recorded waits",
+        "cassette replays, the recorded waits of --replay-timing recorded taken out",
         "in the upstream (upstream_ms)",
         "Slowest exchanges:",
         slowest["id"],

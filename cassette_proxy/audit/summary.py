@@ -92,15 +92,16 @@ class RouteLatency:
         *,
         streamed: bool,
         replayed: bool,
+        waited: float | None = None,
     ) -> None:
         self.total.add(duration)
         if upstream is not None:
             self.upstream.add(upstream)
             self.own.add(duration - upstream if duration > upstream else 0.0)
         elif replayed:
-            # Not the proxy's own: with --replay-timing recorded the duration holds the recorded
-            # waits it reproduced, and the log line does not say how long they were.
-            self.replay.add(duration)
+            # With --replay-timing recorded the duration holds the recorded waits it reproduced
+            # (replay_wait_ms; logs older than that field do not say how long they were).
+            self.replay.add(max(duration - waited, 0.0) if waited else duration)
         else:
             self.own.add(duration)  # answered by the proxy alone: all of it is the proxy's
         if ttfb is not None:
@@ -201,6 +202,9 @@ class Summary:
         ttfb = event.get("ttfb_ms")
         if ttfb is not None and type(ttfb) is not float:
             ttfb = _number(ttfb, "ttfb_ms")
+        waited = event.get("replay_wait_ms")
+        if waited is not None and type(waited) is not float:
+            waited = _number(waited, "replay_wait_ms")
         error = event.get("error")
         if error is not None and type(error) is not str:
             raise BadEvent(_wrong("error", error, "a string"))
@@ -253,7 +257,12 @@ class Summary:
         key = (route, status, source, verdict)
         self.kinds[key] = self.kinds.get(key, 0) + 1
         latency.add(
-            duration, upstream, ttfb, streamed=stream is not None, replayed=source == "cassette"
+            duration,
+            upstream,
+            ttfb,
+            streamed=stream is not None,
+            replayed=source == "cassette",
+            waited=waited,
         )
         groups = self.findings
         for finding in findings:

@@ -34,7 +34,8 @@ LATENCIES: Final[dict[str, tuple[str, Callable[[RouteLatency], Histogram]]]] = {
         lambda route: route.own,
     ),
     "replay": (
-        "cassette replays (duration_ms, including the recorded waits of --replay-timing recorded)",
+        "cassette replays, the recorded waits of --replay-timing recorded taken out "
+        "(duration_ms - replay_wait_ms)",
         lambda route: route.replay,
     ),
     "ttfb": ("to the upstream's response headers (ttfb_ms)", lambda route: route.ttfb),

@@ -86,6 +86,8 @@ class ExchangeEvent:
     ttfb_ms: float | None = None  # to the upstream's response headers, when forwarded
     stream: StreamRecord | None = None  # for text/event-stream responses
     not_recorded: str | None = None  # why a recording mode did not record this exchange
+    # A replay at the recorded times (--replay-timing recorded): how long it waited on purpose.
+    replay_wait_ms: float | None = None
     event: str = "exchange"
 
 
