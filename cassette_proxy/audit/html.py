@@ -337,8 +337,8 @@ def _latency(tables: Tables) -> str:
         _note(
             "The whole exchange's time per route, on a logarithmic axis, with its percentiles. "
             "Under each, the median split into the upstream's time and the proxy's own. "
-            "Cassette replays are counted apart, not as the proxy's own: with --replay-timing "
-            "recorded their time includes the recorded waits they reproduce. "
+            "Cassette replays are counted apart, without the waits --replay-timing recorded "
+            "makes on purpose (replay_wait_ms). "
             "Percentiles are within 1%."
         ),
         _legend(("upstream", svg.TEAL), ("the proxy's own", svg.BLUE)),
