@@ -42,7 +42,8 @@ EXCHANGE = web.RequestKey("exchange", Exchange)
 
 __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 
-OWN_PREFIX = "/_proxy/"  # the proxy's own routes; never forwarded
+OWN_SEGMENT = "_proxy"  # the first path segment of the proxy's own routes; never forwarded
+OWN_PREFIX = f"/{OWN_SEGMENT}/"
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import os
 import shlex
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
@@ -64,7 +65,7 @@ def looks_like_audit_log(path: Path) -> bool:
             while line and not line.strip():
                 line = file.readline(_LINE_READ)
         event = orjson.loads(line)
-    except (OSError, EOFError, orjson.JSONDecodeError):
+    except (OSError, EOFError, zlib.error, orjson.JSONDecodeError):  # zlib: a damaged gzip body
         return False
     return (
         isinstance(event, dict)

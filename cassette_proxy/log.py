@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 import time
@@ -26,18 +27,28 @@ BODY_LIMIT: Final = 64 * 1024  # bytes of body kept in a log line
 TRUNCATED_HEAD: Final = 2048  # characters shown of a truncated body
 
 
-_second: list[Any] = [None, ""]  # the last second formatted, and its text up to the seconds
+# The last second formatted: (second, its text up to the seconds), replaced whole, so threads
+# (the pytest plugin serves from one) never pair one second's number with another's text.
+_second: tuple[int, str] = (-1, "")
 
 
 def now() -> str:
-    """The time in UTC, to the millisecond, as ISO 8601 (``2026-11-30T12:00:00.123Z``). The
-    text up to the seconds is formatted once a second."""
+    """The time in UTC, to the millisecond, as ISO 8601 (``2026-11-30T12:00:00.123Z``): what
+    ``datetime.now(UTC).isoformat(timespec="milliseconds")`` gives (microseconds rounded, then
+    milliseconds cut), with the text up to the seconds formatted once a second."""
+    global _second  # noqa: PLW0603 - one module-wide cache, replaced whole
     stamp = time.time()
-    second = int(stamp)
-    if second != _second[0]:
-        _second[1] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second[0] = second
-    return f"{_second[1]}.{int((stamp - second) * 1000):03d}Z"
+    second = math.floor(stamp)
+    micro = round((stamp - second) * 1_000_000)
+    if micro == 1_000_000:  # rounds up into the next second
+        second, micro = second + 1, 0
+    cached = _second
+    if cached[0] != second:
+        cached = _second = (
+            second,
+            datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+    return f"{cached[1]}.{micro // 1000:03d}Z"
 
 
 # Clients send the same headers request after request: each distinct one is redacted once.

@@ -104,7 +104,8 @@ class KeyMemo:
     """Match keys of the requests seen lately, by the request as it arrived (method, raw path
     and query, raw body): a replay of a request seen before redacts, parses and projects
     nothing. Bounded: at most ``size`` requests, each with a body of at most ``max_body``
-    bytes (larger ones are keyed afresh each time); the oldest is forgotten first."""
+    bytes (larger ones are keyed afresh each time); the least recently seen is forgotten
+    first."""
 
     __slots__ = ("_keys", "max_body", "size")
 
@@ -114,14 +115,18 @@ class KeyMemo:
         self._keys: dict[tuple[str, str, bytes], Key] = {}
 
     def get(self, method: str, raw_path: str, body: bytes) -> Key | None:
-        return self._keys.get((method, raw_path, body))
+        keys = self._keys
+        key = keys.pop((method, raw_path, body), None)
+        if key is not None:
+            keys[(method, raw_path, body)] = key  # seen again: the newest (dicts keep order)
+        return key
 
     def put(self, method: str, raw_path: str, body: bytes, key: Key) -> None:
         if len(body) > self.max_body:
             return
         keys = self._keys
         if len(keys) >= self.size:
-            del keys[next(iter(keys))]  # dicts keep insertion order: the oldest
+            del keys[next(iter(keys))]  # the least recently seen
         keys[(method, raw_path, body)] = key
 
     def __len__(self) -> int:

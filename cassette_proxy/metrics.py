@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from typing import Final, TypeAlias
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import metrics as prometheus_metrics
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -49,6 +50,12 @@ UPSTREAM_ERRORS: Final = {
 Key: TypeAlias = tuple[str | int, ...]
 
 
+def _created_series() -> bool:
+    """Whether ``_created`` samples are written: prometheus_client's own switch, which
+    ``PROMETHEUS_DISABLE_CREATED_SERIES`` and ``disable_created_metrics()`` turn off."""
+    return bool(getattr(prometheus_metrics, "_use_created", True))
+
+
 class _Counter:
     """A counter's value per label set, and when each label set was first seen (``_created``,
     as prometheus_client reports it)."""
@@ -74,9 +81,9 @@ class _Counter:
 
     def family(self) -> Metric:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
-        created = self.created
+        created = self.created if _created_series() else {}
         for key, count in self.counts.items():
-            family.add_metric([str(value) for value in key], count, created=created[key])
+            family.add_metric([str(value) for value in key], count, created=created.get(key))
         return family
 
 
@@ -119,7 +126,8 @@ class _Histogram:
                 cumulative += count
                 points.append((le, cumulative))
             family.add_metric([route], points, buckets.sum)
-            family.add_sample(f"{self.name}_created", {"route": route}, buckets.created)
+            if _created_series():
+                family.add_sample(f"{self.name}_created", {"route": route}, buckets.created)
         return family
 
 

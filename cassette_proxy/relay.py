@@ -54,14 +54,17 @@ async def send_known(
     *,
     headers_after: float = 0.0,
 ) -> web.StreamResponse:
-    """A body known up front (a replay): one write when it is one frame sent at once, else
-    each frame written on its own, at its time."""
-    timed = headers_after > 0 or any(frame.at for frame in frames)
-    if timed:
+    """A body known up front (a replay): one frame in one write, with its Content-Length, once
+    it is due; more frames each written on its own, at its time."""
+    if len(frames) <= 1:
+        due = headers_after + (frames[0].at if frames else 0.0)
+        if due > 0:
+            exchange.replay_wait_ms = 0.0
+            await _wait(exchange, due)
+        return _whole(head, exchange, bytes(frames[0].data) if frames else b"")
+    if headers_after > 0 or any(frame.at for frame in frames):
         exchange.replay_wait_ms = 0.0
         await _wait(exchange, headers_after)
-    if len(frames) <= 1 and not timed:
-        return _whole(head, exchange, bytes(frames[0].data) if frames else b"")
     response = _start(head, exchange)
     await _prepare(request, response)
     started = time.perf_counter()

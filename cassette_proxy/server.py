@@ -32,7 +32,7 @@ from aiohttp.web_urldispatcher import UrlMappingMatchInfo
 from cassette_proxy.app import (
     AUDIT_LOG,
     EXCHANGE,
-    OWN_PREFIX,
+    OWN_SEGMENT,
     PIPELINE,
     SOURCE_HEADER,
     VALIDATION_HEADER,
@@ -249,15 +249,20 @@ def _proxied_directly(
 ) -> Callable[[BaseRequest], Awaitable[web.StreamResponse]]:
     """The server's request handler: proxied paths go straight to the middleware and the proxy
     handler, skipping aiohttp's router, which for them can only find the catch-all route (its
-    resolve and match info were ~7% of a replay's CPU). Paths under ``/_proxy/``, and requests
-    with ``Expect`` (aiohttp's router answers ``100-continue``), take the application's way."""
+    resolve and match info were ~7% of a replay's CPU). Paths whose first segment is ``_proxy``
+    or holds an escape (``/%5Fproxy/`` is ``/_proxy/`` to the router), and requests with
+    ``Expect`` (aiohttp's router answers ``100-continue``), take the application's way, as does
+    every request of an application with other middlewares than the proxy's one."""
+    if tuple(app.middlewares) != (exchange_middleware,):
+        return general
     route = next(route for route in app.router.routes() if route.handler is proxy_handler)
     proxied = UrlMappingMatchInfo({}, route)  # what the router would find, made once
     proxied.add_app(app)
     proxied.freeze()
 
     async def handle(request: BaseRequest) -> web.StreamResponse:
-        if request.raw_path.startswith(OWN_PREFIX) or EXPECT in request.headers:
+        first = request.raw_path[1:].partition("/")[0]
+        if first == OWN_SEGMENT or "%" in first or EXPECT in request.headers:
             return await general(request)
         proxying = cast(web.Request, request)  # the application's runner makes web.Requests
         proxying._match_info = proxied  # read by request.app, as the router would have set it

@@ -179,6 +179,13 @@ async def test_a_log_given_for_a_cassette_is_named_and_sent_to_audit(
     code, output = check(str(corrupt))
     assert "move it away to record a new one" in output
     assert "audit log" not in output
+    # So does one that starts like gzip but does not inflate (it once raised zlib.error).
+    damaged = tmp_path / "damaged.yaml"
+    damaged.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(200)))
+    code, output = check(str(damaged))
+    assert code == 1, output
+    assert "vcrpy cannot load it" in output
+    assert "audit log" not in output
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])

@@ -8,6 +8,7 @@ import gzip
 import aiohttp
 import openai
 import pytest
+from yarl import URL
 
 from tests import vectors
 from tests.conftest import DUMMY_KEY, StartProxy
@@ -222,6 +223,12 @@ async def test_proxy_paths_are_never_forwarded(
             assert response.status == 404
             assert response.headers["X-Proxy-Source"] == "proxy"
             error = (await response.json())["error"]
+        # Escaped, it is the same path to the router: never forwarded either.
+        for escaped in ("/%5Fproxy/health", "/%5fproxy/health", "/_%70roxy/health"):
+            url = URL(proxy.url + escaped, encoded=True)
+            async with session.get(url) as response:
+                assert response.status == 200, escaped
+                assert (await response.json())["status"] == "ok"
     assert health["status"] == "ok"
     assert health["mode"] == "pass-through"
     assert health["interactions"] == 0

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import hypothesis
 import orjson
+import pytest
+from hypothesis import strategies as st
 
 from cassette_proxy.log import BODY_LIMIT, now
 from tests import vectors
@@ -252,6 +256,22 @@ def test_now_is_iso_8601_utc_to_the_millisecond() -> None:
     for stamp in stamps:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamp)
         assert before <= datetime.fromisoformat(stamp.replace("Z", "+00:00")) <= after
+
+
+@hypothesis.settings(max_examples=2000)
+@hypothesis.given(
+    st.floats(min_value=1e9, max_value=4e9)
+    | st.integers(min_value=10**9, max_value=4 * 10**9).flatmap(
+        lambda second: st.sampled_from([second - 5e-7, second - 1e-7, second, second + 4e-7])
+    )
+)
+def test_now_formats_a_stamp_as_datetime_does_even_at_a_seconds_edge(stamp: float) -> None:
+    """The cached text up to the seconds must never pair with the wrong second, nor a rounding
+    give 1000 milliseconds."""
+    expected = datetime.fromtimestamp(stamp, UTC).isoformat(timespec="milliseconds")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(time, "time", lambda: stamp)
+        assert now() == expected.replace("+00:00", "Z")
 
 
 async def test_a_replayed_body_is_logged_as_the_upstream_sent_it_on_every_play(

@@ -91,5 +91,9 @@ def test_the_key_memo_is_bounded_in_entries_and_body_size() -> None:
     assert len(memo) == 3  # the two oldest went first
     assert memo.get("POST", "/v1/responses/resp_0/cancel", b"") is None
     assert memo.get("POST", "/v1/responses/resp_4/cancel", b"") == ("key", 4)
+    assert memo.get("POST", "/v1/responses/resp_2/cancel", b"") == ("key", 2)  # seen again
+    memo.put("POST", "/v1/responses/resp_5/cancel", b"", ("key", 5))
+    assert memo.get("POST", "/v1/responses/resp_3/cancel", b"") is None  # the least recent
+    assert memo.get("POST", "/v1/responses/resp_2/cancel", b"") == ("key", 2)
     memo.put("POST", "/v1/responses", b"x" * 9, ("big",))
     assert memo.get("POST", "/v1/responses", b"x" * 9) is None  # keyed afresh each time

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import prometheus_client
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -250,6 +251,17 @@ def _assert_same_as_prometheus_client(observations: Sequence[Observation]) -> No
     created = re.compile(rb"^(\w+_created(?:\{[^}]*\})?) \S+$", re.MULTILINE)
     assert created.sub(rb"\1 T", mine) == created.sub(rb"\1 T", theirs)
     assert all(before <= t <= after for t in _created(mine))
+
+
+def test_created_samples_follow_prometheus_clients_switch() -> None:
+    metrics = Metrics()
+    metrics.observe(_exchange(("POST", "/v1/responses/resp_1/cancel"), "cassette"), 200, 0.4)
+    assert b"_created" in metrics.exposition()
+    prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+    try:
+        assert b"_created" not in metrics.exposition()
+    finally:
+        prometheus_client.enable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 def test_no_observations_expose_what_prometheus_client_did() -> None:

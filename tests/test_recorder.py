@@ -21,7 +21,7 @@ from yarl import URL
 
 from cassette_proxy.cassette import Interaction
 from cassette_proxy.cassette_check import redact_cassette
-from cassette_proxy.errors import CassetteFileError, CassetteLocked
+from cassette_proxy.errors import CassetteFileError, CassetteLocked, RecordingFailed
 from cassette_proxy.journal import CassetteLock, journal_path
 from cassette_proxy.models.http import ProxyRequest
 from cassette_proxy.persist import load_cassette, save_cassette
@@ -575,3 +575,44 @@ def test_a_lookup_reads_the_uri_as_the_upstream_url_would(tmp_path: Path, upstre
         check()
     finally:
         recorder.close()
+
+
+async def test_a_json_answer_replayed_at_its_recorded_time_keeps_its_framing(
+    start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """``--replay-timing recorded`` waits the recorded time to headers, then sends a one-frame
+    body as it was: in one write, with its Content-Length (not chunked); the log says how long
+    it waited on purpose."""
+    fake_upstream.slow_seconds = 0.3
+    cassette = tmp_path / "slow.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    assert (await cancel(recording, "resp_slow_1")).status == 200
+    await recording.stop()
+
+    replaying = await start_proxy(cassette=cassette, record_mode="none", replay_timing="recorded")
+    started = time.perf_counter()
+    answer = await cancel(replaying, "resp_slow_1")
+    waited = time.perf_counter() - started
+    assert answer.status == 200
+    assert answer.headers["X-Proxy-Source"] == "cassette"
+    assert answer.headers["Content-Length"] == str(len(answer.body))
+    assert "Transfer-Encoding" not in answer.headers
+    assert waited >= 0.25
+    [line] = replaying.exchanges()
+    assert line["replay_wait_ms"] >= 250
+
+
+async def test_a_whole_answer_whose_recording_fails_is_the_502_never_the_upstreams(
+    start_proxy: StartProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A JSON answer arrives whole with its headers, so the journal write happens before any
+    byte goes out: when it fails, the client gets the proxy's 502, not the upstream's answer."""
+
+    def failing(*_: object, **__: object) -> None:
+        raise RecordingFailed("the journal write failed: No space left on device (test)")
+
+    monkeypatch.setattr(Recorder, "record", failing)
+    proxy = await start_proxy(cassette=tmp_path / "full.yaml", record_mode="all")
+    answer = await cancel(proxy, vectors.V1_ID)
+    assert (answer.status, answer.headers["X-Proxy-Source"]) == (502, "proxy")
+    assert answer.error()["code"] == "recording_failed"
