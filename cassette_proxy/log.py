@@ -56,8 +56,15 @@ _redacted_header: Final = functools.lru_cache(maxsize=4096)(redact_header)
 
 
 def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
+    """The headers as logged: names lowercased, repeats joined, values redacted. A client sends
+    the same headers request after request: each distinct set is made once (the caller's copy)."""
+    return dict(_headers_record(tuple(headers.items())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _headers_record(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     record: dict[str, str] = {}
-    for name, value in headers.items():
+    for name, value in items:
         key = name.lower()
         redacted = _redacted_header(key, value)
         record[key] = f"{record[key]}, {redacted}" if key in record else redacted

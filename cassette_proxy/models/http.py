@@ -41,11 +41,9 @@ def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict
         for token in value.split(",")
         if token.strip()
     }
-    kept: CIMultiDict[str] = CIMultiDict()
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered not in HOP_BY_HOP and lowered not in named:
-            kept.add(name, value)
+    kept: CIMultiDict[str] = CIMultiDict(headers)  # copied in C, order and repeats kept
+    for name in HOP_BY_HOP.union(named) if named else HOP_BY_HOP:
+        kept.popall(name, None)  # case-insensitively
     return CIMultiDictProxy(kept)
 
 
