@@ -5,7 +5,6 @@ The handler fills it in; the middleware in :mod:`cassette_proxy.app` turns it in
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from multidict import CIMultiDictProxy
 
 from cassette_proxy.contract import Checked, Route
 from cassette_proxy.errors import ProxyError
-from cassette_proxy.kept import dumps_kept
+from cassette_proxy.kept import dumps_kept, remembered
 from cassette_proxy.log import Stopwatch, message_record, now
 from cassette_proxy.models.events import (
     ExchangeEvent,
@@ -170,7 +169,7 @@ class Exchange:
         return message_record(self.request.headers, self.request.body, len(self.request.body))
 
 
-@functools.lru_cache(maxsize=4096)
+@remembered(maxsize=4096, max_chars=256)
 def _logged_id(response_id: str | None) -> str | None:
     """The id as logged: like the path it came from, a key-shaped id is fingerprinted.
     Remembered, like the path (replays repeat ids)."""

@@ -20,6 +20,7 @@ import orjson
 from multidict import CIMultiDictProxy
 
 from cassette_proxy.errors import StartupError
+from cassette_proxy.kept import remembered
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
 from cassette_proxy.redact import redact_bytes, redact_header, redacted_head
 
@@ -52,16 +53,23 @@ def now() -> str:
 
 
 # Clients send the same headers request after request: each distinct one is redacted once.
-_redacted_header: Final = functools.lru_cache(maxsize=4096)(redact_header)
+_redacted_header: Final = remembered(maxsize=4096, max_chars=1024)(redact_header)
 
 
 def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     """The headers as logged: names lowercased, repeats joined, values redacted. A client sends
     the same headers request after request: each distinct set is made once (the caller's copy)."""
-    return dict(_headers_record(tuple(headers.items())))
+    items = tuple(headers.items())
+    if len(items) > _REMEMBERED_HEADERS or sum(len(v) for _, v in items) > _REMEMBERED_CHARS:
+        return _headers_record.__wrapped__(items)  # a long set: made afresh, never remembered
+    return dict(_headers_record(items))
 
 
-@functools.lru_cache(maxsize=1024)
+_REMEMBERED_HEADERS: Final = 64
+_REMEMBERED_CHARS: Final = 4096
+
+
+@functools.lru_cache(maxsize=1024)  # at most 1,024 sets of 64 headers and 4,096 characters
 def _headers_record(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     record: dict[str, str] = {}
     for name, value in items:

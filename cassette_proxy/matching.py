@@ -100,12 +100,15 @@ PROJECTIONS: Final[dict[str, Projection]] = {
 }
 
 
+MAX_REMEMBERED_PATH: Final = 2048  # a longer path (aiohttp takes up to 64 KiB) is keyed each time
+
+
 class KeyMemo:
     """Match keys of the requests seen lately, by the request as it arrived (method, raw path
     and query, raw body): a replay of a request seen before redacts, parses and projects
     nothing. Bounded: at most ``size`` requests, each with a body of at most ``max_body``
-    bytes (larger ones are keyed afresh each time); the least recently seen is forgotten
-    first."""
+    bytes and a path of at most 2 KiB (others are keyed afresh each time); the least recently
+    seen is forgotten first."""
 
     __slots__ = ("_keys", "max_body", "size")
 
@@ -122,7 +125,7 @@ class KeyMemo:
         return key
 
     def put(self, method: str, raw_path: str, body: bytes, key: Key) -> None:
-        if len(body) > self.max_body:
+        if len(body) > self.max_body or len(raw_path) > MAX_REMEMBERED_PATH:
             return
         keys = self._keys
         if len(keys) >= self.size:

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from cassette_proxy.exchange import _logged_id
 from cassette_proxy.kept import dumps_kept
+from cassette_proxy.log import _headers_record, _redacted_header, headers_record
+from cassette_proxy.matching import KeyMemo
+from cassette_proxy.redact import redact_path
 
 BODY = {"model": "gpt://b1g/yandexgpt/latest", "input": "Say hi in three words.", "stream": False}
 
@@ -34,3 +40,23 @@ def test_ten_thousand_kept_results_hold_their_length_not_orjsons_buffer() -> Non
     size_mib = sum(len(k) for k in kept) / 2**20
     # orjson's own results held about 4 KiB each (39 MiB for these); a copy, its length.
     assert grown < 3 * size_mib + 2, (grown, size_mib)
+
+
+def test_caches_of_what_clients_send_keep_only_short_values() -> None:
+    """A client sending long paths, ids or header values cannot fill the caches with them: each
+    is computed afresh, and the caches hold at most their count of short values."""
+    caches: tuple[Any, ...] = (redact_path, _logged_id, _redacted_header, _headers_record)
+    before = [cache.cache_info().currsize for cache in caches]
+    for n in range(50):
+        long = f"{n}" + "a" * 60_000
+        assert redact_path("/v1/responses/" + long) == "/v1/responses/" + long
+        assert _logged_id("resp_" + long) == "resp_" + long
+        headers = CIMultiDictProxy(CIMultiDict([("X-Long", long), ("X-Short", "1")]))
+        assert headers_record(headers) == {"x-long": long, "x-short": "1"}
+    after = [cache.cache_info().currsize for cache in caches]
+    # Only the short header ("X-Short: 1") may have been remembered, once.
+    assert [a - b for a, b in zip(after, before, strict=True)] in ([0, 0, 0, 0], [0, 0, 1, 0])
+
+    memo = KeyMemo()
+    memo.put("GET", "/v1/responses/" + "a" * 3000, b"", ("key",))
+    assert len(memo) == 0

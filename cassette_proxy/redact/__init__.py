@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from cassette_proxy.kept import remembered
 from cassette_proxy.redact.detect import Span, find
 from cassette_proxy.redact.names import is_credential_name
 
@@ -190,8 +191,9 @@ def redact_query(query: str) -> str:
     return redact_text(query)
 
 
-@functools.lru_cache(maxsize=4096)
+@remembered(maxsize=4096, max_chars=2048)
 def redact_path(raw_path: str) -> str:
-    """A raw path-and-query with the secrets in it fingerprinted. Remembered: a request's path
-    is redacted for its lookup and again for its log line, and replays repeat paths."""
+    """A raw path-and-query with the secrets in it fingerprinted. Remembered (up to 2 KiB): a
+    request's path is redacted for its lookup and again for its log line, and replays repeat
+    paths."""
     return redact_text(raw_path)
