@@ -6,7 +6,8 @@ backpressure, so nothing piles up here) and, for an upstream response, through t
 :class:`~cassette_proxy.tee.Tee`, which keeps what the log, validation and the recorder need,
 within the capture cap. The client's last byte (the final chunk of a ``Content-Length`` body,
 the end of a chunked one) is written only after ``conclude`` has run: a response whose
-recording fails is never acknowledged.
+recording fails is never acknowledged. A body that has all arrived with its headers (most JSON
+answers) goes out in one write, after ``conclude``: a failed recording is then the proxy's 502.
 
 Once the headers have gone, a failure cannot become an error response. An event stream then
 ends with one ``error`` event in the shape the ``openai`` client raises on; any other body is
@@ -124,7 +125,8 @@ async def stream(
 
     ``hold`` (strict validation of a whole JSON body) reads the body first, within the
     capture cap, so ``conclude`` can still refuse it with an error response. ``gate`` (strict
-    validation of an event stream) passes each event on only once it is checked.
+    validation of an event stream) passes each event on only once it is checked. A body that
+    arrived whole with its headers (not an event stream) is read and sent whole the same way.
     """
     chunks = aiter(body)
     head = tee.head
