@@ -27,14 +27,15 @@ def dumps_kept(value: Any, option: int | None = None) -> bytes:
 
 
 def remembered(maxsize: int, max_chars: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """``functools.lru_cache(maxsize)`` for a function of strings, remembering only calls whose
-    arguments are ``max_chars`` long at most, all together."""
+    """``functools.lru_cache(maxsize)`` for a function of strings (or bytes), remembering only
+    calls whose arguments are ``max_chars`` long at most, all together; the least recently used
+    is forgotten first."""
 
     def wrap(function: Callable[..., R]) -> Callable[..., R]:
         cached = functools.lru_cache(maxsize=maxsize)(function)
 
         @functools.wraps(function)
-        def call(*args: str | None) -> R:
+        def call(*args: str | bytes | None) -> R:
             if sum(len(arg) for arg in args if arg is not None) > max_chars:
                 return function(*args)
             return cached(*args)

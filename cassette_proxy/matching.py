@@ -100,42 +100,6 @@ PROJECTIONS: Final[dict[str, Projection]] = {
 }
 
 
-MAX_REMEMBERED_PATH: Final = 2048  # a longer path (aiohttp takes up to 64 KiB) is keyed each time
-
-
-class KeyMemo:
-    """Match keys of the requests seen lately, by the request as it arrived (method, raw path
-    and query, raw body): a replay of a request seen before redacts, parses and projects
-    nothing. Bounded: at most ``size`` requests, each with a body of at most ``max_body``
-    bytes and a path of at most 2 KiB (others are keyed afresh each time); the least recently
-    seen is forgotten first."""
-
-    __slots__ = ("_keys", "max_body", "size")
-
-    def __init__(self, size: int = 1024, max_body: int = 4096) -> None:
-        self.size = size
-        self.max_body = max_body
-        self._keys: dict[tuple[str, str, bytes], Key] = {}
-
-    def get(self, method: str, raw_path: str, body: bytes) -> Key | None:
-        keys = self._keys
-        key = keys.pop((method, raw_path, body), None)
-        if key is not None:
-            keys[(method, raw_path, body)] = key  # seen again: the newest (dicts keep order)
-        return key
-
-    def put(self, method: str, raw_path: str, body: bytes, key: Key) -> None:
-        if len(body) > self.max_body or len(raw_path) > MAX_REMEMBERED_PATH:
-            return
-        keys = self._keys
-        if len(keys) >= self.size:
-            del keys[next(iter(keys))]  # the least recently seen
-        keys[(method, raw_path, body)] = key
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
 class Matcher:
     """The configured ``match_on`` list: a key for lookup, vcrpy's words for a miss."""
 

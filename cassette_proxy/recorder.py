@@ -36,7 +36,8 @@ from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteFileError, CassetteMiss, RecordingFailed
 from cassette_proxy.hints import SERVE, Hints
 from cassette_proxy.journal import CassetteLock, Journal, JournalHeader, journal_path, read_journal
-from cassette_proxy.matching import KeyMemo, Lookup, Matcher
+from cassette_proxy.kept import remembered
+from cassette_proxy.matching import Key, Lookup, Matcher
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, Timing, UndecodableBody
 from cassette_proxy.persist import (
     FileState,
@@ -188,7 +189,7 @@ class Recorder:
         self.mode = settings.record_mode
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
-        self._keys = KeyMemo()
+        self._key = remembered(maxsize=1024, max_chars=6 * 1024)(self._key_of)
         upstream = URL(self.upstream, encoded=True)
         self._origin = str(upstream.origin())
         self._prefix = upstream.raw_path.rstrip("/")
@@ -261,29 +262,26 @@ class Recorder:
 
     def play(self, request: ProxyRequest) -> Interaction | None:
         """The next recorded interaction for the request as it arrived, or None (a miss, or a
-        mode that does not replay). Its match key is remembered (:class:`KeyMemo`), so a request
-        seen before is found with two dict lookups."""
+        mode that does not replay)."""
         if not self.policy.replay:
             return None
-        method, raw_path, body = request.method, request.raw_path, request.body
-        key = self._keys.get(method, raw_path, body)
-        if key is None:
-            key = self.cassette.matcher.key(self.lookup(request))
-            self._keys.put(method, raw_path, body, key)
-        return self.cassette.play_key(key)
+        return self.cassette.play_key(self._key(request.method, request.raw_path, request.body))
 
-    def lookup(self, request: ProxyRequest) -> Lookup:
-        """What matching reads of the request as the cassette would store it: the upstream's
+    def _key_of(self, method: str, raw_path: str, body: bytes) -> Key:
+        """The match key of a request as it arrived. Remembered for the last 1,024 requests
+        whose path and body together are 6 KiB at most (``self._key``): a request seen again is
+        found without redacting, parsing or projecting it."""
+        return self.cassette.matcher.key(self.lookup(method, raw_path, body))
+
+    def lookup(self, method: str, raw_path: str, body: bytes) -> Lookup:
+        """What matching reads of a request as the cassette would store it: the upstream's
         absolute URI and the body, secrets redacted. No matcher reads headers, so none are
         redacted, and no vcrpy ``Request`` is built."""
-        raw_path = request.raw_path
         if raw_path.endswith("?") or "#" in raw_path:  # yarl drops these: parse as it would
             path_qs = URL(self.upstream + raw_path, encoded=True).raw_path_qs
         else:
             path_qs = self._prefix + raw_path
-        return Lookup(
-            request.method, self._origin + redact_path(path_qs), redact_bytes(request.body)
-        )
+        return Lookup(method, self._origin + redact_path(path_qs), redact_bytes(body))
 
     def record(
         self, request: VcrRequest, response: ProxyResponse, timing: Timing | None = None

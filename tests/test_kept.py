@@ -10,9 +10,8 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from cassette_proxy.exchange import _logged_id
-from cassette_proxy.kept import dumps_kept
+from cassette_proxy.kept import dumps_kept, remembered
 from cassette_proxy.log import _headers_record, _redacted_header, headers_record
-from cassette_proxy.matching import KeyMemo
 from cassette_proxy.redact import redact_path
 
 BODY = {"model": "gpt://b1g/yandexgpt/latest", "input": "Say hi in three words.", "stream": False}
@@ -57,6 +56,19 @@ def test_caches_of_what_clients_send_keep_only_short_values() -> None:
     # Only the short header ("X-Short: 1") may have been remembered, once.
     assert [a - b for a, b in zip(after, before, strict=True)] in ([0, 0, 0, 0], [0, 0, 1, 0])
 
-    memo = KeyMemo()
-    memo.put("GET", "/v1/responses/" + "a" * 3000, b"", ("key",))
-    assert len(memo) == 0
+
+def test_remembered_forgets_the_least_recently_used_and_skips_long_arguments() -> None:
+    calls: list[str] = []
+
+    @remembered(maxsize=3, max_chars=8)
+    def upper(text: str) -> str:
+        calls.append(text)
+        return text.upper()
+
+    for text in ("a", "b", "c", "a", "d", "a", "b"):  # "a" seen again stays; "b" went first
+        assert upper(text) == text.upper()
+    assert calls == ["a", "b", "c", "d", "b"]
+    assert upper("x" * 9) == "X" * 9
+    assert upper("x" * 9) == "X" * 9
+    assert calls[-2:] == ["x" * 9, "x" * 9]  # computed each time, never kept
+    assert upper.cache_info().currsize == 3  # type: ignore[attr-defined]

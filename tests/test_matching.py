@@ -6,7 +6,7 @@ import pytest
 from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 
-from cassette_proxy.matching import PROJECTIONS, KeyMemo, Lookup, Matcher
+from cassette_proxy.matching import PROJECTIONS, Lookup, Matcher
 
 JSON = {"Content-Type": "application/json"}
 U = "https://ai.api.cloud.yandex.net/v1/responses/resp_1/cancel"
@@ -82,18 +82,3 @@ def test_a_lookup_has_the_key_of_the_request_it_stands_for(
     for request in (one, other):
         body = request.body if isinstance(request.body, bytes) else (request.body or b"")
         assert matcher.key(Lookup(request.method, request.uri, body)) == matcher.key(request)
-
-
-def test_the_key_memo_is_bounded_in_entries_and_body_size() -> None:
-    memo = KeyMemo(size=3, max_body=8)
-    for n in range(5):
-        memo.put("POST", f"/v1/responses/resp_{n}/cancel", b"", ("key", n))
-    assert len(memo) == 3  # the two oldest went first
-    assert memo.get("POST", "/v1/responses/resp_0/cancel", b"") is None
-    assert memo.get("POST", "/v1/responses/resp_4/cancel", b"") == ("key", 4)
-    assert memo.get("POST", "/v1/responses/resp_2/cancel", b"") == ("key", 2)  # seen again
-    memo.put("POST", "/v1/responses/resp_5/cancel", b"", ("key", 5))
-    assert memo.get("POST", "/v1/responses/resp_3/cancel", b"") is None  # the least recent
-    assert memo.get("POST", "/v1/responses/resp_2/cancel", b"") == ("key", 2)
-    memo.put("POST", "/v1/responses", b"x" * 9, ("big",))
-    assert memo.get("POST", "/v1/responses", b"x" * 9) is None  # keyed afresh each time
