@@ -6,10 +6,10 @@ exchange on the request path; pydantic models would cost more than the rest of t
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
+from cassette_proxy.kept import remembered
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_text
 
@@ -41,7 +41,7 @@ class ValidationRecord:
         return cls(verdict, [_logged(v.pointer, v.message, v.severity, v.kind) for v in violations])
 
 
-@functools.lru_cache(maxsize=4096)
+@remembered(maxsize=4096, max_chars=1024)  # pointers name the upstream's keys: any length
 def _violation_record(pointer: str, message: str, severity: str, kind: str) -> dict[str, str]:
     """Remembered: the same violations come back response after response (a field the upstream
     never sends), and redacting a message costs more than the rest of the log line."""
