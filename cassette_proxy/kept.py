@@ -26,17 +26,23 @@ def dumps_kept(value: Any, option: int | None = None) -> bytes:
     return bytes(bytearray(orjson.dumps(value, option=option)))
 
 
-def remembered(maxsize: int, max_chars: int) -> Callable[[Callable[..., R]], Callable[..., R]]:
-    """``functools.lru_cache(maxsize)`` for a function of strings (or bytes), remembering only
-    calls whose arguments are ``max_chars`` long at most, all together; the least recently used
-    is forgotten first."""
+def _chars(*args: Any) -> int:
+    return sum(len(arg) for arg in args if arg is not None)
+
+
+def remembered(
+    maxsize: int, max_chars: int, size: Callable[..., int] = _chars
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """``functools.lru_cache(maxsize)``, remembering only calls whose arguments ``size`` at most
+    ``max_chars`` (by default: strings or bytes, their lengths all together); the least recently
+    used is forgotten first."""
 
     def wrap(function: Callable[..., R]) -> Callable[..., R]:
         cached = functools.lru_cache(maxsize=maxsize)(function)
 
         @functools.wraps(function)
-        def call(*args: str | bytes | None) -> R:
-            if sum(len(arg) for arg in args if arg is not None) > max_chars:
+        def call(*args: Any) -> R:
+            if size(*args) > max_chars:
                 return function(*args)
             return cached(*args)
 

@@ -7,7 +7,6 @@ complete up to the last exchange, and several proxies may append to one file.
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import sys
@@ -59,17 +58,16 @@ _redacted_header: Final = remembered(maxsize=4096, max_chars=1024)(redact_header
 def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
     """The headers as logged: names lowercased, repeats joined, values redacted. A client sends
     the same headers request after request: each distinct set is made once (the caller's copy)."""
-    items = tuple(headers.items())
-    if len(items) > _REMEMBERED_HEADERS or sum(len(v) for _, v in items) > _REMEMBERED_CHARS:
-        return _headers_record.__wrapped__(items)  # a long set: made afresh, never remembered
-    return dict(_headers_record(items))
+    return dict(_headers_record(tuple(headers.items())))
 
 
-_REMEMBERED_HEADERS: Final = 64
-_REMEMBERED_CHARS: Final = 4096
+def _header_chars(items: tuple[tuple[str, str], ...]) -> int:
+    """A header set's size for the memo: its values, and 64 for each header (so a set of many
+    short headers counts as large as it is in memory)."""
+    return sum(len(value) + 64 for _, value in items)
 
 
-@functools.lru_cache(maxsize=1024)  # at most 1,024 sets of 64 headers and 4,096 characters
+@remembered(maxsize=1024, max_chars=8192, size=_header_chars)  # a long set: made each time
 def _headers_record(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     record: dict[str, str] = {}
     for name, value in items:
