@@ -16,18 +16,18 @@ import click
 from pydantic import AnyHttpUrl, ValidationError
 
 from cassette_proxy import __version__
-from cassette_proxy.audit import Filters, parse_status, parse_time, summarise
-from cassette_proxy.audit.document import render_json as render_audit_json
-from cassette_proxy.audit.gates import FORMS, Gate
-from cassette_proxy.audit.html import render_html
-from cassette_proxy.audit.report import Report
-from cassette_proxy.audit.text import render_text as render_audit
-from cassette_proxy.cassette_files import NoCassettes, cassette_paths
-from cassette_proxy.cassette_report import FailOn, JsonReport, TextReport, check_all, redact_all
 from cassette_proxy.errors import StartupError
-from cassette_proxy.progress import Progress
-from cassette_proxy.serve import serve
+from cassette_proxy.serving.serve import serve
 from cassette_proxy.settings import ENV_PREFIX, Settings
+from cassette_proxy.tools.audit import Filters, parse_status, parse_time, summarise
+from cassette_proxy.tools.audit.document import render_json as render_audit_json
+from cassette_proxy.tools.audit.gates import FORMS, Gate
+from cassette_proxy.tools.audit.html import render_html
+from cassette_proxy.tools.audit.report import Report
+from cassette_proxy.tools.audit.text import render_text as render_audit
+from cassette_proxy.tools.files import NoCassettes, cassette_paths
+from cassette_proxy.tools.progress import Progress
+from cassette_proxy.tools.report import FailOn, JsonReport, TextReport, check_all, redact_all
 
 SOURCES = ("upstream", "cassette", "proxy")
 VERDICTS = ("passed", "failed", "skipped")

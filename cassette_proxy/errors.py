@@ -1,7 +1,8 @@
 """Everything that makes the proxy answer a request itself.
 
-Each error knows its HTTP status, its OpenAI error ``type``/``code``, and whether a client may
-retry it; :func:`cassette_proxy.app.error_middleware` turns them into responses, in that one place::
+Each error knows its HTTP status, its OpenAI error ``type``/``code``, and whether a client may retry
+it; :func:`cassette_proxy.serving.app.exchange_middleware` turns them into responses, in that one
+place::
 
     ProxyError
     ├── RequestRejected            400  the request cannot be forwarded as it is
@@ -22,7 +23,7 @@ retry it; :func:`cassette_proxy.app.error_middleware` turns them into responses,
         └── UpstreamTimeout        504  no complete response within --upstream-timeout
 
 Foreign exceptions (aiohttp's, zlib's, yaml's) are translated where they arise: the network in
-:mod:`cassette_proxy.upstream`, files in :mod:`cassette_proxy.persist`.
+:mod:`cassette_proxy.serving.upstream`, files in :mod:`cassette_proxy.store.persist`.
 """
 
 from __future__ import annotations

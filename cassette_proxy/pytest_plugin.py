@@ -31,10 +31,8 @@ import pytest
 from aiohttp import web
 from pydantic import ValidationError
 
-from cassette_proxy.app import PIPELINE, build_app
-from cassette_proxy.cassette import Cassette, Interaction
 from cassette_proxy.errors import CassetteLocked, StartupError
-from cassette_proxy.hints import (
+from cassette_proxy.matching.hints import (
     BY_COMMAND_LINE,
     BY_CONFIG,
     BY_DEFAULT,
@@ -46,11 +44,13 @@ from cassette_proxy.hints import (
     MARKER,
     PytestHints,
 )
-from cassette_proxy.journal import CassetteLock, journal_path
-from cassette_proxy.log import AuditLog
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
-from cassette_proxy.serve import ServerThread
+from cassette_proxy.serving.app import PIPELINE, build_app
+from cassette_proxy.serving.log import AuditLog
+from cassette_proxy.serving.serve import ServerThread
 from cassette_proxy.settings import GivenSettings, RecordMode, Settings, ValidationMode
+from cassette_proxy.store.cassette import Cassette, Interaction
+from cassette_proxy.store.journal import CassetteLock, journal_path
 
 if TYPE_CHECKING:
     from pluggy import Result

@@ -39,12 +39,12 @@ import orjson  # noqa: E402
 from fast_upstream import BODY  # noqa: E402
 from vcr.request import Request as VcrRequest  # noqa: E402
 
-from cassette_proxy.cassette import Interaction  # noqa: E402
 from cassette_proxy.contract import classify, stream_checker  # noqa: E402
 from cassette_proxy.contract.validation import check_status_and_body  # noqa: E402
-from cassette_proxy.persist import save_cassette  # noqa: E402
 from cassette_proxy.redact import scanned  # noqa: E402
 from cassette_proxy.sse import decode_all  # noqa: E402
+from cassette_proxy.store.cassette import Interaction  # noqa: E402
+from cassette_proxy.store.persist import save_cassette  # noqa: E402
 
 LUA = """
 counter = 0
@@ -200,7 +200,7 @@ def make_cassette(path: Path, upstream: str, count: int) -> None:
 LOAD_PROBE = """
 import sys, time
 from pathlib import Path
-from cassette_proxy.recorder import Recorder
+from cassette_proxy.store.recorder import Recorder
 from cassette_proxy.settings import Settings
 def rss():
     for line in open("/proc/self/status"):
@@ -328,9 +328,9 @@ def audit_speed(work: Path, count: int) -> dict[str, Any]:
     """
     import orjson  # noqa: PLC0415 - only this measurement needs these
 
-    from cassette_proxy.audit import summarise  # noqa: PLC0415
     from cassette_proxy.models.events import ExchangeEvent as Event  # noqa: PLC0415
     from cassette_proxy.models.events import MessageRecord, ValidationRecord  # noqa: PLC0415
+    from cassette_proxy.tools.audit import summarise  # noqa: PLC0415
 
     path = work / "audit.log"
     body = orjson.loads(BODY)

@@ -6,7 +6,7 @@ The file is gitleaks' generated default configuration (``config/gitleaks.toml`` 
 repository, MIT licence; its licence is kept beside the copy as ``LICENSE.gitleaks``). It is
 copied verbatim from its ``title`` line on, under a header naming the version, and only if every
 rule compiles in RE2 (the engine the proxy scans with, whose syntax gitleaks' Go rules use) and
-the whole set compiles as one. Then run ``./scripts/test tests/test_secret_rules.py``: the
+the whole set compiles as one. Then run ``./scripts/test tests/redact/test_secret_rules.py``: the
 rules' own examples (``ghp_...``, ``AKIA...``, JWTs, ...) must still be found, and the
 documented bodies left alone.
 """

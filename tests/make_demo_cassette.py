@@ -17,10 +17,10 @@ from pathlib import Path
 import openai
 from aiohttp.test_utils import TestServer
 
-from cassette_proxy.app import build_app
-from cassette_proxy.cassette import Interaction
-from cassette_proxy.persist import load_cassette, save_cassette
+from cassette_proxy.serving.app import build_app
 from cassette_proxy.settings import Settings
+from cassette_proxy.store.cassette import Interaction
+from cassette_proxy.store.persist import load_cassette, save_cassette
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 

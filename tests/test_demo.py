@@ -8,7 +8,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestServer
 
-from cassette_proxy.app import build_app
+from cassette_proxy.serving.app import build_app
 from cassette_proxy.settings import Settings
 from tests.make_demo_cassette import DEMO, DEMO_IDS, MISSING_ID
 

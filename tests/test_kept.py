@@ -9,12 +9,12 @@ import orjson
 import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from cassette_proxy.exchange import _logged_id
 from cassette_proxy.kept import dumps_kept, remembered
-from cassette_proxy.log import _headers_record, _redacted_header, headers_record
 from cassette_proxy.models.events import ValidationRecord, _violation_record
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_path
+from cassette_proxy.serving.exchange import _logged_id
+from cassette_proxy.serving.log import _headers_record, _redacted_header, headers_record
 
 BODY = {"model": "gpt://b1g/yandexgpt/latest", "input": "Say hi in three words.", "stream": False}
 

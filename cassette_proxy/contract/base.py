@@ -5,7 +5,7 @@ API reference (the "seed", ``shared/seeds/003_…txt``), the OpenAI spec facts g
 ``shared/reference/``, and the pinned ``openai`` client's own types. A field, enum value, item,
 tool or event type known to any of them is not drift. A field the seed or the client requires is
 required; where real servers break such a requirement, :class:`Tolerated` says so, and why.
-``tests/test_client_parity.py`` walks the client's models against these, both ways.
+``tests/contract/test_client_parity.py`` walks the client's models against these, both ways.
 
 How strict the models are:
 

@@ -1,10 +1,10 @@
 """The lines of a journal (``<cassette>.journal``), as they are checked when it is read back.
 
 A journal is written by the proxy, but read after a crash from a disk anyone with access to the
-folder may have touched: every field is checked for its type (strict: ``"200"`` is not a
-status), so a tampered journal is refused in one line instead of failing later on the request
-path. Writing stays plain ``orjson`` on dicts of the same shape (:mod:`cassette_proxy.journal`),
-which is several times cheaper per recorded interaction; a round-trip test keeps the two equal.
+folder may have touched: every field is checked for its type (strict: ``"200"`` is not a status), so
+a tampered journal is refused in one line instead of failing later on the request path. Writing
+stays plain ``orjson`` on dicts of the same shape (:mod:`cassette_proxy.store.journal`), which is
+several times cheaper per recorded interaction; a round-trip test keeps the two equal.
 """
 
 from __future__ import annotations

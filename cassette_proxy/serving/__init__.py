@@ -1,0 +1,1 @@
+"""The path a request takes, and the process that serves it."""

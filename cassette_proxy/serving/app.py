@@ -1,0 +1,232 @@
+"""The aiohttp application: state, routes, and the one middleware every exchange passes.
+
+The middleware is the one place where errors become responses (before a response's headers have
+gone; after, :mod:`cassette_proxy.serving.relay` ends it) and where the exchange is logged, once its
+last byte has gone. ``X-Proxy-Source`` and ``X-Proxy-Validation`` come from the exchange
+(:meth:`~cassette_proxy.serving.exchange.Exchange.labels`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import traceback
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from multidict import CIMultiDictProxy
+
+from cassette_proxy.contract import classify
+from cassette_proxy.errors import (
+    ClientDisconnected,
+    HTTPRefusal,
+    InternalError,
+    ProxyError,
+    ProxyRouteNotFound,
+)
+from cassette_proxy.redact import redact_path
+from cassette_proxy.serving.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
+from cassette_proxy.serving.handler import Pipeline, handle, refuse_foreign_target
+from cassette_proxy.serving.log import AuditLog
+from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
+from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
+from cassette_proxy.settings import Settings
+from cassette_proxy.store.recorder import Recorder
+
+PIPELINE = web.AppKey("pipeline", Pipeline)
+METRICS = web.AppKey("metrics", Metrics)
+AUDIT_LOG = web.AppKey("audit_log", AuditLog)
+EXCHANGE = web.RequestKey("exchange", Exchange)
+
+__all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
+
+OWN_SEGMENT = "_proxy"  # the first path segment of the proxy's own routes; never forwarded
+OWN_PREFIX = f"/{OWN_SEGMENT}/"
+CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
+
+
+def error_response(error: ProxyError) -> web.Response:
+    headers = {"Content-Type": "application/json"}
+    # The openai client retries 408, 409, 429 and >= 500 unless told otherwise; only a broken
+    # or slow upstream is worth another try.
+    headers["x-should-retry"] = "true" if error.retryable else "false"
+    return web.Response(status=error.status, body=error.envelope().to_json(), headers=headers)
+
+
+def as_proxy_error(exc: Exception, request: web.Request) -> ProxyError:
+    """Any exception from a handler as the error the proxy answers with."""
+    if isinstance(exc, ProxyError):
+        return exc
+    if isinstance(exc, web.HTTPException):  # aiohttp's own refusal, answered in our envelope
+        return HTTPRefusal(
+            exc.status,
+            f"cassette-proxy cannot route {request.method} {request.raw_path[:200]!r}: "
+            f"{exc.reason}",
+        )
+    # A bug: still answered in the envelope, and logged with its traceback.
+    request.app[AUDIT_LOG].lifecycle(
+        "internal_error",
+        method=request.method,
+        path=redact_path(request.raw_path),
+        traceback=traceback.format_exc(),
+    )
+    return InternalError(
+        f"cassette-proxy failed unexpectedly ({type(exc).__name__}); this is a bug, and the "
+        "traceback is in the proxy's log as an internal_error event"
+    )
+
+
+@web.middleware
+async def exchange_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    exchange = Exchange(
+        classify(request.method, request.raw_path.partition("?")[0]),
+        request.method,
+        request.raw_path,
+    )
+    request[EXCHANGE] = exchange
+    exchange.settle = partial(_settle, request.app, exchange)
+    try:
+        refuse_foreign_target(request)
+        response = await handler(request)
+    except asyncio.CancelledError:  # the client went away (aiohttp cancels its handler)
+        if exchange.error is None:
+            exchange.error = ClientDisconnected(
+                "the client went away before the response was complete; the upstream request "
+                "was dropped and nothing was recorded"
+            )
+        # nginx's 499 for an exchange whose client left before any response was sent.
+        exchange.settle(exchange.answer or web.Response(status=CLIENT_CLOSED))
+        raise
+    except Exception as exc:  # every failure becomes an answer, here and only here
+        exchange.error = as_proxy_error(exc, request)
+        exchange.source = PROXY
+        response = error_response(exchange.error)
+    if response is not exchange.answer:  # the relay labels what it sends; the rest is ours
+        response.headers.update(exchange.labels())
+    exchange.settle(response)  # unless the relay did, before the response's last byte
+    return response
+
+
+def _settle(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
+    """Metrics and the log line for one exchange, once: before its last byte leaves, so a client
+    that has its answer finds the exchange in the log."""
+    if exchange.settled or not exchange.logged:
+        return
+    exchange.settled = True
+    try:
+        _account(app, exchange, response)
+    except Exception as exc:  # the answer still goes out; the failure goes to stderr
+        sys.stderr.write(f"cassette-proxy: cannot log an exchange: {exc!r}\n")
+
+
+def _account(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
+    """Metrics and the log line for one exchange."""
+    duration_ms = exchange.watch.ms()
+    app[METRICS].observe(exchange, response.status, duration_ms)
+    body = response.body if isinstance(response, web.Response) else b""
+    log = app[AUDIT_LOG]
+    log.write(
+        exchange.event(
+            response.status,
+            CIMultiDictProxy(response.headers),
+            body if isinstance(body, bytes) else b"",
+            duration_ms,
+            serialized_only=log.serialized_only,
+        )
+    )
+
+
+async def proxy_handler(request: web.Request) -> web.StreamResponse:
+    return await handle(request.app[PIPELINE], request[EXCHANGE], request)
+
+
+async def health_handler(request: web.Request) -> web.StreamResponse:
+    request[EXCHANGE].logged = False
+    pipeline = request.app[PIPELINE]
+    settings = pipeline.settings
+    recorder = pipeline.recorder
+    body = {
+        "status": "ok",
+        "mode": "pass-through" if recorder is None else settings.record_mode.value,
+        "upstream": settings.upstream_base,
+        "validation": settings.validation.value,
+        "cassette": str(settings.cassette) if settings.cassette else None,
+        "interactions": len(recorder.cassette) if recorder else 0,
+        "recorded": len(recorder.cassette.recorded) if recorder else 0,
+        "played": recorder.cassette.played if recorder else 0,
+    }
+    return web.json_response(body)
+
+
+async def metrics_handler(request: web.Request) -> web.StreamResponse:
+    request[EXCHANGE].logged = False
+    return web.Response(
+        body=request.app[METRICS].exposition(), headers={"Content-Type": CONTENT_TYPE}
+    )
+
+
+async def internal_not_found(request: web.Request) -> web.StreamResponse:
+    raise ProxyRouteNotFound(
+        f"{request.method} {request.path} is not one of cassette-proxy's own routes; paths under "
+        "/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/metrics"
+    )
+
+
+def build_app(
+    settings: Settings, *, transport: Transport | None = None, audit_log: AuditLog | None = None
+) -> web.Application:
+    """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
+    recorder = Recorder(settings) if settings.cassette is not None else None
+    try:
+        log = audit_log or AuditLog(settings.log_file)
+    except BaseException:  # a start-up that fails leaves no lock or journal behind
+        if recorder is not None:
+            recorder.close()
+        raise
+    timeouts = Timeouts(headers=settings.upstream_timeout, idle=settings.upstream_idle_timeout)
+    pipeline = Pipeline(
+        settings, transport or AiohttpTransport(timeouts, settings.max_connections), recorder
+    )
+    app = web.Application(middlewares=[exchange_middleware], client_max_size=settings.max_body_size)
+    app[PIPELINE] = pipeline
+    app[AUDIT_LOG] = log
+    app[METRICS] = Metrics()
+    app.router.add_get("/_proxy/health", health_handler)
+    app.router.add_get("/_proxy/metrics", metrics_handler)
+    app.router.add_route("*", OWN_PREFIX + "{tail:.*}", internal_not_found)
+    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    app.cleanup_ctx.append(_lifecycle)
+    if recorder is not None:
+        log.lifecycle(
+            "cassette_opened",
+            cassette=str(recorder.path),
+            record_mode=recorder.mode.value,
+            interactions=len(recorder.cassette.loaded),
+            replays=recorder.policy.replay,
+            records=recorder.policy.record,
+            recovered_from_journal=recorder.recovered,
+        )
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    yield
+    pipeline = app[PIPELINE]
+    log = app[AUDIT_LOG]
+    try:
+        await pipeline.transport.close()
+        if pipeline.recorder is not None:
+            summary = pipeline.recorder.close()
+            log.lifecycle(
+                "cassette_closed",
+                cassette=summary.cassette,
+                loaded=summary.loaded,
+                recorded=summary.recorded,
+                played=summary.played,
+                recorded_never_played=summary.never_played,
+                saved=summary.saved,
+            )
+    finally:
+        log.close()

@@ -1,0 +1,210 @@
+"""One exchange as it passes through the proxy: what came in, what went out, what was found.
+
+The handler fills it in; the middleware in :mod:`cassette_proxy.serving.app` turns it into the log
+event.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final
+
+import orjson
+from aiohttp import web
+from multidict import CIMultiDictProxy
+
+from cassette_proxy.contract import Checked, Route
+from cassette_proxy.errors import ProxyError
+from cassette_proxy.kept import dumps_kept, remembered
+from cassette_proxy.models.events import (
+    ExchangeEvent,
+    MessageRecord,
+    StreamRecord,
+    ValidationRecord,
+)
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
+from cassette_proxy.models.violations import Verdict
+from cassette_proxy.redact import printable, redact_path, redact_text
+from cassette_proxy.serving.log import Stopwatch, message_record, now
+
+if TYPE_CHECKING:
+    from cassette_proxy.serving.tee import Captured
+
+SOURCE_HEADER: Final = "X-Proxy-Source"
+VALIDATION_HEADER: Final = "X-Proxy-Validation"
+
+UPSTREAM: Final = "upstream"
+CASSETTE: Final = "cassette"
+PROXY: Final = "proxy"
+
+
+@dataclass(slots=True)
+class Exchange:
+    route: Route
+    method: str
+    raw_path: str
+    id: str = field(default_factory=lambda: os.urandom(16).hex())  # as random as uuid4().hex
+    started: str = field(default_factory=now)
+    watch: Stopwatch = field(default_factory=Stopwatch)
+    request: ProxyRequest | None = None
+    response: ProxyResponse | None = None  # a whole response: replayed, or held to be checked
+    captured: Captured | None = None  # what the tee kept of a response that streamed
+    source: str = PROXY
+    ttfb_ms: float | None = None  # to the upstream's response headers
+    upstream_ms: float | None = None  # to the upstream's last byte
+    sent: int = 0  # body bytes written to the client
+    replay_wait_ms: float | None = None  # waited on purpose, replaying at the recorded times
+    answer: web.StreamResponse | None = None  # the response whose headers went to the client
+    request_check: Checked = field(default_factory=Checked)
+    response_check: Checked = field(default_factory=Checked)
+    checking: bool = False  # the response is checked as it streams (verdict after the headers)
+    error: ProxyError | None = None
+    recorded: bool = False  # kept in the cassette
+    not_recorded: str | None = None  # why a recording mode did not record it
+    logged: bool = True  # the proxy's own routes (health) are not logged
+    # Writes the log line and metrics (set by the middleware); called before the response's
+    # last byte, or by the middleware once the handler returns.
+    settle: Callable[[web.StreamResponse], None] = field(default=lambda _: None, repr=False)
+    settled: bool = False
+
+    @property
+    def verdict(self) -> Verdict:
+        request, response = self.request_check, self.response_check
+        if not (request.checked or response.checked):
+            return Verdict.SKIPPED
+        if request.failed or response.failed:
+            return Verdict.FAILED
+        return Verdict.PASSED
+
+    def labels(self) -> dict[str, str]:
+        """``X-Proxy-Source`` and ``X-Proxy-Validation``, as known when the headers leave: for
+        a response that streams from the upstream the response's verdict is not known yet
+        (``pending``, unless the request already failed); it is in the log line."""
+        verdict = self.verdict
+        if self.checking and not self.response_check.checked and verdict is not Verdict.FAILED:
+            verdict = Verdict.PENDING
+        return {SOURCE_HEADER: self.source, VALIDATION_HEADER: verdict.value}
+
+    def event(
+        self,
+        status: int,
+        headers: CIMultiDictProxy[str],
+        body: bytes,
+        duration_ms: float,
+        *,
+        serialized_only: bool = False,
+    ) -> ExchangeEvent:
+        """The log event, given what the client actually got (``headers`` and ``body`` are
+        used for a response the proxy made up). ``serialized_only``: the event will only be
+        serialized, so a replayed body may be given pre-serialized."""
+        verdict = self.verdict
+        answered = self._answered()
+        replaced = answered is not None and self.source == PROXY
+        captured = self.captured
+        if captured is not None and not replaced:
+            response = _captured_record(captured)
+        elif answered is not None and not replaced:
+            response = _response_record(answered, serialized=serialized_only)
+        else:
+            response = _record(headers, body)
+        return ExchangeEvent(
+            time=self.started,
+            id=self.id,
+            method=self.method,
+            path=printable(redact_path(self.raw_path)),
+            route=self.route.name,
+            response_id=_logged_id(self.route.response_id),
+            status=status,
+            source=self.source,
+            duration_ms=duration_ms,
+            upstream_ms=self.upstream_ms,
+            request=self._request_record(),
+            response=response,
+            validation={
+                "request": ValidationRecord.of(
+                    self.request_check.verdict.value, self.request_check.violations
+                ),
+                "response": self._response_validation(),
+            },
+            verdict=verdict.value,
+            error=self.error.code if self.error is not None else None,
+            original_status=answered.status if replaced and answered else None,
+            original=_response_record(answered) if replaced and answered else None,
+            ttfb_ms=self.ttfb_ms,
+            stream=self._stream_record(),
+            not_recorded=self.not_recorded,
+            replay_wait_ms=self.replay_wait_ms,
+        )
+
+    def _response_validation(self) -> ValidationRecord:
+        """The response's check as logged; a replayed response's, once per recording (its
+        check is done once, on first play, so its record can be too)."""
+        check = self.response_check
+        memo = self.response.memo if self.source == CASSETTE and self.response else None
+        record = memo.get("validation_record") if memo is not None else None
+        if record is None:
+            record = ValidationRecord.of(check.verdict.value, check.violations)
+            if memo is not None:
+                memo["validation_record"] = record
+        assert isinstance(record, ValidationRecord)
+        return record
+
+    def _answered(self) -> ProxyResponse | None:
+        """The response from the upstream or the cassette (what was kept of it)."""
+        if self.captured is not None:
+            return self.captured.response
+        return self.response
+
+    def _stream_record(self) -> StreamRecord | None:
+        if self.captured is not None:
+            return self.captured.stream
+        if self.response is not None:
+            return self.response.memo.get("stream")
+        return None
+
+    def _request_record(self) -> MessageRecord:
+        if self.request is None:
+            return MessageRecord({}, None, 0)
+        return message_record(self.request.headers, self.request.body, len(self.request.body))
+
+
+@remembered(maxsize=4096, max_chars=256)
+def _logged_id(response_id: str | None) -> str | None:
+    """The id as logged: like the path it came from, a key-shaped id is fingerprinted.
+    Remembered, like the path (replays repeat ids)."""
+    return None if response_id is None else printable(redact_text(response_id))
+
+
+def _record(headers: CIMultiDictProxy[str], body: bytes) -> MessageRecord:
+    return message_record(headers, body, len(body))
+
+
+def _response_record(response: ProxyResponse, *, serialized: bool = False) -> MessageRecord:
+    """The response as logged; built once per response object (so once per replayed one).
+    ``serialized``: its body pre-serialized, as the log line embeds it (the largest part of a
+    replay's log line, then serialized once per recording instead of once per play)."""
+    key = "log:serialized" if serialized else "log"
+    record = response.memo.get(key)
+    if record is None:
+        try:
+            body = response.decoded_body()
+        except UndecodableBody:
+            body = response.body
+        record = message_record(response.headers, body, len(response.body))
+        if serialized and record.body is not None:  # only the bytes are kept, not the values
+            record = replace(record, body=orjson.Fragment(dumps_kept(record.body)))
+        response.memo[key] = record
+    assert isinstance(record, MessageRecord)
+    return record
+
+
+def _captured_record(captured: Captured) -> MessageRecord:
+    """A response that streamed, as logged: what the tee kept, with its real size."""
+    response = captured.response
+    try:
+        body = response.decoded_body()
+    except UndecodableBody:
+        body = response.body
+    return message_record(response.headers, body, captured.size, truncated=captured.truncated)

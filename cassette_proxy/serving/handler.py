@@ -1,0 +1,327 @@
+"""The path a proxied request takes.
+
+    read ─ check request ─┬─ replay from the cassette ─────────────────────┬─ relay: headers,
+                          └─ forward upstream (headers, then the body) ────┘  then each chunk
+                                                     └─ tee (≤ cap): check, record, log ┘
+
+Each step is one function below; :func:`handle` runs them in order. Nothing is held back: the
+upstream's headers go to the client when they arrive and its body as it arrives
+(:mod:`cassette_proxy.serving.relay`); validation, recording and the log observe a bounded copy
+through the tee (:mod:`cassette_proxy.serving.tee`) and conclude before the client's last byte.
+Anything that makes the proxy answer by itself before the headers have gone is raised as a
+:class:`cassette_proxy.errors.ProxyError` and turned into a response by the middleware in
+:mod:`cassette_proxy.serving.app`; after the headers, the relay ends the response as best it can.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+from vcr.request import Request as VcrRequest
+from yarl import URL
+
+from cassette_proxy.contract import (
+    Checked,
+    Route,
+    check_request,
+    check_response,
+    stream_checker,
+)
+from cassette_proxy.errors import (
+    BodyTooLarge,
+    ClientDisconnected,
+    ContractRejected,
+    RefusedTarget,
+    ResponseRejected,
+)
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
+from cassette_proxy.models.violations import Violation
+from cassette_proxy.redact import redact_bytes, redact_header, redact_path
+from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
+from cassette_proxy.serving.log import BODY_LIMIT
+from cassette_proxy.serving.relay import send_known, stream
+from cassette_proxy.serving.replay import frames_of, head_of, stream_record
+from cassette_proxy.serving.tee import Captured, Tee
+from cassette_proxy.serving.upstream import OutboundRequest, Transport, UpstreamResponse
+from cassette_proxy.settings import Settings, ValidationMode
+from cassette_proxy.sse import decode_all, is_event_stream
+from cassette_proxy.store.cassette import Interaction
+from cassette_proxy.store.recorder import Recorder
+
+# Request headers that describe the hop to the proxy, not the request: never forwarded.
+NOT_FORWARDED = frozenset({"host", "expect"})
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """What a request needs on its way: settings, the network, and the cassette if any."""
+
+    settings: Settings
+    transport: Transport
+    recorder: Recorder | None
+
+    @property
+    def validating(self) -> bool:
+        return self.settings.validation is not ValidationMode.OFF
+
+    @property
+    def strict(self) -> bool:
+        return self.settings.validation is ValidationMode.STRICT
+
+
+# Escapes that can spell a dot segment: ".", the separators some servers decode before they
+# route ("/" and "\\"), and ";", which starts path parameters some servers drop ("/..;/").
+_SEGMENT_ESCAPES: Final = {"2e": ".", "2f": "/", "5c": "\\", "3b": ";"}
+_SEGMENT_ESCAPE: Final = re.compile(r"%(2e|2f|5c|3b)", re.IGNORECASE)
+_SEPARATOR: Final = re.compile(r"[/\\]")
+
+
+def has_dot_segment(raw_path: str) -> bool:
+    """Whether the path (no query) has a ``.`` or ``..`` segment, spelt plainly, as ``%2e``,
+    between encoded slashes or backslashes (``resp%2F..%2Fadmin``), or with path parameters
+    (``..;x``, which servers such as Tomcat read as ``..``)."""
+    if "." not in raw_path and "%2" not in raw_path.lower():
+        return False  # most paths: no dot, nothing encoded that could make one
+    decoded = _SEGMENT_ESCAPE.sub(lambda m: _SEGMENT_ESCAPES[m[1].lower()], raw_path)
+    return any(part.partition(";")[0] in {".", ".."} for part in _SEPARATOR.split(decoded))
+
+
+def refuse_foreign_target(request: web.Request) -> None:
+    """Refuse what an open proxy would take: CONNECT, absolute-form or authority targets, and
+    paths with dot segments, which a server that normalises them would route outside the
+    upstream's path (``/api/v1/../../admin``)."""
+    if request.method == "CONNECT" or not request.raw_path.startswith("/"):
+        raise RefusedTarget(
+            f"cassette-proxy is a reverse proxy for one configured upstream, not an open proxy: "
+            f"{request.method} {redact_path(request.raw_path)[:200]!r} is refused; send "
+            "origin-form requests "
+            "such as POST /v1/responses/{id}/cancel"
+        )
+    if has_dot_segment(request.raw_path.partition("?")[0]):
+        raise RefusedTarget(
+            f"cassette-proxy refuses {request.method} {redact_path(request.raw_path)[:200]!r}: "
+            "its path has a '.' or '..' segment (plain or percent-encoded), which a server that "
+            "normalises paths would route outside the upstream's API; nothing was forwarded. "
+            "Send the path without dot segments"
+        )
+
+
+async def read_request(request: web.Request, max_body_size: int) -> ProxyRequest:
+    """The client's request, refused if its body is over the limit."""
+    declared = request.content_length
+    if declared is not None and declared > max_body_size:
+        raise BodyTooLarge(_too_large(declared, max_body_size))
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise BodyTooLarge(_too_large(None, max_body_size)) from exc
+    except ConnectionResetError as exc:
+        raise ClientDisconnected(
+            f"the connection was lost while reading the body of {request.method} "
+            f"{redact_path(request.raw_path)[:200]!r}; nothing was forwarded"
+        ) from exc
+    return ProxyRequest(request.method, request.raw_path, end_to_end(request.headers), body)
+
+
+def _too_large(size: int | None, limit: int) -> str:
+    got = f"is {size} bytes" if size is not None else "is larger"
+    return (
+        f"request body {got}, over the proxy's limit of {limit} bytes; nothing was forwarded "
+        "(raise --max-body-size if this is expected)"
+    )
+
+
+def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
+    """The request as the upstream gets it: same method, raw path, query and body; the upstream's
+    Host; the configured key instead of the client's when one is set."""
+    headers: CIMultiDict[str] = CIMultiDict(
+        (name, value)
+        for name, value in incoming.headers.items()
+        if name.lower() not in NOT_FORWARDED
+    )
+    if settings.upstream_api_key is not None:
+        headers["Authorization"] = f"Api-Key {settings.upstream_api_key.get_secret_value()}"
+    url = URL(settings.upstream_base + incoming.raw_path, encoded=True)
+    return OutboundRequest(incoming.method, url, CIMultiDictProxy(headers), incoming.body)
+
+
+def as_recorded(request: OutboundRequest) -> VcrRequest:
+    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted."""
+    url = request.url
+    origin = str(url.origin())
+    headers = {str(name): redact_header(name, value) for name, value in request.headers.items()}
+    return VcrRequest(
+        request.method,
+        origin + redact_path(url.raw_path_qs),
+        redact_bytes(request.body),
+        headers,
+    )
+
+
+def check_incoming(pipeline: Pipeline, exchange: Exchange, incoming: ProxyRequest) -> None:
+    """The request against the route's contract; strict validation refuses a broken one."""
+    if not pipeline.validating:
+        return
+    exchange.request_check = check_request(
+        exchange.route, incoming, injecting_key=pipeline.settings.upstream_api_key is not None
+    )
+    if pipeline.strict and exchange.request_check.errors:
+        raise ContractRejected(exchange.request_check.errors)
+
+
+async def replay(
+    pipeline: Pipeline, exchange: Exchange, request: web.Request, interaction: Interaction
+) -> web.StreamResponse:
+    """Answer from the cassette: its checks are done once per recording, its frames sent as
+    they were recorded (at once, or at the recorded times)."""
+    exchange.source = CASSETTE
+    response = exchange.response = interaction.replay
+    stream_record(response)  # the log's summary of a recorded stream, made on first play
+    if pipeline.validating:
+        exchange.response_check = check_recorded(exchange.route, response)
+        if pipeline.strict and exchange.response_check.errors:
+            raise ResponseRejected(response.status, exchange.response_check.errors)
+    settings = pipeline.settings
+    headers_after, frames = frames_of(interaction, settings.replay_timing, settings.replay_speed)
+    return await send_known(
+        request, exchange, head_of(response), frames, headers_after=headers_after
+    )
+
+
+def check_recorded(route: Route, response: ProxyResponse) -> Checked:
+    """A recorded response's check, done on its first play and kept with it."""
+    if not is_event_stream(response.headers.get("Content-Type")):
+        return check_response(route, response)
+    checked = response.memo.get("checked:stream")
+    if checked is None:
+        checker = stream_checker(route, response.status)
+        found: list[Violation] = []
+        if checker is not None:
+            for event in decode_all(response.body):
+                found.extend(checker.check(event))
+            found.extend(checker.finish(ended=True))
+        checked = response.memo["checked:stream"] = Checked(found, checked=checker is not None)
+    assert isinstance(checked, Checked)
+    return checked
+
+
+async def forward(
+    pipeline: Pipeline, exchange: Exchange, request: OutboundRequest
+) -> UpstreamResponse:
+    """Send the request upstream; returns when the response's headers are in."""
+    exchange.source = UPSTREAM
+    try:
+        upstream = await pipeline.transport.send(request)
+    finally:
+        exchange.upstream_ms = exchange.watch.ms()
+    exchange.ttfb_ms = upstream.ttfb_ms
+    return upstream
+
+
+async def relay_upstream(
+    pipeline: Pipeline,
+    exchange: Exchange,
+    request: web.Request,
+    upstream: UpstreamResponse,
+    recorded_request: VcrRequest | None,
+) -> web.StreamResponse:
+    """Pass the upstream's response on as it arrives, observed through the tee."""
+    head = upstream.head
+    route = exchange.route
+    validating = pipeline.validating
+    sse = is_event_stream(head.headers.get("Content-Type"))
+    checker = stream_checker(route, head.status) if validating and sse else None
+    # Strict validation of a whole JSON body must see it before the client does; an event
+    # stream is checked event by event on its way instead, and holds nothing back.
+    hold = pipeline.strict and route.has_contract and not sse
+    # The whole body is kept (up to the cap) only when it will be recorded or checked whole;
+    # otherwise only what the log line shows of it.
+    whole = recorded_request is not None or (validating and route.has_contract and not sse)
+    cap = pipeline.settings.max_capture_size
+    tee = Tee(head, cap, checker, upstream.ttfb_ms, keep=cap if whole else BODY_LIMIT)
+    exchange.checking = validating and not hold and (checker is not None or route.has_contract)
+
+    def conclude(captured: Captured) -> None:
+        exchange.upstream_ms = exchange.watch.ms()
+        if validating:
+            exchange.response_check = checked_capture(route, captured, streamed=checker)
+        if recorded_request is not None:
+            record(pipeline, exchange, recorded_request, captured)
+        if hold and exchange.response_check.errors:
+            raise ResponseRejected(head.status, exchange.response_check.errors)
+
+    response = await stream(
+        request, exchange, upstream.body, tee, conclude=conclude, hold=hold, gate=pipeline.strict
+    )
+    captured = exchange.captured
+    if captured is not None and not captured.ended:  # cut: what was seen is still reported
+        exchange.upstream_ms = exchange.watch.ms()
+        if validating:
+            exchange.response_check = checked_capture(route, captured, streamed=checker)
+        if recorded_request is not None:
+            exchange.not_recorded = captured.recordable
+    return response
+
+
+def checked_capture(route: Route, captured: Captured, *, streamed: object | None) -> Checked:
+    """The response's check, from what the tee kept: an event stream's events were checked as
+    they came (by ``streamed``, the stream checker, if the route has one); a whole body is
+    checked now, unless it was too large to keep."""
+    if captured.stream is not None:
+        if streamed is None:
+            return Checked()
+        found = list(captured.violations)
+        if captured.overflowed:
+            found.append(_unchecked_rest(captured))
+        return Checked(found, checked=True)
+    if captured.truncated:
+        return Checked()
+    return check_response(route, captured.response)
+
+
+def _unchecked_rest(captured: Captured) -> Violation:
+    return Violation(
+        pointer="",
+        message=f"the stream ({captured.size} bytes) is larger than --max-capture-size; "
+        "only its first events were checked",
+        severity="warning",
+        kind="body",
+    )
+
+
+def record(pipeline: Pipeline, exchange: Exchange, request: VcrRequest, captured: Captured) -> None:
+    """Keep the response in the cassette (journalled before the client's last byte), unless it
+    is not whole; then the log says why."""
+    recorder = pipeline.recorder
+    assert recorder is not None
+    reason = captured.recordable
+    if reason is not None:
+        exchange.not_recorded = reason
+        return
+    recorder.record(request, captured.response, captured.timing)
+    exchange.recorded = True
+
+
+async def handle(
+    pipeline: Pipeline, exchange: Exchange, request: web.Request
+) -> web.StreamResponse:
+    """Run one request through the proxy, as drawn at the top of this module."""
+    settings = pipeline.settings
+    incoming = await read_request(request, settings.max_body_size)
+    exchange.request = incoming
+    check_incoming(pipeline, exchange, incoming)
+    recorder = pipeline.recorder
+    if recorder is not None and (interaction := recorder.play(incoming)) is not None:
+        return await replay(pipeline, exchange, request, interaction)
+    outgoing = outbound(incoming, settings)
+    recorded_request = None
+    if recorder is not None:
+        recorded_request = as_recorded(outgoing)
+        if not recorder.policy.record:
+            raise recorder.miss(recorded_request)
+    upstream = await forward(pipeline, exchange, outgoing)
+    return await relay_upstream(pipeline, exchange, request, upstream, recorded_request)

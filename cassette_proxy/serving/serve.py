@@ -1,0 +1,210 @@
+"""Running the proxy: as a process (:func:`serve`) or inside another program, such as a test
+run, on a thread of its own (:class:`ServerThread`).
+
+SIGTERM and SIGINT stop accepting connections, let in-flight requests finish (up to
+``--shutdown-timeout`` seconds, a hard deadline: requests still running then are cut), then save
+the cassette and return: the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import gc
+import resource
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Final
+
+from aiohttp import web
+from yarl import URL
+
+from cassette_proxy import __version__
+from cassette_proxy.errors import StartupError
+from cassette_proxy.serving.app import AUDIT_LOG, PIPELINE, build_app
+from cassette_proxy.serving.server import RUNNER_OPTIONS, Limits, ProxyRunner
+from cassette_proxy.settings import ReplayTiming, Settings
+from cassette_proxy.store.recorder import Recorder
+
+SHUTDOWN_GRACE: Final = 30.0
+
+
+async def start(
+    app: web.Application, host: str, port: int, shutdown_timeout: float = SHUTDOWN_GRACE
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` on ``host:port``; the runner (to clean up, within ``shutdown_timeout``
+    seconds for requests in flight) and the URL it listens on."""
+    pipeline = app.get(PIPELINE)
+    keepalive = pipeline.settings.keepalive_timeout if pipeline else Limits().keepalive_timeout
+    runner = ProxyRunner(
+        app,
+        handle_signals=False,
+        keepalive_timeout=keepalive,
+        # A client that goes away cancels its handler, so the upstream request is dropped at
+        # once, even while the proxy waits for the upstream's headers.
+        handler_cancellation=True,
+        access_log=None,
+        shutdown_timeout=shutdown_timeout,
+        **RUNNER_OPTIONS,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        hint = (
+            "; is another proxy running there? Pick another --port, or --port 0 for a free one"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
+    bound_host, bound_port = runner.addresses[0][:2]
+    return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
+
+
+def _ineffective(settings: Settings) -> list[str]:
+    """Options given that this run cannot use, said once at start (they are not errors)."""
+    found = []
+    if settings.replay_speed != 1.0 and settings.replay_timing is ReplayTiming.OFF:
+        found.append("--replay-speed has no effect without --replay-timing recorded")
+    if settings.replay_timing is ReplayTiming.RECORDED and settings.cassette is None:
+        found.append("--replay-timing recorded has no effect without --cassette (nothing replays)")
+    return found
+
+
+def _doing(settings: Settings, recorder: Recorder | None) -> str:
+    """What the proxy does, as its line on stderr says it: ``replaying cassettes/demo.yaml``."""
+    if recorder is None:
+        return f"forwarding to {settings.upstream_base}"
+    cassette, upstream = str(recorder.path), settings.upstream_base
+    if not recorder.policy.record:
+        return f"replaying {cassette}"
+    if recorder.policy.replay:
+        return f"replaying {cassette}, recording what it lacks from {upstream}"
+    return f"recording {cassette} from {upstream}"
+
+
+def raise_open_file_limit(settings: Settings) -> None:
+    """Raise the soft limit on open files to the hard one (each proxied request holds two
+    sockets), and warn when even that cannot hold --max-connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    needed = 2 * settings.max_connections + 64
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        sys.stderr.write(
+            f"cassette-proxy: warning: the open-file limit is {soft}, and --max-connections "
+            f"{settings.max_connections} may need {needed} (a client and an upstream socket "
+            "each); lower --max-connections or raise the limit (ulimit -n)\n"
+        )
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then drain, save and return."""
+    raise_open_file_limit(settings)
+    app = build_app(settings)
+    log = app[AUDIT_LOG]
+    recorder = app[PIPELINE].recorder
+    if recorder is not None and not recorder.existed and not recorder.policy.record:
+        sys.stderr.write(
+            f"cassette-proxy: warning: cassette {str(recorder.path)!r} does not exist and "
+            f"record mode {recorder.mode.value!r} does not record: every request will be "
+            "answered 501. Record it first (--record-mode once)\n"
+        )
+    for warning in _ineffective(settings):
+        sys.stderr.write(f"cassette-proxy: warning: {warning}\n")
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        stop.set()
+
+    # Before listening is announced, so a SIGTERM sent as soon as it is still drains and saves.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    runner, url = await start(app, settings.host, settings.port, settings.shutdown_timeout)
+    # Everything built so far (the cassette above all) lives as long as the process: moved out
+    # of the collector's reach, a full collection no longer walks it and pauses every request.
+    gc.collect()
+    gc.freeze()
+    sys.stderr.write(
+        f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}\n"
+    )
+    sys.stderr.flush()
+    log.lifecycle(
+        "listening",
+        url=url,
+        base_url=f"{url}/v1",
+        upstream=settings.upstream_base,
+        mode=settings.record_mode.value if settings.cassette else "pass-through",
+        cassette=str(settings.cassette) if settings.cassette else None,
+        validation=settings.validation.value,
+        version=__version__,
+    )
+    try:
+        await stop.wait()
+    finally:
+        log.lifecycle("stopping", signal=received[0] if received else None)
+        await runner.cleanup()  # drains in-flight requests, saves the cassette, closes the log
+
+
+class ServerThread:
+    """An aiohttp application served on 127.0.0.1 from a thread with its own event loop.
+
+    Blocking callers (a sync test using ``openai.OpenAI``) and callers on another event loop (an
+    async test using ``openai.AsyncOpenAI``) can both talk to it without deadlocking either.
+    """
+
+    def __init__(self, make_app: Callable[[], web.Application], host: str = "127.0.0.1") -> None:
+        self._make_app = make_app
+        self._host = host
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cassette-proxy", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._failure: BaseException | None = None
+        self.app: web.Application | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start serving; the URL. Errors from building the app are raised here."""
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise StartupError(f"the server thread did not start within {timeout:g} s")
+        if self._failure is not None:
+            raise self._failure
+        return self.url
+
+    def stop(self, timeout: float = SHUTDOWN_GRACE + 5) -> None:
+        """Drain, clean up (the proxy saves its cassette) and join the thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)
+        if self._failure is not None:
+            raise self._failure
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as exc:  # reported to the caller in start() or stop()
+            self._failure = exc
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self.app = self._make_app()
+        runner, self.url = await start(self.app, self._host, 0)
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await runner.cleanup()

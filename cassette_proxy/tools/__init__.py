@@ -1,0 +1,1 @@
+"""Offline commands: audit a log, check and redact cassettes."""

@@ -1,0 +1,410 @@
+"""What an audit counts, exchange by exchange, in memory that does not grow with the log.
+
+Every aggregate is keyed by something with few values (a route, a status, an error code, a
+minute, a finding's shape) or has a fixed size (the latency histograms, the slowest exchanges).
+Keys that come from the traffic itself (finding messages, event types, reasons) are capped: past
+the cap they are pooled under one "other" key, so a log of hostile or endlessly varied lines
+still fits.
+
+An exchange is checked whole before anything is counted: a line of the wrong shape raises
+:class:`BadEvent` and leaves the summary as it was.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final, NamedTuple, TypeVar
+
+import orjson
+
+from cassette_proxy.pointers import general_pointer
+from cassette_proxy.tools.audit.filters import Filters
+from cassette_proxy.tools.audit.histogram import Histogram
+
+DRIFT_KINDS: Final = frozenset({"unknown_field", "unknown_enum", "unknown_type"})
+MAX_GROUPS: Final = 5_000  # distinct finding shapes kept; more are pooled under OTHER
+MAX_NAMES: Final = 1_000  # distinct routes, error codes, event types, reasons kept
+CORRUPT_SHOWN: Final = 20
+OTHER: Final = "(other)"
+_MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+_CACHE_LIMIT: Final = 10_000  # violations remembered as checked
+K = TypeVar("K")
+
+
+class BadEvent(ValueError):
+    """A JSON object that is not an exchange event as this proxy writes it."""
+
+
+class FindingKey(NamedTuple):
+    """One shape of validation finding: the same at another array index is the same."""
+
+    severity: str
+    kind: str
+    route: str  # the exchange's route: cancel, create, ...
+    side: str  # request | response
+    pointer: str  # indices collapsed: /output/*/id
+    message: str  # a stream event's names its event type
+
+    @property
+    def where(self) -> str:
+        """``cancel response /output/*/id``."""
+        return f"{self.route} {self.side} {self.pointer or '/'}"
+
+    @property
+    def is_drift(self) -> bool:
+        return self.severity == "warning" and self.kind in DRIFT_KINDS
+
+
+@dataclass(slots=True)
+class Group:
+    count: int
+    first_seen: str
+    last_seen: str
+    example: str  # the id of one exchange that shows it
+
+    def note(self, when: str) -> None:
+        self.count += 1
+        if when < self.first_seen:  # noqa: PLR1730 - an if is cheaper than min() per line
+            self.first_seen = when
+        if when > self.last_seen:  # noqa: PLR1730 - and than max()
+            self.last_seen = when
+
+
+@dataclass(slots=True)
+class RouteLatency:
+    """The times of one route's exchanges, in milliseconds."""
+
+    total: Histogram = field(default_factory=Histogram)  # duration_ms: the whole exchange
+    upstream: Histogram = field(default_factory=Histogram)  # upstream_ms, when forwarded
+    own: Histogram = field(default_factory=Histogram)  # the proxy's: duration - upstream
+    replay: Histogram = field(default_factory=Histogram)  # duration_ms of cassette replays
+    ttfb: Histogram = field(default_factory=Histogram)  # to the upstream's response headers
+    stream_ttfb: Histogram = field(default_factory=Histogram)  # the same, of streams only
+
+    def add(
+        self,
+        duration: float,
+        upstream: float | None,
+        ttfb: float | None,
+        *,
+        streamed: bool,
+        replayed: bool,
+        waited: float | None = None,
+    ) -> None:
+        self.total.add(duration)
+        if upstream is not None:
+            self.upstream.add(upstream)
+            self.own.add(duration - upstream if duration > upstream else 0.0)
+        elif replayed:
+            # With --replay-timing recorded the duration holds the recorded waits it reproduced
+            # (replay_wait_ms; logs older than that field do not say how long they were).
+            self.replay.add(max(duration - waited, 0.0) if waited else duration)
+        else:
+            self.own.add(duration)  # answered by the proxy alone: all of it is the proxy's
+        if ttfb is not None:
+            self.ttfb.add(ttfb)
+            if streamed:
+                self.stream_ttfb.add(ttfb)
+
+
+@dataclass(slots=True)
+class Streams:
+    """``text/event-stream`` responses."""
+
+    count: int = 0
+    complete: int = 0  # ended with a terminal event
+    events: Histogram = field(default_factory=Histogram)  # events per stream
+    types: Counter[str] = field(default_factory=Counter)  # event type -> events seen
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class SlowExchange:
+    """Ordered by duration, then by lateness: of two equally slow exchanges the later is the
+    lesser, so the slowest kept are the earliest ones among equals."""
+
+    duration_ms: float
+    lateness: int  # minus the exchange's position among those counted
+    id: str = field(compare=False)
+    time: str = field(compare=False)
+    route: str = field(compare=False)
+    status: int = field(compare=False)
+    source: str = field(compare=False)
+    upstream_ms: float | None = field(compare=False)
+    error: str | None = field(compare=False)
+
+
+@dataclass(slots=True)
+class Corrupt:
+    source: str
+    line: int
+    error: str
+
+
+@dataclass(slots=True)
+class Summary:
+    filters: Filters = field(default_factory=Filters)
+    slowest_kept: int = 10
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    events: int = 0  # lines that are events of any kind (exchange, lifecycle)
+    broken_files: int = 0  # files that could not be read to their end
+    exchanges: int = 0  # counted (kept by the filters)
+    left_out: int = 0  # exchanges the filters left out
+    errors: int = 0  # exchanges with the proxy's error code, a 5xx, or a failed validation
+    # (route, status, source, verdict) -> exchanges: one count a line, split for the tables
+    kinds: dict[tuple[str, int, str, str], int] = field(default_factory=dict)
+    codes: dict[tuple[str, int], Group] = field(default_factory=dict)  # (error code, status)
+    minutes: dict[str, list[int]] = field(default_factory=dict)  # minute -> [requests, errors]
+    latency: dict[str, RouteLatency] = field(default_factory=dict)
+    findings: dict[FindingKey, Group] = field(default_factory=dict)
+    streams: Streams = field(default_factory=Streams)
+    truncated: int = 0  # responses larger than the capture cap
+    not_recorded: Counter[str] = field(default_factory=Counter)  # reason -> exchanges
+    slowest: list[SlowExchange] = field(default_factory=list)  # a min-heap
+    corrupt: list[Corrupt] = field(default_factory=list)
+    corrupt_count: int = 0
+    first: str = ""
+    last: str = ""
+    filtering: bool = field(init=False, default=False)
+    _keys: dict[tuple[Any, ...], FindingKey] = field(default_factory=dict)
+    _validated: dict[tuple[int, str], tuple[Any, list[FindingKey]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.filtering = self.filters.active
+
+    def note_corrupt(self, source: str, line: int, error: str) -> None:
+        self.corrupt_count += 1
+        if len(self.corrupt) < CORRUPT_SHOWN:
+            self.corrupt.append(Corrupt(source, line, error))
+
+    def add(self, event: dict[str, Any]) -> None:  # noqa: PLR0912, PLR0915 - see below
+        """Count one exchange event (a dict as orjson parsed it).
+
+        Raises :class:`BadEvent`, counting nothing, if it is not one this proxy writes. This
+        runs once a line: one method, with the calls it can avoid inlined, is the price of
+        reading a log at close to orjson's own speed.
+        """
+        when = event.get("time")
+        if type(when) is not str:
+            raise BadEvent(_wrong("time", when, "a string"))
+        status = event.get("status")
+        if type(status) is not int:
+            raise BadEvent(_wrong("status", status, "an integer"))
+        duration = event.get("duration_ms")
+        if type(duration) is not float:
+            duration = _number(duration, "duration_ms") or 0.0
+        upstream = event.get("upstream_ms")
+        if upstream is not None and type(upstream) is not float:
+            upstream = _number(upstream, "upstream_ms")
+        ttfb = event.get("ttfb_ms")
+        if ttfb is not None and type(ttfb) is not float:
+            ttfb = _number(ttfb, "ttfb_ms")
+        waited = event.get("replay_wait_ms")
+        if waited is not None and type(waited) is not float:
+            waited = _number(waited, "replay_wait_ms")
+        error = event.get("error")
+        if error is not None and type(error) is not str:
+            raise BadEvent(_wrong("error", error, "a string"))
+        route = event.get("route")
+        if type(route) is not str:
+            route = str(route)
+        source = event.get("source")
+        if type(source) is not str:
+            source = str(source)
+        verdict = event.get("verdict")
+        if type(verdict) is not str:
+            verdict = str(verdict)
+        findings = self._findings(event.get("validation"), route)
+        stream = event.get("stream")
+        if stream is not None:
+            _check_stream(stream)
+        minute = when[:16]
+        row = self.minutes.get(minute)
+        if row is None and not _MINUTE.fullmatch(minute):
+            raise BadEvent(f"time {when[:40]!r} is not an ISO 8601 time")
+        if self.filtering:
+            try:
+                kept = self.filters.keeps(route, status, source, verdict, when)
+            except ValueError:
+                raise BadEvent(f"time {when[:40]!r} is not an ISO 8601 time") from None
+            if not kept:
+                self.left_out += 1
+                return
+
+        # Checked: from here on nothing raises.
+        self.exchanges += 1
+        if when > self.last:  # noqa: PLR1730 - an if is cheaper than max() on every line
+            self.last = when
+        if when < self.first or not self.first:
+            self.first = when
+        if row is None:
+            row = self.minutes[minute] = [0, 0]
+        row[0] += 1
+        exchange_id = str(event.get("id", ""))
+        if error is not None or status >= 500 or verdict == "failed":
+            row[1] += 1
+            self.errors += 1
+            if error is not None:
+                _note(self.codes, (_capped(error, self.codes), status), when, exchange_id)
+        latency = self.latency.get(route)
+        if latency is None:
+            if len(self.latency) >= MAX_NAMES:
+                route = OTHER
+            latency = self.latency.setdefault(route, RouteLatency())
+        key = (route, status, source, verdict)
+        self.kinds[key] = self.kinds.get(key, 0) + 1
+        latency.add(
+            duration,
+            upstream,
+            ttfb,
+            streamed=stream is not None,
+            replayed=source == "cassette",
+            waited=waited,
+        )
+        groups = self.findings
+        for finding in findings:
+            group = groups.get(finding)
+            if group is None:
+                groups[finding] = Group(1, when, when, exchange_id)
+            else:
+                group.note(when)
+        response = event.get("response")
+        truncated = type(response) is dict and response.get("truncated") is True
+        not_recorded = event.get("not_recorded")
+        if stream is not None or truncated or not_recorded is not None:
+            self._capture(stream, truncated, not_recorded)
+        slowest = self.slowest
+        if len(slowest) < self.slowest_kept or (slowest and duration > slowest[0].duration_ms):
+            self._slow(
+                SlowExchange(
+                    duration, -self.exchanges, exchange_id, when, route, status, source,
+                    upstream, error,
+                )
+            )  # fmt: skip
+
+    def _slow(self, slow: SlowExchange) -> None:
+        if len(self.slowest) < self.slowest_kept:
+            heapq.heappush(self.slowest, slow)
+        else:
+            heapq.heapreplace(self.slowest, slow)
+
+    def _capture(self, stream: dict[str, Any] | None, truncated: bool, not_recorded: Any) -> None:
+        if stream is not None:
+            self._stream(stream)
+        if truncated:
+            self.truncated += 1
+        if not_recorded is not None:
+            not_recorded = str(not_recorded)
+            known = not_recorded in self.not_recorded or len(self.not_recorded) < MAX_NAMES
+            self.not_recorded[not_recorded if known else OTHER] += 1
+
+    def _findings(self, validation: Any, route: str) -> list[FindingKey]:
+        """The finding shapes of an event's violations, each checked; once per distinct
+        object and route, when the reader shares one object among lines (the cache holds the
+        object, so its id cannot be reused while cached)."""
+        if validation is None:
+            return []
+        cached = self._validated.get((id(validation), route))
+        if cached is not None and cached[0] is validation:
+            return cached[1]
+        keys = self._check_findings(validation, route)
+        if len(self._validated) >= _CACHE_LIMIT:
+            self._validated.clear()
+        self._validated[id(validation), route] = (validation, keys)
+        return keys
+
+    def _check_findings(self, validation: Any, route: str) -> list[FindingKey]:
+        if type(validation) is not dict:
+            raise BadEvent("validation is not an object")
+        keys: list[FindingKey] = []
+        for side, record in validation.items():
+            if type(record) is not dict:
+                raise BadEvent(f"validation.{side} is not an object")
+            violations = record.get("violations")
+            if not violations:
+                if violations is not None and type(violations) is not list:
+                    raise BadEvent(_wrong("violations", violations, "an array"))
+                continue
+            if type(violations) is not list:
+                raise BadEvent(_wrong("violations", violations, "an array"))
+            for violation in violations:
+                if type(violation) is not dict:
+                    raise BadEvent("a violation is not an object")
+                raw = (route, side, *violation.items())
+                try:
+                    key = self._keys.get(raw)
+                except TypeError:  # a list or an object where a string belongs
+                    key = None
+                keys.append(key or self._finding_key(raw, violation))
+        return keys
+
+    def _finding_key(self, raw: tuple[Any, ...], violation: dict[str, Any]) -> FindingKey:
+        names = ("pointer", "message", "severity", "kind")
+        fields = [violation.get(name) for name in names]
+        for name, value in zip(names, fields, strict=True):
+            if value is not None and type(value) is not str:
+                raise BadEvent(_wrong(name, value, "a string"))
+        pointer, message, severity, kind = (value or "" for value in fields)
+        route, side = raw[:2]
+        key = FindingKey(severity, kind, route, side, general_pointer(pointer), message)
+        if key not in self.findings and len(self.findings) >= MAX_GROUPS:
+            key = FindingKey(
+                severity, kind, route, side, OTHER, "(more distinct findings than kept)"
+            )
+        if len(self._keys) >= _CACHE_LIMIT:
+            self._keys.clear()
+        self._keys[raw] = key
+        return key
+
+    def _stream(self, stream: dict[str, Any]) -> None:
+        streams = self.streams
+        streams.count += 1
+        if stream.get("complete") is True:
+            streams.complete += 1
+        streams.events.add(stream.get("events") or 0)
+        types = streams.types
+        for name, count in (stream.get("types") or {}).items():
+            types[name if name in types or len(types) < MAX_NAMES else OTHER] += count
+
+
+def _note(groups: dict[K, Group], key: K, when: str, example: str) -> None:
+    group = groups.get(key)
+    if group is None:
+        groups[key] = Group(1, when, when, example)
+    else:
+        group.note(when)
+
+
+def _capped(name: str, groups: dict[tuple[str, int], Group]) -> str:
+    if len(groups) < MAX_NAMES or any(key[0] == name for key in groups):
+        return name
+    return OTHER
+
+
+def _wrong(name: str, value: Any, expected: str) -> str:
+    return f"{name} is {orjson.dumps(value).decode()[:60]}, not {expected}"
+
+
+def _number(value: Any, name: str) -> float | None:
+    """A value orjson gave as an int, made a float; None stays None; anything else is bad."""
+    if value is None:
+        return None
+    if type(value) is int:
+        return float(value)
+    raise BadEvent(_wrong(name, value, "a number"))
+
+
+def _check_stream(stream: Any) -> None:
+    if type(stream) is not dict:
+        raise BadEvent(_wrong("stream", stream, "an object"))
+    events = stream.get("events")
+    if events is not None and type(events) is not int:
+        raise BadEvent(_wrong("stream.events", events, "an integer"))
+    types = stream.get("types")
+    if types is not None and (
+        type(types) is not dict or any(type(count) is not int for count in types.values())
+    ):
+        raise BadEvent(_wrong("stream.types", types, "an object of counts"))

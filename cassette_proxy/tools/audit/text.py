@@ -1,0 +1,215 @@
+"""The audit as text, for a terminal: the first questions first, then the findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cassette_proxy.tools.audit.report import Report
+from cassette_proxy.tools.audit.summary import Summary
+from cassette_proxy.tools.audit.tables import (
+    LATENCIES,
+    STREAM_TTFB_ABOVE,
+    Finding,
+    LatencyRow,
+    Tables,
+    time_series,
+)
+
+SERIES_ROWS = 48  # at most this many rows of requests over time
+BAR = 30  # characters of the longest bar
+
+
+def render_text(report: Report) -> str:
+    out: list[str] = []
+    summary, tables = report.summary, report.tables
+    _overview(out.append, summary)
+    _traffic(out.append, tables)
+    _errors(out.append, summary, tables)
+    _over_time(out.append, summary)
+    _latency(out.append, tables)
+    _slowest(out.append, tables)
+    _streams(out.append, tables)
+    _findings(out.append, tables)
+    _capture(out.append, summary, tables)
+    _corrupt(out.append, summary)
+    return "\n".join(out) + "\n"
+
+
+Add = Callable[[str], None]
+
+
+def _overview(add: Add, summary: Summary) -> None:
+    span = f", {summary.first} .. {summary.last}" if summary.first else ""
+    add(
+        f"{summary.exchanges:,} exchanges in {summary.lines:,} lines from "
+        f"{len(summary.files)} file(s){span}"
+    )
+    if summary.filters.active:
+        add(f"Filters: {summary.filters.describe()} ({summary.left_out:,} exchanges left out)")
+    if summary.exchanges:
+        share = 100 * summary.errors / summary.exchanges
+        add(
+            f"{summary.errors:,} went wrong ({share:.1f}%): the proxy's error code, "
+            "a 5xx, or a failed validation"
+        )
+
+
+def _traffic(add: Add, tables: Tables) -> None:
+    add("\nBy route and status:")
+    header = "".join(f"{status:>8}" for status in tables.statuses)
+    add(f"  {'route':<24}{header}{'total':>10}")
+    for route, row, total in tables.route_status:
+        cells = "".join(f"{row.get(status, 0):>8,}" for status in tables.statuses)
+        add(f"  {route:<24}{cells}{total:>10,}")
+    for title, counts in (("By source", tables.by_source), ("By verdict", tables.by_verdict)):
+        add(f"\n{title}:")
+        for name, count in counts:
+            add(f"  {name:<24} {count:>10,}")
+
+
+def _errors(add: Add, summary: Summary, tables: Tables) -> None:
+    add("\nErrors by the proxy's code:")
+    if not tables.error_codes:
+        add("  none")
+    for error in tables.error_codes:
+        group = error.group
+        add(
+            f"  {group.count:>6,} x {error.code:<28} status {error.status}, "
+            f"{group.first_seen} .. {group.last_seen}, e.g. exchange {group.example}"
+        )
+    other = summary.errors - sum(e.group.count for e in tables.error_codes)
+    if other > 0:
+        add(f"  {other:>6,} more went wrong without a code of the proxy's (5xx, failed validation)")
+
+
+def _over_time(add: Add, summary: Summary) -> None:
+    series = time_series(summary, SERIES_ROWS)
+    if not series.buckets:
+        return
+    busiest = series.busiest
+    assert busiest is not None
+    worst = f"; most errors {series.worst.errors:,} at {series.worst.start}" if series.worst else ""
+    add(
+        f"\nRequests and errors per minute (mean {series.mean_per_minute:,.1f}/min; "
+        f"busiest minute {busiest.start} with {busiest.requests:,}{worst}):"
+    )
+    per = "minute" if series.width == 1 else f"{series.width} minutes"
+    columns = f"{'from':<17} {'requests':>9} {'errors':>7} {'req/min':>8} {'err/min':>8}"
+    add(f"  {columns}   (each row: {per})")
+    top = max(bucket.requests for bucket in series.buckets) or 1
+    for bucket in series.buckets:
+        bar = "#" * round(BAR * bucket.requests / top)
+        add(
+            f"  {bucket.start:<17} {bucket.requests:>9,} {bucket.errors:>7,} "
+            f"{bucket.requests / series.width:>8,.1f} {bucket.errors / series.width:>8,.1f}   {bar}"
+        )
+
+
+def _latency_table(add: Add, rows: list[LatencyRow]) -> None:
+    add(f"  {'route':<24} {'count':>9} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9}")
+    for row in rows:
+        add(
+            f"  {row.route:<24} {row.count:>9,} {row.p50:>9.2f} {row.p90:>9.2f} "
+            f"{row.p99:>9.2f} {row.max:>9.2f}"
+        )
+
+
+def _latency(add: Add, tables: Tables) -> None:
+    for name in ("total", "upstream", "own", "replay", "ttfb"):
+        rows = tables.latency[name]
+        if rows or name == "total":
+            add(f"\nLatency (ms), {LATENCIES[name][0]}:")
+            _latency_table(add, rows)
+
+
+def _slowest(add: Add, tables: Tables) -> None:
+    if not tables.slowest:
+        return
+    add("\nSlowest exchanges:")
+    add(
+        f"  {'ms':>10} {'upstream':>10}  {'route':<14} {'status':>6}  {'source':<9} {'time':<24} id"
+    )
+    for slow in tables.slowest:
+        upstream = f"{slow.upstream_ms:>10.2f}" if slow.upstream_ms is not None else f"{'-':>10}"
+        error = f"  ({slow.error})" if slow.error else ""
+        add(
+            f"  {slow.duration_ms:>10.2f} {upstream}  {slow.route:<14} {slow.status:>6}  "
+            f"{slow.source:<9} {slow.time:<24} {slow.id}{error}"
+        )
+
+
+def _streams(add: Add, tables: Tables) -> None:
+    streams = tables.streams
+    if streams is None:
+        return
+    broken = streams.count - streams.complete
+    add(
+        f"\nStreams (text/event-stream): {streams.count:,}, {streams.complete:,} complete, "
+        f"{broken:,} ended without a terminal event"
+    )
+    add(
+        f"  events per stream: p50 {streams.events_p50:,.0f}, p90 {streams.events_p90:,.0f}, "
+        f"max {streams.events_max:,.0f}"
+    )
+    add("  event types seen:")
+    for name, count in streams.types:
+        add(f"    {name:<40} {count:>10,}")
+    if tables.stream_ttfb_apart:
+        add("  Time to the upstream's headers (ms), streams only:")
+        _latency_table(add, tables.latency["stream_ttfb"])
+    elif tables.latency["stream_ttfb"]:
+        add(f"  {STREAM_TTFB_ABOVE}")
+
+
+def _finding_lines(add: Add, findings: list[Finding], *, first_seen: bool = False) -> None:
+    if not findings:
+        add("  none")
+    for finding in findings:
+        key, group = finding.key, finding.group
+        kind = f"{key.kind:<19} " if key.severity == "warning" else ""
+        add(f"  {group.count:>6,} x {kind}{key.where}: {key.message}")
+        when = (
+            f"first seen {group.first_seen}, e.g. exchange {group.example}"
+            if first_seen
+            else f"e.g. exchange {group.example} at {group.first_seen}"
+        )
+        add(f"           {when}")
+
+
+def _findings(add: Add, tables: Tables) -> None:
+    add("\nValidation failures (errors), by pointer and message:")
+    _finding_lines(add, tables.failures)
+    add("\nWarnings by kind:")
+    if not tables.warnings_by_kind:
+        add("  none")
+    for kind, count in tables.warnings_by_kind:
+        add(f"  {kind:<24} {count:>10,}")
+    add("\nSchema drift (seen in the wild, not in the documented contract):")
+    _finding_lines(add, tables.drift, first_seen=True)
+    add("\nOther warnings, by pointer and message:")
+    _finding_lines(add, tables.warnings)
+
+
+def _capture(add: Add, summary: Summary, tables: Tables) -> None:
+    if summary.truncated:
+        add(
+            f"\nResponses over the capture cap: {summary.truncated:,} (their log lines, "
+            "validation and recordings saw only the first part)"
+        )
+    if tables.not_recorded:
+        add("\nNot recorded, by reason:")
+        for reason, count in tables.not_recorded:
+            add(f"  {count:>6,} x {reason}")
+
+
+def _corrupt(add: Add, summary: Summary) -> None:
+    if not summary.corrupt_count:
+        return
+    add(
+        f"\nCorrupt lines: {summary.corrupt_count:,} (not JSON, or not an event; the rest "
+        "was counted)"
+    )
+    for corrupt in summary.corrupt:
+        add(f"  {corrupt.source}:{corrupt.line}: {corrupt.error}")
+    if summary.corrupt_count > len(summary.corrupt):
+        add(f"  ... and {summary.corrupt_count - len(summary.corrupt):,} more")
