@@ -1,17 +1,14 @@
 """A pytest plugin that puts the proxy in front of the code under test.
 
-Installed with the package (entry point ``pytest11``). The ``cassette_proxy`` fixture starts a
-proxy on a free loopback port for one test, on a thread of its own, so sync tests (the
-``openai.OpenAI`` client) and async tests (``openai.AsyncOpenAI`` under pytest-aiohttp or
-pytest-asyncio) can both use it; it stops the proxy, saving the cassette, after the test.
+Installed with the package (entry point ``pytest11``), so pytest loads this module in every run:
+it registers the options, the marker and the fixtures, and imports nothing else of the proxy.
+The machinery (:mod:`cassette_proxy.testing.fixture`) is loaded when a test first asks for the
+``cassette_proxy`` fixture, so a run that never does pays nothing for it.
 
-Configuration, most specific first: the ``@pytest.mark.cassette_proxy(...)`` marker, the
-``cassette_proxy_config`` fixture (a dict, any scope), the command line
-(``--cassette-record-mode``, ``--cassette-upstream``), the ini options
-(``cassette_proxy_record_mode``, ``cassette_proxy_upstream``), then the defaults (record mode
-``none``). Nothing else: ``CASSETTE_PROXY_*`` variables, which configure ``serve``, are not read,
-so a shell's exports cannot change a test's outcome; the one exception is the key recordings
-are made with, ``CASSETTE_PROXY_UPSTREAM_API_KEY``.
+The ``cassette_proxy`` fixture starts a proxy on a free loopback port for one test, on a thread
+of its own, so sync tests (the ``openai.OpenAI`` client) and async tests (``openai.AsyncOpenAI``
+under pytest-aiohttp or pytest-asyncio) can both use it; it stops the proxy, saving the
+cassette, after the test.
 
 A failure the code under test might swallow still fails the test, once, with the proxy's
 diagnosis: a replay miss, strict validation failure or upstream error the proxy answered fails a
@@ -20,68 +17,41 @@ test that passed, and is added to the report of one that failed.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Generator, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pytest
-from aiohttp import web
-from pydantic import ValidationError
 
-from cassette_proxy.errors import CassetteLocked, StartupError
-from cassette_proxy.matching.hints import (
-    BY_COMMAND_LINE,
-    BY_CONFIG,
-    BY_DEFAULT,
-    BY_INI,
-    BY_MARKER,
+from cassette_proxy.testing.names import (
     INI_RECORD_MODE,
     INI_UPSTREAM,
-    KEY_VARIABLE,
     MARKER,
-    PytestHints,
+    RECORD_MODES,
+    RUN_STARTED_KEY,
 )
-from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
-from cassette_proxy.serving.app import PIPELINE, build_app
-from cassette_proxy.serving.log import AuditLog
-from cassette_proxy.serving.serve import ServerThread
-from cassette_proxy.settings import GivenSettings, RecordMode, Settings, ValidationMode
-from cassette_proxy.store.cassette import Cassette, Interaction
-from cassette_proxy.store.journal import CassetteLock, journal_path
 
 if TYPE_CHECKING:
     from pluggy import Result
 
-REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
-RECORD_MODES: Final = (*(mode.value for mode in RecordMode), REWRITE)
-OPTIONS: Final = frozenset(
-    {
-        "record_mode",
-        "match_on",
-        "validation",
-        "upstream",
-        "cassette",
-        "allow_playback_repeats",
-        "replay_timing",
-        "replay_speed",
-    }
-)
-# Errors of the proxy's own that mean the test did not see what it thinks it saw.
-FAILING_CODES: Final = frozenset(
-    {"cassette_miss", "contract_violation", "upstream_unreachable", "upstream_broken",
-     "upstream_timeout", "recording_failed", "internal_error"}
-)  # fmt: skip
+    from cassette_proxy.testing.fixture import CassetteProxy
+
+__all__ = ["CassetteProxy"]
+
 # When this test run started: ``rewrite`` deletes only cassettes older than that, so tests
 # sharing a cassette, in one process or across pytest-xdist workers, add to one new recording.
 _RUN_STARTED: Final = pytest.StashKey[float]()
-RUN_STARTED_KEY: Final = "cassette_proxy_run_started"  # in xdist's workerinput
-# How long a test waits for another process (an xdist worker) recording the same cassette.
-LOCK_WAIT: Final = 300.0
-_UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
 _PROXY: Final = pytest.StashKey["CassetteProxy"]()
+
+
+def __getattr__(name: str) -> Any:
+    """``from cassette_proxy.pytest_plugin import CassetteProxy`` (for type hints) loads the
+    machinery then, not when pytest loads the plugin."""
+    if name == "CassetteProxy":
+        from cassette_proxy.testing.fixture import CassetteProxy  # noqa: PLC0415 - on first use
+
+        return CassetteProxy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,258 +101,20 @@ def pytest_configure_node(node: Any) -> None:
     node.workerinput[RUN_STARTED_KEY] = node.config.stash[_RUN_STARTED]
 
 
-class _CollectingLog(AuditLog):
-    """The audit log, also kept in memory for the test to inspect and for teardown checks."""
-
-    serialized_only = False  # tests read the events' bodies
-
-    def __init__(self, path: Path | None = None) -> None:
-        super().__init__(path if path is not None else Path(os.devnull))
-        self.exchanges: list[ExchangeEvent] = []
-
-    def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
-        if isinstance(event, ExchangeEvent):
-            self.exchanges.append(event)
-        super().write(event)
-
-
-@dataclass
-class CassetteProxy:
-    """What the ``cassette_proxy`` fixture yields: where to point a client, and what happened."""
-
-    url: str  # the base URL for a client, ending in /v1
-    nodeid: str
-    cassette: Path
-    record_mode: str
-    settings: Settings
-    _log: _CollectingLog = field(repr=False)
-    _app: web.Application = field(repr=False)
-    _reported: int = field(default=0, repr=False)  # failures already in a report
-
-    @property
-    def _cassette(self) -> Cassette:
-        recorder = self._app[PIPELINE].recorder
-        assert recorder is not None
-        return recorder.cassette
-
-    @property
-    def played(self) -> int:
-        """Responses served from the cassette."""
-        return self._cassette.played
-
-    @property
-    def recorded(self) -> int:
-        """Interactions recorded (forwarded upstream and kept) during the test."""
-        return len(self._cassette.recorded)
-
-    @property
-    def played_interactions(self) -> list[Interaction]:
-        cassette = self._cassette
-        return [i for i, n in zip(cassette.loaded, cassette.play_counts, strict=True) if n]
-
-    @property
-    def recorded_interactions(self) -> list[Interaction]:
-        return list(self._cassette.recorded)
-
-    @property
-    def exchanges(self) -> list[ExchangeEvent]:
-        """Every exchange the proxy logged, in order (the same events as its JSON log)."""
-        return list(self._log.exchanges)
-
-    def failures(self) -> list[ExchangeEvent]:
-        """Exchanges the proxy answered with an error that must fail the test."""
-        return [e for e in self._log.exchanges if e.error in FAILING_CODES]
-
-    def _take_failures(self) -> list[ExchangeEvent]:
-        """The failures not reported yet, now reported."""
-        failures = self.failures()
-        new, self._reported = failures[self._reported :], len(failures)
-        return new
-
-
-def default_cassette_path(request: pytest.FixtureRequest) -> Path:
-    """``<test dir>/cassettes/<module>/<test name>.yaml``, as pytest-recording names them."""
-    node = request.node
-    name = node.name if request.cls is None else f"{request.cls.__name__}.{node.name}"
-    module = request.path.stem
-    return request.path.parent / "cassettes" / module / f"{name.translate(_UNSAFE_NAME_CHARS)}.yaml"
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A test's options, and where the two that hints name were set (``BY_*``)."""
-
-    options: dict[str, Any]
-    record_mode_by: str
-    upstream_by: str
-
-
-def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> Resolved:
-    """The options for this test: marker over ``cassette_proxy_config`` over the command line
-    over the ini file over the defaults."""
-    marker = request.node.get_closest_marker(MARKER)
-    from_marker: dict[str, Any] = dict(marker.kwargs) if marker is not None else {}
-    if marker is not None and marker.args:
-        pytest.fail(f"@pytest.mark.{MARKER} takes keyword arguments only", pytrace=False)
-    options: dict[str, Any] = {"validation": ValidationMode.STRICT.value}
-    set_by = {"record_mode": BY_DEFAULT, "upstream": BY_DEFAULT}
-    layers: list[tuple[str, Mapping[str, Any]]] = [
-        (BY_INI, _ini_options(request.config)),
-        (BY_COMMAND_LINE, _command_line_options(request.config)),
-        (BY_CONFIG, config),
-        (BY_MARKER, from_marker),
-    ]
-    for source, values in layers:
-        unknown = set(values) - OPTIONS
-        if unknown:
-            pytest.fail(
-                f"{source} has unknown option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(OPTIONS))}",
-                pytrace=False,
-            )
-        options.update(values)
-        set_by.update(dict.fromkeys(set(values) & set(set_by), source))
-    options.setdefault("record_mode", RecordMode.NONE.value)
-    cassette = Path(options.get("cassette") or default_cassette_path(request))
-    options["cassette"] = cassette if cassette.is_absolute() else request.path.parent / cassette
-    if options["record_mode"] not in RECORD_MODES:
-        pytest.fail(
-            f"record_mode {options['record_mode']!r} is not one of {', '.join(RECORD_MODES)} "
-            f"(set by {set_by['record_mode']})",
-            pytrace=False,
-        )
-    return Resolved(options, set_by["record_mode"], set_by["upstream"])
-
-
-def _ini_options(config: pytest.Config) -> dict[str, Any]:
-    values = {
-        "upstream": config.getini(INI_UPSTREAM),
-        "record_mode": config.getini(INI_RECORD_MODE),
-    }
-    return {name: str(value).strip() for name, value in values.items() if value}
-
-
-def _command_line_options(config: pytest.Config) -> dict[str, Any]:
-    values = {
-        "upstream": config.getoption("--cassette-upstream"),
-        "record_mode": config.getoption("--cassette-record-mode"),
-    }
-    return {name: value for name, value in values.items() if value}
-
-
-def _settings(options: dict[str, Any]) -> Settings:
-    """The proxy's settings, from ``options`` and the upstream key only (no other variable),
-    or a one-line failure naming the option that is wrong."""
-    key = os.environ.get(KEY_VARIABLE) or None
-    try:
-        return GivenSettings(**options, host="127.0.0.1", port=0, upstream_api_key=key)
-    except ValidationError as error:
-        first = error.errors()[0]
-    # Failed outside the except block, so pytest does not print pydantic's error as its cause.
-    name = str(first["loc"][0]) if first["loc"] else "settings"
-    message = first["msg"].removeprefix("Value error, ")
-    shown = "<hidden>" if name == "upstream_api_key" else repr(options.get(name))
-    pytest.fail(f"invalid cassette_proxy option {name}={shown}: {message}", pytrace=False)
-
-
-def _delete_if_stale(cassette: Path, run_started: float) -> None:
-    """``rewrite``: delete the cassette (and its journal) if it predates this run. Under the
-    cassette's lock, so a worker recording it now is never disturbed."""
-    lock = CassetteLock(cassette)
-    if not lock.acquire():
-        raise lock.refusal()
-    try:
-        if cassette.exists() and cassette.stat().st_mtime < run_started:
-            for stale in (cassette, journal_path(cassette)):
-                stale.unlink(missing_ok=True)
-    finally:
-        lock.release()
-
-
-def _start(
-    settings: Settings,
-    log: _CollectingLog,
-    hints: PytestHints,
-    *,
-    rewrite_before: float | None,
-    wait: bool,
-) -> ServerThread:
-    """Start the proxy (for ``rewrite``, deleting a cassette older than ``rewrite_before``
-    first). If another process is recording the same cassette: under pytest-xdist (``wait``),
-    wait for it, up to LOCK_WAIT seconds; otherwise fail now."""
-    assert settings.cassette is not None
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            if rewrite_before is not None:
-                _delete_if_stale(settings.cassette, rewrite_before)
-            server = ServerThread(lambda: _app(settings, log, hints))
-            server.start()
-        except CassetteLocked:
-            locked = hints.locked(settings.cassette, CassetteLock(settings.cassette).holder())
-            if not wait:
-                pytest.fail(locked, pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{locked} (waited {LOCK_WAIT:g} s)", pytrace=False)
-            time.sleep(0.1)
-            continue
-        except StartupError as error:  # a cassette it cannot read, or record beside
-            pytest.fail(f"cassette-proxy could not start: {error}", pytrace=False)
-        return server
-
-
-def _app(settings: Settings, log: _CollectingLog, hints: PytestHints) -> web.Application:
-    app = build_app(settings, audit_log=log)
-    recorder = app[PIPELINE].recorder
-    assert recorder is not None
-    recorder.hints = hints  # a miss advises in the plugin's words
-    return app
-
-
-def _failure_report(
-    proxy: CassetteProxy, failures: list[ExchangeEvent], *, swallowed: bool = True
-) -> str:
-    intro = f"cassette-proxy answered {len(failures)} request(s) of this test with an error"
-    lines = [
-        f"{intro} the code under test may have swallowed (cassette {proxy.cassette}, record "
-        f"mode {proxy.record_mode!r}, validation {proxy.settings.validation.value!r}):"
-        if swallowed
-        else f"{intro}:"
-    ]
-    for event in failures:
-        lines.append(f"\n{event.method} {event.path} -> {event.status} {event.error}")
-        body = event.response.body
-        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-        if message:
-            lines.append("  " + str(message).replace("\n", "\n  "))
-        for side, record in event.validation.items():
-            for violation in record.violations:
-                if violation["severity"] == "error":
-                    lines.append(f"  {side} {violation['pointer'] or '/'}: {violation['message']}")
-    return "\n".join(lines)
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, Result[pytest.TestReport], None]:
-    """One failure per failing test, with the proxy's diagnosis in it: a test that passed
-    although the proxy answered it with an error fails; one that failed gets the diagnosis."""
+    """A test whose proxy answered with an error it may have swallowed fails, with the proxy's
+    diagnosis (:func:`cassette_proxy.testing.fixture.report_failures`)."""
     outcome = yield
     report = outcome.get_result()
     proxy = item.stash.get(_PROXY, None)
     if proxy is None or report.when != "call" or hasattr(report, "wasxfail"):
         return
-    failures = proxy._take_failures()
-    if not failures:
-        return
-    if report.passed:
-        report.outcome = "failed"
-        report.longrepr = _failure_report(proxy, failures)
-    elif report.failed:
-        report.sections.append(
-            ("cassette-proxy", _failure_report(proxy, failures, swallowed=False))
-        )
+    from cassette_proxy.testing.fixture import report_failures  # noqa: PLC0415 - loaded already
+
+    report_failures(proxy, report)
 
 
 @pytest.fixture
@@ -396,41 +128,10 @@ def cassette_proxy(
     request: pytest.FixtureRequest, cassette_proxy_config: Mapping[str, Any]
 ) -> Iterator[CassetteProxy]:
     """A proxy in front of the code under test, replaying (or recording) this test's cassette."""
-    resolved = resolve_options(request, cassette_proxy_config)
-    options = resolved.options
-    cassette: Path = options["cassette"]
-    mode = options["record_mode"]
-    # rewrite: only a cassette from before this run is deleted, so tests sharing one add to the
-    # new recording, whichever process (xdist worker) runs them.
-    rewrite_before = request.config.stash[_RUN_STARTED] if mode == REWRITE else None
-    if mode == REWRITE:
-        options["record_mode"] = RecordMode.NEW_EPISODES.value
-    settings = _settings(options)
-    hints = PytestHints(
-        request.node.nodeid,
-        mode,
-        settings.upstream_base,
-        resolved.record_mode_by,
-        resolved.upstream_by,
-    )
-    if settings.record_mode is RecordMode.NONE and not cassette.exists():
-        pytest.fail(hints.not_recorded(cassette), pytrace=False)
-    log = _CollectingLog()
-    try:
-        xdist_worker = getattr(request.config, "workerinput", None) is not None
-        server = _start(settings, log, hints, rewrite_before=rewrite_before, wait=xdist_worker)
-    except BaseException:  # pytest.fail too: the log must still be closed
-        log.close()
-        raise
-    assert server.app is not None
-    proxy = CassetteProxy(
-        f"{server.url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
-    )
+    from cassette_proxy.testing.fixture import run_proxy  # noqa: PLC0415 - the first use
+
+    proxies = run_proxy(request, cassette_proxy_config, request.config.stash[_RUN_STARTED])
+    proxy = next(proxies)
     request.node.stash[_PROXY] = proxy
-    try:
-        yield proxy
-    finally:
-        server.stop()  # drains, saves the cassette, closes the log
-    failures = proxy._take_failures()  # any the test's own report did not carry
-    if failures:
-        pytest.fail(_failure_report(proxy, failures), pytrace=False)
+    yield proxy
+    next(proxies, None)

@@ -155,7 +155,7 @@ def test_a_key_a_header_cannot_carry_stops_start_up_in_one_line_without_quoting_
     def started(*_: object) -> None:
         raise AssertionError("the proxy started with a key it cannot send")
 
-    monkeypatch.setattr("cassette_proxy.cli.run", started)
+    monkeypatch.setattr("cassette_proxy.cli.serve.run", started)
     result = CliRunner().invoke(main, ["serve", "--port", "0"])
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-from cassette_proxy.settings import ENV_PREFIX
+from cassette_proxy.testing.names import (
+    BY_COMMAND_LINE,
+    BY_CONFIG,
+    BY_MARKER,
+    INI_UPSTREAM,
+    KEY_VARIABLE,
+    MARKER,
+)
 
 
 class Hints(Protocol):
@@ -62,18 +69,6 @@ class ServeHints:
 
 
 SERVE: Final = ServeHints()
-
-# The pytest plugin's vocabulary.
-MARKER: Final = "cassette_proxy"
-INI_UPSTREAM: Final = "cassette_proxy_upstream"
-INI_RECORD_MODE: Final = "cassette_proxy_record_mode"
-KEY_VARIABLE: Final = f"{ENV_PREFIX}UPSTREAM_API_KEY"
-# Where a test's option was set, as its hints name it.
-BY_MARKER: Final = f"@pytest.mark.{MARKER}"
-BY_CONFIG: Final = "the cassette_proxy_config fixture"
-BY_COMMAND_LINE: Final = "the command line"
-BY_INI: Final = "the ini file"
-BY_DEFAULT: Final = "the default"
 
 
 @dataclass(frozen=True)
