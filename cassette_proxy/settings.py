@@ -24,6 +24,21 @@ ENV_PREFIX: Final = "CASSETTE_PROXY_"
 MATCHERS: Final = ("method", "scheme", "host", "port", "path", "query", "body", "raw_body", "uri")
 DEFAULT_MATCH_ON: Final = ("method", "scheme", "host", "port", "path", "query", "body")
 
+# The options that belong to one cassette rather than to the process: what the pytest plugin
+# takes per test (with the upstream and the validation mode, which a test may pin as well).
+# Declared here, once; every front end that configures a cassette takes these names.
+CASSETTE_OPTIONS: Final = frozenset(
+    {
+        "cassette",
+        "record_mode",
+        "match_on",
+        "allow_playback_repeats",
+        "replay_timing",
+        "replay_speed",
+    }
+)
+TEST_OPTIONS: Final = CASSETTE_OPTIONS | {"validation", "upstream"}
+
 
 class RecordMode(StrEnum):
     """vcrpy's record modes, with vcrpy's meaning."""

@@ -29,7 +29,13 @@ from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
 from cassette_proxy.serving.app import PIPELINE, build_app
 from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.serving.serve import ServerThread
-from cassette_proxy.settings import GivenSettings, RecordMode, Settings, ValidationMode
+from cassette_proxy.settings import (
+    TEST_OPTIONS,
+    GivenSettings,
+    RecordMode,
+    Settings,
+    ValidationMode,
+)
 from cassette_proxy.store.cassette import Cassette, Interaction
 from cassette_proxy.store.journal import CassetteLock, journal_path
 from cassette_proxy.testing.names import (
@@ -46,18 +52,7 @@ from cassette_proxy.testing.names import (
     REWRITE,
 )
 
-OPTIONS: Final = frozenset(
-    {
-        "record_mode",
-        "match_on",
-        "validation",
-        "upstream",
-        "cassette",
-        "allow_playback_repeats",
-        "replay_timing",
-        "replay_speed",
-    }
-)
+OPTIONS: Final = TEST_OPTIONS  # what the marker and cassette_proxy_config take
 # Errors of the proxy's own that mean the test did not see what it thinks it saw.
 FAILING_CODES: Final = frozenset(
     {"cassette_miss", "contract_violation", "upstream_unreachable", "upstream_broken",

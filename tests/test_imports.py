@@ -1,0 +1,104 @@
+"""What each entry point imports: the pytest plugin and the command line pay only for what they
+use (issue 20). Each check runs in a fresh interpreter, so nothing imported by this test run
+hides an import; no check is timed (`./scripts/bench` times them)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import click
+import pytest
+
+from cassette_proxy import cli
+from cassette_proxy.settings import CASSETTE_OPTIONS, TEST_OPTIONS, RecordMode, Settings
+from cassette_proxy.testing.names import KEY_VARIABLE, RECORD_MODES, REWRITE
+
+# The libraries the proxy's request path needs; a front end that does not serve loads none.
+HEAVY = ("aiohttp", "pydantic", "vcr", "yaml", "re2", "prometheus_client", "multidict", "uvloop")
+
+
+def imported_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code``."""
+    probe = textwrap.dedent(code) + "\nimport sys\nprint('\\n'.join(sorted(sys.modules)))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(done.stdout.split())
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted({name.split(".")[0] for name in modules} & set(HEAVY))
+
+
+def ours(modules: set[str]) -> list[str]:
+    return sorted(name for name in modules if name.startswith("cassette_proxy"))
+
+
+def test_the_pytest_entry_point_imports_none_of_the_proxy() -> None:
+    modules = imported_after("import cassette_proxy.pytest_plugin")
+    assert heavy(modules) == []
+    assert ours(modules) == [
+        "cassette_proxy",
+        "cassette_proxy.pytest_plugin",
+        "cassette_proxy.testing",
+        "cassette_proxy.testing.names",
+    ]
+
+
+def test_the_fixture_type_still_imports_from_the_entry_point() -> None:
+    modules = imported_after("from cassette_proxy.pytest_plugin import CassetteProxy")
+    assert "cassette_proxy.testing.fixture" in modules
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"]])
+def test_version_and_help_import_click_only(args: list[str]) -> None:
+    modules = imported_after(
+        f"""
+        from cassette_proxy.cli import main
+        try:
+            main({args!r}, standalone_mode=False)
+        except SystemExit:
+            pass
+        """
+    )
+    assert heavy(modules) == []
+    assert ours(modules) == ["cassette_proxy", "cassette_proxy.cli"]
+
+
+def test_audit_needs_no_vcrpy_contract_or_http_client() -> None:
+    modules = imported_after(
+        """
+        from cassette_proxy.cli import main
+        main(["audit", "--help"], standalone_mode=False)
+        """
+    )
+    assert heavy(modules) == []
+    assert not [name for name in ours(modules) if ".contract" in name or ".serving" in name]
+
+
+def test_serve_needs_none_of_the_offline_tools() -> None:
+    modules = imported_after(
+        """
+        from cassette_proxy.cli import main
+        main(["serve", "--help"], standalone_mode=False)
+        """
+    )
+    offline = ("cassette_proxy.tools", "cassette_proxy.testing.fixture", "cassette_proxy.cli.audit")
+    assert [name for name in ours(modules) if name.startswith(offline)] == []
+
+
+def test_the_lazy_group_lists_each_command_with_its_own_help() -> None:
+    context = click.Context(cli.main)
+    for name, (_, _, shown) in cli.COMMANDS.items():
+        command = cli.main.get_command(context, name)
+        assert command is not None
+        assert command.get_short_help_str(limit=200) == shown
+
+
+def test_the_plugins_plain_constants_agree_with_the_settings() -> None:
+    assert RECORD_MODES == (*(mode.value for mode in RecordMode), REWRITE)
+    assert f"CASSETTE_PROXY_{'upstream_api_key'.upper()}" == KEY_VARIABLE
+    assert TEST_OPTIONS >= CASSETTE_OPTIONS
+    assert set(TEST_OPTIONS) <= set(Settings.model_fields)
