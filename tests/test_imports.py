@@ -4,13 +4,16 @@ hides an import; no check is timed (`./scripts/bench` times them)."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 import pytest
 
+import cassette_proxy
 from cassette_proxy import cli
 from cassette_proxy.settings import CASSETTE_OPTIONS, TEST_OPTIONS, RecordMode, Settings
 from cassette_proxy.testing.names import KEY_VARIABLE, RECORD_MODES, REWRITE
@@ -102,3 +105,48 @@ def test_the_plugins_plain_constants_agree_with_the_settings() -> None:
     assert f"CASSETTE_PROXY_{'upstream_api_key'.upper()}" == KEY_VARIABLE
     assert TEST_OPTIONS >= CASSETTE_OPTIONS
     assert set(TEST_OPTIONS) <= set(Settings.model_fields)
+
+
+# The layers, lowest first: a module may import its own layer and those below it, never above.
+LAYERS = (
+    ("sse", "kept", "pointers", "settings", "models", "redact", "errors", "contract"),
+    ("testing.names", "matching"),
+    ("store",),
+    ("serving",),
+    ("tools", "testing", "cli", "pytest_plugin", "__main__"),
+)
+
+
+def _layer(module: str) -> int:
+    """The layer of ``cassette_proxy.<module>`` (its longest matching prefix)."""
+    found = [
+        (len(prefix), index)
+        for index, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    assert found, f"cassette_proxy.{module} is in no layer of tests/test_imports.py"
+    return max(found)[1]
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    root = Path(cassette_proxy.__file__).parent
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        if module == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if not name.startswith("cassette_proxy.") or name == "cassette_proxy":
+                    continue
+                target = name.removeprefix("cassette_proxy.")
+                if _layer(target) > _layer(module):
+                    upward.append(f"{module} imports {target}")
+    assert upward == []
