@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 import click
-from pydantic import AnyHttpUrl, ValidationError
+from pydantic import AnyHttpUrl, SecretStr, ValidationError
 
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.serve import serve
@@ -36,6 +36,9 @@ METAVARS = {
     "keepalive_timeout": "SECONDS",
     "max_connections": "COUNT",
     "replay_speed": "FACTOR",
+    "admin_token": "TOKEN",
+    "cassette_dir": "DIR",
+    "faults": "JSON",
 }
 
 
@@ -47,7 +50,7 @@ def _metavar(name: str, annotation: Any) -> str:
 
 def _rendered_default(default: Any) -> str | None:
     """A default as a user would type it (None: no default to show)."""
-    if default is None:
+    if default is None or default == ():
         return None
     rendered = str(default)
     if isinstance(default, bool):
@@ -84,13 +87,18 @@ def _settings_options(command: Any) -> Any:
 
 def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
-    source = "--" + field.replace("_", "-") if field in given else f"{ENV_PREFIX}{field.upper()}"
     message = first["msg"].removeprefix("Value error, ")
-    if field not in CLI_FIELDS and field in Settings.model_fields:  # a secret: never quoted
-        return f"invalid value for {source}: {message}"
+    if not first["loc"]:  # options that do not go together: the message names them
+        return message
+    field = str(first["loc"][0])
+    source = "--" + field.replace("_", "-") if field in given else f"{ENV_PREFIX}{field.upper()}"
+    info = Settings.model_fields.get(field)
+    if info is not None and (field not in CLI_FIELDS or info.annotation == SecretStr | None):
+        return f"invalid value for {source}: {message}"  # a secret: never quoted
     value = given.get(field, first.get("input"))
-    return f"invalid value {value!r} for {source}: {message}"
+    inside = "/".join(str(part) for part in first["loc"][1:])  # a rule of --faults: 0/status
+    at = f" (at {inside})" if inside else ""
+    return f"invalid value {value!r} for {source}{at}: {message}"
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:
