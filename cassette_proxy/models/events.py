@@ -62,6 +62,17 @@ class StreamRecord:
 
 
 @dataclass(slots=True)
+class FaultRecord:
+    """A fault rule that fired on an exchange (``--faults``, ``POST /_proxy/faults``)."""
+
+    rule: int  # the rule's number, as GET /_proxy/faults lists it
+    action: str  # status | stream_error | stream_cut | reset | gaps | delay
+    delay_ms: float | None = None  # waited on purpose before the headers
+    applied: bool = True  # False: a stream fault on a response it could not act on
+    note: str | None = None  # why it was not applied
+
+
+@dataclass(slots=True)
 class ExchangeEvent:
     """One request and the response the client got."""
 
@@ -88,6 +99,9 @@ class ExchangeEvent:
     not_recorded: str | None = None  # why a recording mode did not record this exchange
     # A replay at the recorded times (--replay-timing recorded): how long it waited on purpose.
     replay_wait_ms: float | None = None
+    # The X-Cassette-Proxy-Cassette name the request chose its cassette by (--cassette-dir).
+    cassette: str | None = None
+    fault: FaultRecord | None = None  # a fault rule that acted on this exchange
     event: str = "exchange"
 
 

@@ -20,6 +20,7 @@ from cassette_proxy.errors import ProxyError
 from cassette_proxy.kept import dumps_kept, remembered
 from cassette_proxy.models.events import (
     ExchangeEvent,
+    FaultRecord,
     MessageRecord,
     StreamRecord,
     ValidationRecord,
@@ -64,6 +65,8 @@ class Exchange:
     recorded: bool = False  # kept in the cassette
     not_recorded: str | None = None  # why a recording mode did not record it
     logged: bool = True  # the proxy's own routes (health) are not logged
+    cassette: str | None = None  # the per-request cassette's name (X-Cassette-Proxy-Cassette)
+    fault: FaultRecord | None = None  # a fault rule that fired on it
     # Writes the log line and metrics (set by the middleware); called before the response's
     # last byte, or by the middleware once the handler returns.
     settle: Callable[[web.StreamResponse], None] = field(default=lambda _: None, repr=False)
@@ -136,6 +139,8 @@ class Exchange:
             stream=self._stream_record(),
             not_recorded=self.not_recorded,
             replay_wait_ms=self.replay_wait_ms,
+            cassette=self.cassette,
+            fault=self.fault,
         )
 
     def _response_validation(self) -> ValidationRecord:

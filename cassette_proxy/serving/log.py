@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -123,6 +124,8 @@ class AuditLog:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.failures = 0
+        # Sees each event with the line written for it (GET /_proxy/exchanges keeps them).
+        self.tap: Callable[[ExchangeEvent | LifecycleEvent, bytes], None] | None = None
         if path is None:
             self._fd = sys.stdout.fileno()
             self._owned = False
@@ -140,7 +143,10 @@ class AuditLog:
     def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
         """Write one line. Never raises: the log must not be what breaks a request."""
         try:
-            data = memoryview(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+            line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+            if self.tap is not None:
+                self.tap(event, line)
+            data = memoryview(line)
             while data:
                 data = data[os.write(self._fd, data) :]
         except (OSError, TypeError, ValueError) as exc:  # broken pipe, full disk, bad value

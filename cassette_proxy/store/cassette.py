@@ -143,6 +143,11 @@ class Cassette:
     def record(self, interaction: Interaction) -> None:
         self.recorded.append(interaction)
 
+    def rewind(self) -> None:
+        """Start playback over, as if just loaded: every recording playable again, none played."""
+        self._next.clear()
+        self.play_counts = [0] * len(self.loaded)
+
     @property
     def played(self) -> int:
         return sum(self.play_counts)

@@ -191,7 +191,11 @@ class Recorder:
         and opens its own journal. A replayer reads the cassette and creates nothing, so it
         works from a read-only folder. A start-up that fails leaves no file behind."""
         assert settings.cassette is not None
+        self.settings = settings  # its options; a cassette loaded at run time has its own
         self.path = settings.cassette
+        # Recordings in flight (counted by the request path): a cassette swapped out at run
+        # time is closed only once they have ended, so each finishes on the cassette it began on.
+        self.in_flight = 0
         self.mode = settings.record_mode
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
