@@ -216,13 +216,16 @@ async def get_faults(request: web.Request) -> web.StreamResponse:
 @_guarded
 async def post_faults(request: web.Request) -> web.StreamResponse:
     given = await _body(request)
+    listed = isinstance(given, list)
     try:
-        rules = _RULES.validate_python(given if isinstance(given, list) else [given])
+        rules = _RULES.validate_python(given if listed else [given])
     except ValidationError as error:
         first = error.errors()[0]
-        where = "/".join(str(part) for part in first["loc"][1:] or first["loc"]) or "rule"
+        index, *inside = first["loc"] or ("",)
+        which = f" {index}" if listed else ""  # the rule's place in the list given
+        where = f" ({'/'.join(map(str, inside))})" if inside else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise ControlRejected(f"invalid fault rule ({where}): {message}") from None
+        raise ControlRejected(f"invalid fault rule{which}{where}: {message}") from None
     steering = _steering(request)
     for rule in rules:
         installed = steering.faults.install(rule)

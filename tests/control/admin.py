@@ -18,14 +18,18 @@ async def call(
     *,
     token: str | None = None,
     cassette: str | None = None,
+    authorization: str | None = None,
 ) -> Answer:
-    """One request to ``url`` + ``path`` (``/_proxy/...``), with a JSON body if given."""
+    """One request to ``url`` + ``path`` (``/_proxy/...``), with a JSON body if given (bytes
+    are sent as they are)."""
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
+    if authorization is not None:  # as it is, for tests of what is refused
+        headers["Authorization"] = authorization
     if cassette is not None:
         headers["X-Cassette-Proxy-Cassette"] = cassette
-    data = orjson.dumps(body) if body is not None else None
+    data = body if isinstance(body, bytes) or body is None else orjson.dumps(body)
     async with (
         aiohttp.ClientSession(timeout=TIMEOUT) as session,
         session.request(method, url + path, headers=headers, data=data) as response,
