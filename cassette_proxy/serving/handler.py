@@ -348,10 +348,13 @@ async def handle(
     steering = pipeline.steering
     if steering.active or CASSETTE_HEADER in incoming.headers:
         recorder, fired = await steering.steer(pipeline, exchange, incoming, request)
-    if recorder is not None and (interaction := recorder.play(incoming)) is not None:
-        return await replay(
-            pipeline, exchange, request, interaction, recorder=recorder, fired=fired
-        )
+    if recorder is not None:
+        # A faulted exchange is never recorded, and never uses a recording up either.
+        interaction = recorder.play(incoming) if fired is None else recorder.peek(incoming)
+        if interaction is not None:
+            return await replay(
+                pipeline, exchange, request, interaction, recorder=recorder, fired=fired
+            )
     outgoing = outbound(incoming, settings)
     recorded_request = None
     if recorder is not None:

@@ -277,6 +277,13 @@ class Recorder:
             return None
         return self.cassette.play_key(self._key(request.method, request.raw_path, request.body))
 
+    def peek(self, request: ProxyRequest) -> Interaction | None:
+        """What :meth:`play` would answer, without using it up: for an exchange a fault rule
+        acts on, which is never recorded either, so recording and replay meet the same ones."""
+        if not self.policy.replay:
+            return None
+        return self.cassette.peek_key(self._key(request.method, request.raw_path, request.body))
+
     def _key_of(self, method: str, raw_path: str, body: bytes) -> Key:
         """The match key of a request as it arrived. Remembered for the last 1,024 requests
         whose path and body together are 6 KiB at most (``self._key``): a request seen again is

@@ -277,12 +277,18 @@ async def test_a_stream_fault_acts_on_a_replayed_stream(
     proxy = await start_proxy(
         upstream=stream_url, cassette=cassette, record_mode="none", admin=True
     )
-    await install(proxy, path="/v1/responses", error_after_events=2)
+    await install(proxy, path="/v1/responses", error_after_events=2, times=1)
     error, seen = await asyncio.to_thread(_stream, proxy)
     assert isinstance(error, openai.APIError)
     assert seen == ["response.created", "response.in_progress"]
-    [line] = proxy.exchanges()
-    assert (line["source"], line["error"]) == ("cassette", "server_error")
+    # It used no recording up (as it recorded none): the one recording is still there.
+    error, seen = await asyncio.to_thread(_stream, proxy)
+    assert (error, seen[-1]) == (None, "response.completed")
+    faulted, replayed = proxy.exchanges()
+    assert (faulted["source"], faulted["error"]) == ("cassette", "server_error")
+    assert (replayed["source"], replayed["fault"]) == ("cassette", None)
+    state = (await call(proxy.url, "GET", "/_proxy/cassette")).json()["cassette"]
+    assert (state["played"], state["unused"]) == (1, 0)
 
 
 async def test_a_stream_fault_on_a_body_that_is_not_a_stream_says_so(
