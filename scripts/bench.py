@@ -154,10 +154,17 @@ def _ms(text: str) -> float:
 
 
 def wrk(
-    url: str, connections: int, duration: float, ids: int, script_dir: Path, *, pid: int | None
+    url: str,
+    connections: int,
+    duration: float,
+    ids: int,
+    script_dir: Path,
+    *,
+    pid: int | None,
+    lua: str = LUA,
 ) -> Row:
-    script = script_dir / f"ids{ids}.lua"
-    script.write_text(LUA.format(ids=ids))
+    script = script_dir / f"ids{ids}-{abs(hash(lua))}.lua"
+    script.write_text(lua.format(ids=ids))
     threads = min(connections, 2)  # wrk needs as many connections as threads
     cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
@@ -631,9 +638,25 @@ def main() -> None:
     parser.add_argument(
         "--streams-only", action="store_true", help="only the streaming figures (about a minute)"
     )
+    parser.add_argument(
+        "--steering-only",
+        action="store_true",
+        help="only what steering costs: the check per request, replay CPU, a cassette per case",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="with --steering-only: a source tree to measure replay CPU from too",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: ./scripts/bench installs it (apt-get install wrk)")
+    if args.steering_only:
+        import bench_steering  # noqa: PLC0415 - this run only
+
+        print(json.dumps(bench_steering.run(args), indent=2))
+        return
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="cassette-proxy-bench-"))
     try:

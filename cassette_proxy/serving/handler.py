@@ -54,7 +54,7 @@ from cassette_proxy.serving.faults import Fired, faulted_body
 from cassette_proxy.serving.log import BODY_LIMIT
 from cassette_proxy.serving.relay import send_known, stream
 from cassette_proxy.serving.replay import FramesBody, frames_of, head_of, stream_record
-from cassette_proxy.serving.steering import CASSETTE_HEADER, Steering
+from cassette_proxy.serving.steering import CASSETTE_HEADER, CASSETTE_KEY, Steering
 from cassette_proxy.serving.tee import Captured, Tee
 from cassette_proxy.serving.upstream import OutboundRequest, Transport, UpstreamResponse
 from cassette_proxy.settings import Settings, ValidationMode
@@ -346,7 +346,7 @@ async def handle(
     recorder = pipeline.recorder
     fired = None
     steering = pipeline.steering
-    if steering.active or CASSETTE_HEADER in incoming.headers:
+    if steering.active or CASSETTE_KEY in incoming.headers:
         recorder, fired = await steering.steer(pipeline, exchange, incoming, request)
     if recorder is not None:
         # A faulted exchange is never recorded, and never uses a recording up either.

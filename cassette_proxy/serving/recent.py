@@ -32,10 +32,9 @@ class RecentExchanges:
         return len(self._lines)
 
     def keep(self, event: ExchangeEvent | LifecycleEvent, line: bytes) -> None:
-        """The log's tap: keep an exchange's line (without its newline)."""
+        """The log's tap: keep an exchange's line (the log's own bytes, not a copy)."""
         if not isinstance(event, ExchangeEvent):
             return
-        line = line.rstrip(b"\n")
         if len(line) > self.max_bytes:  # never the case for the log's lines; bounded anyway
             self.dropped += 1
             return
@@ -50,7 +49,8 @@ class RecentExchanges:
         """The lines kept, oldest first: of one per-request cassette if named, the ``last``
         ones if given."""
         kept = [line for name, line in self._lines if cassette is None or name == cassette]
-        return kept if last is None else kept[max(0, len(kept) - last) :]
+        kept = kept if last is None else kept[max(0, len(kept) - last) :]
+        return [line.rstrip(b"\n") for line in kept]
 
     def clear(self) -> int:
         """Forget every line; how many there were."""

@@ -72,9 +72,29 @@ def _ineffective(settings: Settings) -> list[str]:
     found = []
     if settings.replay_speed != 1.0 and settings.replay_timing is ReplayTiming.OFF:
         found.append("--replay-speed has no effect without --replay-timing recorded")
-    if settings.replay_timing is ReplayTiming.RECORDED and settings.cassette is None:
+    if (
+        settings.replay_timing is ReplayTiming.RECORDED
+        and settings.cassette is None
+        and settings.cassette_dir is None
+        and not settings.admin
+    ):
         found.append("--replay-timing recorded has no effect without --cassette (nothing replays)")
+    if settings.admin_token is not None and not settings.admin:
+        found.append("--admin-token has no effect without --admin (the control API is off)")
     return found
+
+
+def _steered(settings: Settings) -> str:
+    """What the line on stderr adds for the control API and per-request cassettes."""
+    parts = []
+    if settings.cassette_dir is not None:
+        parts.append(f"a cassette per request under {settings.cassette_dir}")
+    if settings.admin:
+        guard = "token required" if settings.admin_token is not None else "no token"
+        parts.append(f"control API at /_proxy/ ({guard})")
+    if settings.faults:
+        parts.append(f"{len(settings.faults)} fault rule(s)")
+    return "".join(f"; {part}" for part in parts)
 
 
 def _doing(settings: Settings, recorder: Recorder | None) -> str:
@@ -151,7 +171,8 @@ async def serve(settings: Settings) -> None:
     gc.enable()
     runner, url = await start(app, settings.host, settings.port, settings.shutdown_timeout)
     sys.stderr.write(
-        f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}\n"
+        f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}"
+        f"{_steered(settings)}\n"
     )
     sys.stderr.flush()
     log.lifecycle(
@@ -163,6 +184,9 @@ async def serve(settings: Settings) -> None:
         cassette=str(settings.cassette) if settings.cassette else None,
         validation=settings.validation.value,
         version=__version__,
+        admin=settings.admin,
+        cassette_dir=str(settings.cassette_dir) if settings.cassette_dir else None,
+        faults=len(settings.faults),
     )
     try:
         await stop.wait()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from cassette_proxy.models.http import ProxyRequest
-from cassette_proxy.serving.cassettes import CASSETTE_HEADER, Cassettes, checked_name
+from cassette_proxy.serving.cassettes import CASSETTE_HEADER, CASSETTE_KEY, Cassettes, checked_name
 from cassette_proxy.serving.exchange import Exchange
 from cassette_proxy.serving.faults import Faults, Fired, before_headers
 from cassette_proxy.serving.recent import RecentExchanges
@@ -24,7 +24,7 @@ from cassette_proxy.store.recorder import Recorder
 if TYPE_CHECKING:
     from cassette_proxy.serving.handler import Pipeline
 
-__all__ = ["CASSETTE_HEADER", "Steering"]
+__all__ = ["CASSETTE_HEADER", "CASSETTE_KEY", "Steering"]
 
 
 class Steering:
@@ -48,7 +48,7 @@ class Steering:
     ) -> tuple[Recorder | None, Fired | None]:
         """The request's cassette, and the fault rule that fired on it (having acted already,
         if it acts before the headers)."""
-        name = incoming.headers.get(CASSETTE_HEADER)
+        name = incoming.headers.get(CASSETTE_KEY)
         if name is not None:
             exchange.cassette = checked_name(name)
         fired = None

@@ -65,6 +65,12 @@ async def test_a_long_lived_proxy_runs_a_cassette_per_case_suite_driven_by_curl(
         proxy.process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await proxy.process.wait() == 0
+        assert proxy.process.stderr is not None
+        said = (await proxy.process.stderr.read()).decode()
+    assert said.startswith(f"cassette-proxy listening on {proxy.url} ")
+    assert said.endswith(
+        f"; a cassette per request under {folder}; control API at /_proxy/ (token required)\n"
+    )
     for name, count in [("cancel-once", 1), ("worker-a", 1), ("worker-b", 1),
                         ("rate-limited", 1)]:  # fmt: skip
         with vcr.use_cassette(str(folder / f"{name}.yaml"), record_mode="none") as by_vcrpy:
