@@ -51,8 +51,8 @@ class Installed:
 
     def where(self) -> str:
         """The rule, as a message names it."""
-        cassette = f", cassette {self.rule.cassette!r}" if self.rule.cassette else ""
-        return f"fault rule {self.id} ({self.rule.method} {self.rule.path}{cassette})"
+        cassette = f" in cassette {self.rule.cassette!r}" if self.rule.cassette else ""
+        return f"fault rule {self.id}, for {self.rule.method} {self.rule.path}{cassette}"
 
 
 @dataclass(slots=True)

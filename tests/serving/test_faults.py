@@ -75,7 +75,9 @@ async def test_a_status_fault_answers_in_the_envelope_the_service_writes(
     assert "x-should-retry" not in answer.headers  # the client decides, as for the service's
     error = answer.error()
     assert (error["type"], error["code"]) == ("server_error", None)
-    assert "injected by cassette-proxy: fault rule 1 (* /v1/responses/*/cancel)" in error["message"]
+    assert error["message"].endswith(
+        " (injected by cassette-proxy: fault rule 1, for * /v1/responses/*/cancel)"
+    )
     assert fake_upstream.cancels == 0  # answered in its place: nothing forwarded
     assert (await cancel(proxy, vectors.V1_ID)).status == 200  # it fired its one time
     first, second = proxy.exchanges()
