@@ -376,14 +376,19 @@ class Cassettes:
             if name is None:
                 self.on_change()
 
-    def _file_of(self, name: str) -> Path:
-        """``DIR/NAME.yaml`` (or NAME as it is, with its own suffix), never outside DIR."""
+    def serves_names(self) -> Path:
+        """The folder of per-request cassettes, or the refusal of a request that names one."""
         if self.folder is None:
             raise CassetteNameRefused(
                 f"this proxy was started without --cassette-dir, so it has no per-request "
                 f"cassettes: the {CASSETTE_HEADER} header cannot be served; nothing was "
                 "forwarded. Start it with --cassette-dir DIR"
             )
+        return self.folder
+
+    def _file_of(self, name: str) -> Path:
+        """``DIR/NAME.yaml`` (or NAME as it is, with its own suffix), never outside DIR."""
+        self.serves_names()
         name = checked_name(name)
         file = name if name.lower().endswith(_SUFFIXES) else f"{name}.yaml"
         return self._inside(self.folder / file, name)

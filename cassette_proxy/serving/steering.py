@@ -51,6 +51,8 @@ class Steering:
         name = incoming.headers.get(CASSETTE_KEY)
         if name is not None:
             exchange.cassette = checked_name(name)
+            if self.cassettes is not None:
+                self.cassettes.serves_names()  # refused before any rule fires on it
         fired = None
         if self.faults:
             fired = self.faults.take(incoming.method, incoming.path, exchange.cassette)

@@ -125,11 +125,12 @@ async def test_a_symlink_out_of_the_folder_is_refused(
 async def test_without_a_cassette_dir_the_header_is_refused_saying_how_to_serve_it(
     start_proxy: StartProxy, fake_upstream: FakeUpstream
 ) -> None:
-    proxy = await start_proxy()
+    proxy = await start_proxy(faults=[{"status": 503, "times": 1}])
     answer = await cancel_as(proxy, "case-1")
     assert answer.status == 400
     assert "started without --cassette-dir" in answer.error()["message"]
     assert fake_upstream.received == []
+    assert (await cancel(proxy, vectors.V1_ID)).status == 503  # the rule did not fire on it
 
 
 async def test_concurrent_first_requests_open_a_cassette_once(
