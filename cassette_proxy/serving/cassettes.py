@@ -388,10 +388,10 @@ class Cassettes:
 
     def _file_of(self, name: str) -> Path:
         """``DIR/NAME.yaml`` (or NAME as it is, with its own suffix), never outside DIR."""
-        self.serves_names()
+        folder = self.serves_names()
         name = checked_name(name)
         file = name if name.lower().endswith(_SUFFIXES) else f"{name}.yaml"
-        return self._inside(self.folder / file, name)
+        return self._inside(folder / file, name)
 
     def _path_of(self, path: object) -> Path:
         """A ``PUT``'s path: under ``--cassette-dir`` when the proxy has one (relative to it,
