@@ -150,3 +150,14 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
                 if _layer(target) > _layer(module):
                     upward.append(f"{module} imports {target}")
     assert upward == []
+
+
+def test_the_control_api_is_loaded_only_with_admin() -> None:
+    code = """
+        from cassette_proxy.serving.app import build_app
+        from cassette_proxy.settings import Settings
+        build_app(Settings(admin={admin}))
+        """
+    without = imported_after(code.format(admin=False))
+    assert [name for name in ours(without) if name.startswith("cassette_proxy.control")] == []
+    assert "cassette_proxy.control.routes" in imported_after(code.format(admin=True))

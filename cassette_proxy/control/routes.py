@@ -30,12 +30,11 @@ from cassette_proxy.errors import (
     ProxyRouteNotFound,
 )
 from cassette_proxy.models.faults import FaultRule
-from cassette_proxy.serving.app import AUDIT_LOG, CONTROL_ROUTES, EXCHANGE, PIPELINE
+from cassette_proxy.serving.app import AUDIT_LOG, EXCHANGE, PIPELINE
 from cassette_proxy.serving.cassettes import CASSETTE_HEADER, Cassettes, Changed, checked_name
 from cassette_proxy.serving.recent import RecentExchanges
 from cassette_proxy.serving.steering import Steering
 
-ROUTES: Final = CONTROL_ROUTES
 _RULES: Final = TypeAdapter(list[FaultRule])
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -47,6 +47,10 @@ __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 OWN_SEGMENT = "_proxy"  # the first path segment of the proxy's own routes; never forwarded
 OWN_PREFIX = f"/{OWN_SEGMENT}/"
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
+CONTROL_ROUTES = (  # with serve --admin (cassette_proxy.control)
+    "GET|PUT|DELETE /_proxy/cassette, POST /_proxy/cassette/rewind, "
+    "GET|DELETE /_proxy/exchanges, GET|POST|DELETE /_proxy/faults, DELETE /_proxy/faults/{id}"
+)
 
 
 def error_response(error: ProxyError) -> web.Response:
@@ -182,12 +186,6 @@ async def internal_not_found(request: web.Request) -> web.StreamResponse:
         f"{request.method} {request.path} is not one of cassette-proxy's own routes; paths under "
         f"/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/metrics{control}"
     )
-
-
-CONTROL_ROUTES = (
-    "GET|PUT|DELETE /_proxy/cassette, POST /_proxy/cassette/rewind, "
-    "GET|DELETE /_proxy/exchanges, GET|POST|DELETE /_proxy/faults, DELETE /_proxy/faults/{id}"
-)
 
 
 def build_app(
