@@ -159,5 +159,6 @@ def test_the_control_api_is_loaded_only_with_admin() -> None:
         build_app(Settings(admin={admin}))
         """
     without = imported_after(code.format(admin=False))
-    assert [name for name in ours(without) if name.startswith("cassette_proxy.control")] == []
-    assert "cassette_proxy.control.routes" in imported_after(code.format(admin=True))
+    control = "cassette_proxy.serving.control"
+    assert [name for name in ours(without) if name.startswith(control)] == []
+    assert "cassette_proxy.serving.control.routes" in imported_after(code.format(admin=True))

@@ -47,7 +47,7 @@ __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 OWN_SEGMENT = "_proxy"  # the first path segment of the proxy's own routes; never forwarded
 OWN_PREFIX = f"/{OWN_SEGMENT}/"
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
-CONTROL_ROUTES = (  # with serve --admin (cassette_proxy.control)
+CONTROL_ROUTES = (  # with serve --admin (cassette_proxy.serving.control)
     "GET|PUT|DELETE /_proxy/cassette, POST /_proxy/cassette/rewind, "
     "GET|DELETE /_proxy/exchanges, GET|POST|DELETE /_proxy/faults, DELETE /_proxy/faults/{id}"
 )
@@ -214,7 +214,7 @@ def build_app(
     app.router.add_get("/_proxy/health", health_handler)
     app.router.add_get("/_proxy/metrics", metrics_handler)
     if settings.admin:  # the control API and what it reads: loaded and kept only when asked for
-        from cassette_proxy.control.routes import add_control_routes  # noqa: PLC0415
+        from cassette_proxy.serving.control.routes import add_control_routes  # noqa: PLC0415
 
         steering.recent = RecentExchanges()
         log.tap = steering.recent.keep

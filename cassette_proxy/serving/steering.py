@@ -1,11 +1,11 @@
 """What can change in a running proxy, as the request path sees it.
 
-The control API (:mod:`cassette_proxy.control`), the fault rules of ``--faults`` and the pytest
-plugin change the proxy while it serves: its cassette, per-request cassettes, fault rules. The
-request path asks one question of all that, ``active or X-Cassette-Proxy-Cassette in headers``
-(an attribute and a dict lookup, so a proxy with none of it pays nothing more), and only then
-takes the step below: wait for a cassette being replaced, pick the request's cassette, and let
-a fault rule act before the headers.
+The control API (:mod:`cassette_proxy.serving.control`), the fault rules of ``--faults`` and
+the pytest plugin change the proxy while it serves: its cassette, per-request cassettes, fault
+rules. The request path asks one question of all that, ``active or X-Cassette-Proxy-Cassette in
+headers`` (an attribute and a dict lookup, so a proxy with none of it pays nothing more), and
+only then takes the step below: wait for a cassette being replaced, pick the request's
+cassette, and let a fault rule act before the headers.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from cassette_proxy.store.journal import CassetteLock
 from tests import vectors
 from tests.client import OPENAI_HEADERS, Answer, cancel, post
 from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
-from tests.control.admin import call
 from tests.fake_upstream import FakeUpstream
+from tests.serving.control.admin import call
 
 HEADER = "X-Cassette-Proxy-Cassette"
 

@@ -21,8 +21,8 @@ from cassette_proxy.sse import decode_all
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import DUMMY_KEY, RunningProxy, StartProxy
-from tests.control.admin import call
 from tests.fake_upstream import FakeUpstream
+from tests.serving.control.admin import call
 from tests.stream_upstream import StreamUpstream
 
 CANCEL = "/v1/responses/*/cancel"

@@ -16,13 +16,6 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from cassette_proxy.control.bodies import (
-    CassetteAnswer,
-    CassetteState,
-    ClosedState,
-    FaultsAnswer,
-    FaultState,
-)
 from cassette_proxy.errors import (
     CassetteUnavailable,
     ControlRejected,
@@ -32,6 +25,13 @@ from cassette_proxy.errors import (
 from cassette_proxy.models.faults import FaultRule
 from cassette_proxy.serving.app import AUDIT_LOG, EXCHANGE, PIPELINE
 from cassette_proxy.serving.cassettes import CASSETTE_HEADER, Cassettes, Changed, checked_name
+from cassette_proxy.serving.control.bodies import (
+    CassetteAnswer,
+    CassetteState,
+    ClosedState,
+    FaultsAnswer,
+    FaultState,
+)
 from cassette_proxy.serving.recent import RecentExchanges
 from cassette_proxy.serving.steering import Steering
 

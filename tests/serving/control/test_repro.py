@@ -11,8 +11,8 @@ import vcr
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import DUMMY_KEY, StartProxy
-from tests.control.admin import call
 from tests.fake_upstream import FakeUpstream
+from tests.serving.control.admin import call
 
 
 async def test_a_long_lived_proxy_records_saves_replays_and_rewinds_cassettes_at_run_time(

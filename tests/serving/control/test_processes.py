@@ -16,13 +16,13 @@ import vcr
 import yaml
 
 from tests import vectors
-from tests.control.admin import call
 from tests.fake_upstream import FakeUpstream
+from tests.serving.control.admin import call
 from tests.serving.test_serve import ProxyProcess, running
 
 pytestmark = pytest.mark.slow
 
-SUITE = Path(__file__).resolve().parent.parent.parent / "docs" / "curl_suite.sh"
+SUITE = Path(__file__).resolve().parents[3] / "docs" / "curl_suite.sh"
 TOKEN = "curl-suite-token-0123456789abcdef"
 
 

@@ -13,7 +13,7 @@ from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy
-from tests.control.admin import call
+from tests.serving.control.admin import call
 
 TOKEN = "s3cret-admin-token-0123456789abcdef"
 ROUTES = [

@@ -12,7 +12,7 @@ from cassette_proxy.serving.recent import RecentExchanges
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy
-from tests.control.admin import call
+from tests.serving.control.admin import call
 
 
 async def test_the_exchanges_are_the_events_the_log_wrote(

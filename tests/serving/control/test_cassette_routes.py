@@ -14,8 +14,8 @@ from cassette_proxy.store.journal import CassetteLock
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import RunningProxy, StartProxy
-from tests.control.admin import call
 from tests.fake_upstream import FakeUpstream
+from tests.serving.control.admin import call
 
 
 def interactions(cassette: Path) -> list[dict[str, Any]]:
