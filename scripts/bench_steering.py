@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import statistics
 import subprocess
@@ -190,13 +191,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="cassette-proxy-bench-steering-"))
     upstream_port = free_port()
     upstream = f"http://127.0.0.1:{upstream_port}"
-    with process(PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(upstream_port),
-                 port=upstream_port):  # fmt: skip
-        print("replay CPU per request, wrk c=16 ...", flush=True)
-        results["replay_cpu_us"] = replay_cpu(
-            work, upstream, args.duration, args.repeat, args.before
-        )
-        print("a cassette per case ...", flush=True)
-        results["per_case"] = per_case(work, upstream, 5 if args.quick else 10)
-        print(f"  {results['per_case']}", flush=True)
+    try:
+        with process(PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(upstream_port),
+                     port=upstream_port):  # fmt: skip
+            print("replay CPU per request, wrk c=16 ...", flush=True)
+            results["replay_cpu_us"] = replay_cpu(
+                work, upstream, args.duration, args.repeat, args.before
+            )
+            print("a cassette per case ...", flush=True)
+            results["per_case"] = per_case(work, upstream, 5 if args.quick else 10)
+            print(f"  {results['per_case']}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return results
