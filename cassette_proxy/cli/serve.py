@@ -36,6 +36,8 @@ METAVARS = {
     "keepalive_timeout": "SECONDS",
     "max_connections": "COUNT",
     "replay_speed": "FACTOR",
+    "match_ignore": "POINTER",
+    "match_headers": "NAME",
 }
 
 
@@ -47,7 +49,7 @@ def _metavar(name: str, annotation: Any) -> str:
 
 def _rendered_default(default: Any) -> str | None:
     """A default as a user would type it (None: no default to show)."""
-    if default is None:
+    if default is None or default == ():
         return None
     rendered = str(default)
     if isinstance(default, bool):
@@ -63,31 +65,55 @@ def _rendered_default(default: Any) -> str | None:
     return rendered
 
 
+def _extra(name: str) -> dict[str, Any]:
+    extra = Settings.model_fields[name].json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def flag_of(name: str) -> str:
+    """The option's flag: the field's name, or the singular a repeatable one declares."""
+    return "--" + str(_extra(name).get("flag", name)).replace("_", "-")
+
+
 def _settings_options(command: Any) -> Any:
     """One option per settings field; values stay strings here and are validated by Settings,
-    so a bad one gives the same one-line error whether it came from a flag or the environment."""
+    so a bad one gives the same one-line error whether it came from a flag or the environment.
+    A field declared repeatable takes its flag once per value; a switch that is on by default
+    is turned off with ``--no-...``."""
     for name in reversed(CLI_FIELDS):
         info = Settings.model_fields[name]
-        flag = "--" + name.replace("_", "-")
-        default = _rendered_default(info.default)
+        flag = flag_of(name)
+        extra = _extra(name)
+        default = _rendered_default(info.default if info.default_factory is None else None)
         shown = f"; default: {default}" if default is not None else ""
+        if extra.get("repeatable"):
+            shown += "; repeatable, comma-separated in the environment"
         help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}{shown}]"
         if info.annotation is bool:
-            command = click.option(flag, name, is_flag=True, default=None, help=help_text)(command)
+            flags = f"{flag}/--no-{flag[2:]}" if info.default is True else flag
+            command = click.option(flags, name, is_flag=True, default=None, help=help_text)(command)
         else:
-            metavar = _metavar(name, info.annotation)
-            command = click.option(flag, name, default=None, metavar=metavar, help=help_text)(
-                command
-            )
+            metavar = extra.get("metavar") or _metavar(name, info.annotation)
+            command = click.option(
+                flag,
+                name,
+                default=None,
+                metavar=metavar,
+                help=help_text,
+                multiple=bool(extra.get("repeatable")),
+            )(command)
     return command
 
 
 def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     first = error.errors()[0]
     field = str(first["loc"][0]) if first["loc"] else "settings"
-    source = "--" + field.replace("_", "-") if field in given else f"{ENV_PREFIX}{field.upper()}"
+    source = flag_of(field) if field in given else f"{ENV_PREFIX}{field.upper()}"
     message = first["msg"].removeprefix("Value error, ")
-    if field not in CLI_FIELDS and field in Settings.model_fields:  # a secret: never quoted
+    secret = field in Settings.model_fields and (
+        field not in CLI_FIELDS or _extra(field).get("secret")
+    )
+    if secret:  # a key, or values that may be secrets: never quoted
         return f"invalid value for {source}: {message}"
     value = given.get(field, first.get("input"))
     return f"invalid value {value!r} for {source}: {message}"
@@ -112,7 +138,8 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 @_settings_options
 def serve_command(**options: Any) -> None:
     """Forward, validate, log, and record or replay (with --cassette)."""
-    given = {name: value for name, value in options.items() if value is not None}
+    # A repeatable option not given is an empty tuple: unset, so the environment counts.
+    given = {name: value for name, value in options.items() if value not in (None, ())}
     try:
         settings = Settings(**given)
     except ValidationError as error:

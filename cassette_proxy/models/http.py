@@ -33,6 +33,10 @@ HOP_BY_HOP: Final = frozenset(
 )
 
 
+# Request headers that describe the hop to the proxy, not the request: never forwarded.
+NOT_FORWARDED: Final = frozenset({"host", "expect"})
+
+
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDictProxy[str]:
     """The headers with hop-by-hop ones removed, including those named in ``Connection``."""
     named = {

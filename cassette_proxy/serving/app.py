@@ -26,6 +26,7 @@ from cassette_proxy.errors import (
     ProxyError,
     ProxyRouteNotFound,
 )
+from cassette_proxy.matching.hints import Hints
 from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
 from cassette_proxy.serving.handler import Pipeline, handle, refuse_foreign_target
@@ -34,6 +35,7 @@ from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
 from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
 from cassette_proxy.settings import Settings
 from cassette_proxy.store.recorder import Recorder
+from cassette_proxy.store.shaping import RecordFilters
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 METRICS = web.AppKey("metrics", Metrics)
@@ -175,10 +177,17 @@ async def internal_not_found(request: web.Request) -> web.StreamResponse:
 
 
 def build_app(
-    settings: Settings, *, transport: Transport | None = None, audit_log: AuditLog | None = None
+    settings: Settings,
+    *,
+    transport: Transport | None = None,
+    audit_log: AuditLog | None = None,
+    filters: RecordFilters | None = None,
+    hints: Hints | None = None,
 ) -> web.Application:
-    """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
-    recorder = Recorder(settings) if settings.cassette is not None else None
+    """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here.
+    ``filters`` and ``hints``: the pytest plugin's (vcrpy's hooks as functions; advice in its
+    words)."""
+    recorder = Recorder(settings, filters, hints) if settings.cassette is not None else None
     try:
         log = audit_log or AuditLog(settings.log_file)
     except BaseException:  # a start-up that fails leaves no lock or journal behind
@@ -207,6 +216,7 @@ def build_app(
             replays=recorder.policy.replay,
             records=recorder.policy.record,
             recovered_from_journal=recorder.recovered,
+            expired=recorder.expired.describe() if recorder.expired else None,
         )
     return app
 
@@ -227,6 +237,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
                 played=summary.played,
                 recorded_never_played=summary.never_played,
                 saved=summary.saved,
+                unused=list(summary.unused),
+                dropped=summary.dropped,
+                discarded=summary.discarded,
             )
     finally:
         log.close()

@@ -38,9 +38,15 @@ from cassette_proxy.errors import (
     RefusedTarget,
     ResponseRejected,
 )
-from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
+from cassette_proxy.models.http import (
+    NOT_FORWARDED,
+    ProxyRequest,
+    ProxyResponse,
+    Timing,
+    end_to_end,
+)
 from cassette_proxy.models.violations import Violation
-from cassette_proxy.redact import redact_bytes, redact_header, redact_path
+from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.serving.log import BODY_LIMIT
 from cassette_proxy.serving.relay import send_known, stream
@@ -50,10 +56,8 @@ from cassette_proxy.serving.upstream import OutboundRequest, Transport, Upstream
 from cassette_proxy.settings import Settings, ValidationMode
 from cassette_proxy.sse import decode_all, is_event_stream
 from cassette_proxy.store.cassette import Interaction
+from cassette_proxy.store.hygiene import HOOK_DROPPED
 from cassette_proxy.store.recorder import Recorder
-
-# Request headers that describe the hop to the proxy, not the request: never forwarded.
-NOT_FORWARDED = frozenset({"host", "expect"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,19 +153,6 @@ def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
     return OutboundRequest(incoming.method, url, CIMultiDictProxy(headers), incoming.body)
 
 
-def as_recorded(request: OutboundRequest) -> VcrRequest:
-    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted."""
-    url = request.url
-    origin = str(url.origin())
-    headers = {str(name): redact_header(name, value) for name, value in request.headers.items()}
-    return VcrRequest(
-        request.method,
-        origin + redact_path(url.raw_path_qs),
-        redact_bytes(request.body),
-        headers,
-    )
-
-
 def check_incoming(pipeline: Pipeline, exchange: Exchange, incoming: ProxyRequest) -> None:
     """The request against the route's contract; strict validation refuses a broken one."""
     if not pipeline.validating:
@@ -179,17 +170,30 @@ async def replay(
     """Answer from the cassette: its checks are done once per recording, its frames sent as
     they were recorded (at once, or at the recorded times)."""
     exchange.source = CASSETTE
-    response = exchange.response = interaction.replay
+    response, timing = replayed(pipeline, exchange, interaction)
+    exchange.response = response
     stream_record(response)  # the log's summary of a recorded stream, made on first play
     if pipeline.validating:
         exchange.response_check = check_recorded(exchange.route, response)
         if pipeline.strict and exchange.response_check.errors:
             raise ResponseRejected(response.status, exchange.response_check.errors)
     settings = pipeline.settings
-    headers_after, frames = frames_of(interaction, settings.replay_timing, settings.replay_speed)
+    headers_after, frames = frames_of(
+        interaction, settings.replay_timing, settings.replay_speed, response, timing
+    )
     return await send_known(
         request, exchange, head_of(response), frames, headers_after=headers_after
     )
+
+
+def replayed(
+    pipeline: Pipeline, exchange: Exchange, interaction: Interaction
+) -> tuple[ProxyResponse, Timing | None]:
+    """The recorded response as this client gets it: its placeholders filled with the
+    request's own values (its folder), once per recording and set of values."""
+    assert pipeline.recorder is not None
+    assert exchange.request is not None
+    return pipeline.recorder.replayed(interaction, exchange.request)
 
 
 def check_recorded(route: Route, response: ProxyResponse) -> Checked:
@@ -298,11 +302,13 @@ def record(pipeline: Pipeline, exchange: Exchange, request: VcrRequest, captured
     is not whole; then the log says why."""
     recorder = pipeline.recorder
     assert recorder is not None
-    reason = captured.recordable
+    reason = captured.recordable or recorder.refusal(request, captured.response)
     if reason is not None:
         exchange.not_recorded = reason
         return
-    recorder.record(request, captured.response, captured.timing)
+    if recorder.record(request, captured.response, captured.timing) is None:
+        exchange.not_recorded = f"{HOOK_DROPPED}: the before_record_response hook dropped it"
+        return
     exchange.recorded = True
 
 
@@ -320,8 +326,11 @@ async def handle(
     outgoing = outbound(incoming, settings)
     recorded_request = None
     if recorder is not None:
-        recorded_request = as_recorded(outgoing)
-        if not recorder.policy.record:
+        # None: a hook says the cassette ignores this request (forwarded, never recorded).
+        recorded_request = recorder.as_recorded(outgoing)
+        if recorded_request is not None and not recorder.policy.record:
             raise recorder.miss(recorded_request)
+        if recorded_request is not None:
+            recorder.check_forward(recorded_request)
     upstream = await forward(pipeline, exchange, outgoing)
     return await relay_upstream(pipeline, exchange, request, upstream, recorded_request)

@@ -13,6 +13,9 @@ REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_epi
 # vcrpy's record modes (settings.RecordMode), and rewrite.
 RECORD_MODES: Final = ("once", "new_episodes", "none", "all", REWRITE)
 RUN_STARTED_KEY: Final = "cassette_proxy_run_started"  # in pytest-xdist's workerinput
+# Options only Python can give (vcrpy's names): the marker and cassette_proxy_config take them
+# beside settings.TEST_OPTIONS; functions may also be among match_on's and filter_*'s items.
+HOOK_OPTIONS: Final = ("before_record_request", "before_record_response")
 
 # Where a test's option was set, as its hints name it.
 BY_MARKER: Final = f"@pytest.mark.{MARKER}"

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 import pytest
 import vcr
+import yaml
 
 from cassette_proxy.settings import DEFAULT_MATCH_ON
 from cassette_proxy.store.cassette import Interaction
@@ -497,7 +498,13 @@ async def test_serve_says_where_it_listens_in_one_line_on_stderr(
     assert line == (f"cassette-proxy listening on {url} (base_url {url}/v1), replaying {demo}\n")
     assert url.startswith("http://127.0.0.1:")
     assert int(url.rsplit(":", 1)[1]) > 0  # the port --port 0 picked
-    assert rest == b""  # one line, nothing else
+    # One line, and at stop one more: the interactions never played (here, all five).
+    uris = [i["request"]["uri"] for i in yaml.safe_load(demo.read_text())["interactions"]]
+    unused = ", ".join(f"#{n} POST {uri}" for n, uri in enumerate(uris))
+    assert rest.decode() == (
+        f"cassette-proxy: 5 of the 5 interactions in {demo} were never played: {unused} "
+        "(--drop-unused-requests leaves them out of the file)\n"
+    )
     assert process.returncode == 0
 
 

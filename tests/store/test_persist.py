@@ -39,7 +39,8 @@ async def test_vcrpy_replays_a_cassette_the_proxy_recorded(
     start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path, upstream_url: str
 ) -> None:
     cassette = tmp_path / "by-proxy.yaml"
-    proxy = await start_proxy(cassette=cassette, record_mode="once")
+    # Folders as they are: vcrpy replays the cassette's text, compared with the upstream's.
+    proxy = await start_proxy(cassette=cassette, record_mode="once", folder_placeholders=False)
     async with openai.AsyncOpenAI(
         base_url=proxy.base_url, api_key=DUMMY_KEY, max_retries=0
     ) as client:
