@@ -140,6 +140,7 @@ class Cassette:
     recorded: list[Interaction] = field(default_factory=list)
     view: View = _as_stored
     play_counts: list[int] = field(init=False)
+    first_played: list[int] = field(init=False)  # positions, in the order first played
     _keys: list[Key] = field(init=False)
     _index: dict[Key, list[int]] = field(init=False)
     _next: dict[Key, int] = field(init=False)
@@ -147,6 +148,7 @@ class Cassette:
 
     def __post_init__(self) -> None:
         self.play_counts = [0] * len(self.loaded)
+        self.first_played = []
         self._keys = [
             self.matcher.key(self.view(interaction.request)) for interaction in self.loaded
         ]
@@ -182,6 +184,8 @@ class Cassette:
         self._next[key] = turn + 1
         position = positions[turn]
         self.play_counts[position] += 1
+        if self.play_counts[position] == 1:
+            self.first_played.append(position)
         return self.loaded[position]
 
     def play_matching(self, key: Key, accepts: Callable[[VcrRequest], bool]) -> Interaction | None:
@@ -196,6 +200,8 @@ class Cassette:
             return None
         position = fresh[0] if fresh else min(taken, key=lambda p: self.play_counts[p])
         self.play_counts[position] += 1
+        if self.play_counts[position] == 1:
+            self.first_played.append(position)
         return self.loaded[position]
 
     def record(self, interaction: Interaction) -> None:
@@ -253,9 +259,14 @@ class Cassette:
         spent = False  # the request matches, but its recordings were all played
         lines = []
         volatile = None
+        shown = len(self.matcher.shown)  # custom matchers too
         for near in found.near:
             recorded = self.view(self.loaded[self._index[near.key][0]].request)
-            if near.agree == width:
+            # Custom matchers are not in the key: one may refuse what the key found.
+            failed = self.matcher.differences(request, recorded) if near.agree < width else []
+            if near.agree == width and self.matcher.custom:
+                failed = self.matcher.differences(request, recorded)
+            if not failed:
                 plays = len(self._index[near.key])
                 lines.append(
                     f"- {recorded.method} {recorded.uri} matches, but all {plays} recorded "
@@ -263,11 +274,10 @@ class Cassette:
                 )
                 spent = True
                 continue
-            failed = self.matcher.differences(request, recorded)
             detail = "; ".join(f"{name}: {message}" for name, message in failed)
             lines.append(
                 f"- {recorded.method} {recorded.uri} "
-                f"({near.agree}/{width} matchers agree; failed {detail})"
+                f"({shown - len(failed)}/{shown} matchers agree; failed {detail})"
             )
             if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
                 hint = _other_upstream_hint(recorded, upstream, self.matcher.names, hints)

@@ -38,12 +38,20 @@ from cassette_proxy.settings import FOLDER_PLACEHOLDER
 FOLDER_HEADERS: Final = ("OpenAI-Project", "x-folder-id")
 MODEL_SCHEMES: Final = ("gpt", "emb", "cls", "art")
 FILLED_KEPT: Final = 16  # filled responses kept per template (one per replaying folder, say)
-# A model URI's folder: after the scheme and "://" (or its percent-encoding, or "\/\/" as some
-# JSON writers escape slashes), up to the next slash.
+# A model URI's folder: after the scheme and "://" (or its percent-encoding, or "\\/\\/" as
+# some JSON writers escape slashes), up to the next slash. The separator comes first in the
+# pattern, so the regex engine scans for it quickly; the scheme is checked behind it (all
+# are three letters).
+_SCHEMES: Final = b"|".join(s.encode() for s in MODEL_SCHEMES)
 _FOLDER_IN_URI: Final = re.compile(
-    rb"(?<![A-Za-z0-9+.-])(?:" + b"|".join(s.encode() for s in MODEL_SCHEMES) + rb")"
-    rb"(?::(?:\\?/){2}|%3[Aa]%2[Ff]%2[Ff])([A-Za-z0-9][A-Za-z0-9_-]*)(?=\\?/|%2[Ff])"
+    rb"(?<=" + _SCHEMES + rb")(?::(?:\\?/){2}|%3[Aa]%2[Ff]%2[Ff])"
+    rb"([A-Za-z0-9][A-Za-z0-9_-]*)(?=\\?/|%2[Ff])"
 )
+_SCHEME_WORD: Final = frozenset(  # what a longer scheme would go on with before "gpt"
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-"
+)
+_SCHEME_BYTES: Final = frozenset(s.encode() for s in MODEL_SCHEMES)
+_FOLDER_ID: Final = re.compile(rb"[A-Za-z0-9][A-Za-z0-9_-]*(?=/)")
 _ID_CHARS: Final = "A-Za-z0-9_-"  # what a folder id is made of: a boundary is anything else
 _MAX_FOLDERS: Final = 16  # per interaction; a body naming more keeps the rest as they are
 
@@ -56,11 +64,19 @@ def folder_placeholder(number: int) -> str:
 
 def folders_in(data: bytes) -> list[str]:
     """The folder ids of the model URIs in ``data``, in order, each once."""
-    if b"://" not in data and b"%3" not in data and b":\\/" not in data:
-        return []  # most bodies: no URI at all
     found: dict[str, None] = {}
-    for match in _FOLDER_IN_URI.finditer(data):
-        found.setdefault(match[1].decode("ascii"))
+    at = data.find(b"://")
+    while at != -1:  # the usual spelling, found without a regex scan of every position
+        if data[at - 3 : at] in _SCHEME_BYTES and (at < 4 or data[at - 4] not in _SCHEME_WORD):
+            folder = _FOLDER_ID.match(data, at + 3)
+            if folder is not None:
+                found.setdefault(folder[0].decode("ascii"))
+        at = data.find(b"://", at + 3)
+    if b"%3" in data or b":\\/" in data:  # percent-encoded, or with escaped slashes
+        for match in _FOLDER_IN_URI.finditer(data):
+            before = match.start() - 4  # the character before the three-letter scheme
+            if before < 0 or data[before] not in _SCHEME_WORD:  # not "xgpt://"
+                found.setdefault(match[1].decode("ascii"))
     return list(found)
 
 
@@ -92,16 +108,23 @@ class Substitution:
 
     def hide(self, data: bytes) -> bytes:
         """``data`` with every value replaced by its placeholder."""
-        if not self or not data:
-            return data
+        if not self or not data or not any(v in data for v in _encoded(self.values())):
+            return data  # most bodies and paths: none of the values, and no regex run
         pattern, replacements = _byte_pattern(self.named, self.folders)
+        if len(replacements) == 1:  # one value (a folder, most often): no call per match
+            return pattern.sub(next(iter(replacements.values())), data)
         return pattern.sub(lambda m: replacements[m[0]], data)
 
     def hide_text(self, text: str) -> str:
-        if not self or not text:
+        if not self or not text or not any(value in text for value in self.values()):
             return text
         pattern, replacements = _text_pattern(self.named, self.folders)
+        if len(replacements) == 1:
+            return pattern.sub(next(iter(replacements.values())).replace("\\", "\\\\"), text)
         return pattern.sub(lambda m: replacements[m[0]], text)
+
+    def values(self) -> tuple[str, ...]:
+        return tuple(value for value, _ in self.named) + self.folders
 
     def hide_spans(self, data: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
         """:meth:`hide`, with each replacement as ``(start, end, new length)`` in ``data``."""
@@ -120,6 +143,11 @@ class Substitution:
             return data, []
         out.append(data[last:])
         return b"".join(out), spans
+
+
+@functools.lru_cache(maxsize=256)
+def _encoded(values: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(value.encode() for value in values)
 
 
 def _alternatives(named: tuple[tuple[str, str], ...], folders: tuple[str, ...]) -> list[str]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import orjson
 from multidict import CIMultiDictProxy
@@ -214,14 +214,13 @@ class Matched:
     request: VcrRequest | None = None
 
 
-def _request_size(*parts: Any) -> int:
-    """The characters a remembered lookup holds: its strings, and those in tuples of them."""
-    size = 0
-    for part in parts:
-        if isinstance(part, str | bytes):
-            size += len(part)
-        elif isinstance(part, tuple):
-            size += _request_size(*part)
+def _request_size(
+    method: str, raw_path: str, body: bytes, folders: str, headers: tuple[tuple[str, str], ...]
+) -> int:
+    """The characters a remembered lookup holds (its path, body, folder and other headers)."""
+    size = len(raw_path) + len(body) + len(folders)
+    if headers:
+        size += sum(len(name) + len(value) for name, value in headers)
     return size
 
 
@@ -289,10 +288,16 @@ class Recorder:
             custom=self.filters.custom_matchers,
         )
         self._key = remembered(maxsize=1024, max_chars=6 * 1024, size=_request_size)(self._match_of)
+        self._functions = self.filters.has_functions()
+        self._reads_headers = self.shaper.reads_headers
+        # The request play() matched last, and what it made of it: replayed() runs for the
+        # same request right after, with no await between (handler.handle, then replay).
+        self._last: tuple[ProxyRequest | None, Matched | None] = (None, None)
         self._journal: Journal | None = None
         self.hints: Hints = hints or SERVE  # the pytest plugin gives its own
         self.keep_recorded = True  # False: what this run recorded is not saved (a failed test)
-        self.replayed_ids: set[str] = set()  # of responses replayed in this run
+        # The ids of the responses replayed in this run, in the order they were first played.
+        self._replayed_ids: list[str | None] = []
         self.expired: hygiene.Expiry | None = None
         self.summary: Summary | None = None  # once closed
         try:
@@ -383,6 +388,7 @@ class Recorder:
         if not self.policy.replay:
             return None
         matched = self._matched(request)
+        self._last = (request, matched)
         if matched is None:
             return None
         if matched.request is not None:
@@ -392,10 +398,6 @@ class Recorder:
             )
         else:
             interaction = self.cassette.play_key(matched.key)
-        if interaction is not None:
-            response_id = _response_id(interaction.replay)
-            if response_id is not None:
-                self.replayed_ids.add(response_id)
         return interaction
 
     def replayed(
@@ -403,7 +405,9 @@ class Recorder:
     ) -> tuple[ProxyResponse, Timing | None]:
         """The response to replay for ``request``, and its timing: the recording, with the
         request's own values (its folder) in place of the placeholders."""
-        matched = self._matched(request)
+        last, matched = self._last
+        if last is not request:
+            matched = self._matched(request)
         substitution = matched.substitution if matched is not None else Substitution()
         return self.shaper.placeholders.filled(interaction.replay, interaction.timing, substitution)
 
@@ -412,10 +416,9 @@ class Recorder:
         path, body and the headers that count are 6 KiB at most (``self._key``), so a request
         seen again is found without hiding, redacting, parsing or projecting it. Not with the
         user's functions (hooks, custom matchers), which may read anything of a request."""
-        shaper = self.shaper
-        folders = shaper.folder_headers(request.headers)
-        headers = tuple(request.headers.items()) if shaper.reads_headers else ()
-        if self.filters.has_functions:
+        folders = self.shaper.folder_headers(request.headers)
+        headers = tuple(request.headers.items()) if self._reads_headers else ()
+        if self._functions:
             return self._match_of(request.method, request.raw_path, request.body, folders, headers)
         return self._key(request.method, request.raw_path, request.body, folders, headers)
 
@@ -424,7 +427,7 @@ class Recorder:
         method: str,
         raw_path: str,
         body: bytes,
-        folders: tuple[str | None, ...],
+        folders: str,
         headers: tuple[tuple[str, str], ...],
     ) -> Matched | None:
         shaper = self.shaper
@@ -455,7 +458,7 @@ class Recorder:
         if not self.shaper.placeholders.active or isinstance(recorded, ShapedRequest):
             return recorded
         body = recorded.body if isinstance(recorded.body, bytes) else b""
-        folders = [recorded.headers.get(name) for name in self.shaper.folder_names]
+        folders = "\x00".join(recorded.headers.get(name) or "" for name in self.shaper.folder_names)
         substitution = self.shaper.substitution(body, recorded.uri.partition("://")[2], folders)
         if not substitution or not _holds(recorded, substitution):
             return recorded
@@ -542,7 +545,13 @@ class Recorder:
 
     def _continues_replayed(self, request: VcrRequest) -> str | None:
         body = request.body if isinstance(request.body, bytes) else b""
-        return next((i for i in _continued_ids(body) if i in self.replayed_ids), None)
+        continued = _continued_ids(body)
+        if not continued:
+            return None
+        replayed = self.cassette.first_played
+        for position in replayed[len(self._replayed_ids) :]:  # those played since last asked
+            self._replayed_ids.append(_response_id(self.cassette.loaded[position].replay))
+        return next((i for i in continued if i in self._replayed_ids), None)
 
     def miss(self, request: VcrRequest) -> CassetteMiss:
         """The 501 for a request the cassette cannot answer and this mode cannot record."""

@@ -98,7 +98,6 @@ class RecordFilters:
             or self.before_record_request
         )
 
-    @property
     def has_functions(self) -> bool:
         """Whether any of them is the user's code, which may read anything of a request (so
         a lookup cannot be remembered by the request's method, path and body)."""
@@ -201,15 +200,20 @@ class Shaper:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def folder_headers(self, headers: CIMultiDictProxy[str]) -> tuple[str | None, ...]:
-        """The values of the headers a folder is learned from (None where absent)."""
-        return tuple(headers.get(name) for name in self.folder_names)
+    def folder_headers(self, headers: CIMultiDictProxy[str]) -> str:
+        """The values of the headers a folder is learned from, joined by NUL ("" if none):
+        a string, so a remembered lookup keys on it cheaply."""
+        if not self.folder_names:
+            return ""
+        project, folder = headers.get(FOLDER_HEADERS[0]), headers.get(FOLDER_HEADERS[1])
+        if project is None and folder is None:
+            return ""
+        return f"{project or ''}\x00{folder or ''}"
 
-    def substitution(
-        self, body: bytes, path_qs: str, folder_headers: Iterable[str | None]
-    ) -> Substitution:
+    def substitution(self, body: bytes, path_qs: str, folder_headers: str) -> Substitution:
+        """What hides a request (``folder_headers`` as :meth:`folder_headers` gives them)."""
         query = path_qs.partition("?")[2]
-        return self.placeholders.of_request(body, query, folder_headers)
+        return self.placeholders.of_request(body, query, folder_headers.split("\x00"))
 
     def sent_headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         """A client's headers as the upstream gets them (and the cassette records them): the

@@ -319,7 +319,8 @@ def _failure_report(
         why = event.error or "not recorded"
         lines.append(f"\n{event.method} {event.path} -> {event.status} {why}")
         body = event.response.body
-        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
         if event.error is None and event.not_recorded:
             message = f"not recorded ({event.not_recorded})"
         if message:
@@ -347,6 +348,13 @@ def report_failures(proxy: CassetteProxy, report: pytest.TestReport) -> None:
                 "keeps them)",
             )
         )
+    if report.passed and not failures and not proxy.options.allow_unused:
+        recorder = proxy._recorder
+        unused = hygiene.unused(recorder.cassette.loaded, recorder.cassette.play_counts)
+        if unused and recorder.policy.replay:
+            report.outcome = "failed"
+            report.longrepr = _unused_report(proxy, tuple(unused))
+            proxy.failed = True
     if not failures:
         return
     if report.passed:
@@ -416,9 +424,6 @@ def run_proxy(
     failures = proxy._take_failures()  # any the test's own report did not carry
     if failures:
         pytest.fail(_failure_report(proxy, failures), pytrace=False)
-    summary = proxy._recorder.summary
-    if not proxy.failed and not test_options.allow_unused and summary and summary.unused:
-        pytest.fail(_unused_report(proxy, summary.unused), pytrace=False)
 
 
 _WARNED_KEY: Final = pytest.StashKey[bool]()
