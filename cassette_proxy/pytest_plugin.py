@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from cassette_proxy.testing.names import (
+    INI_MATCH_IGNORE,
     INI_RECORD_MODE,
     INI_UPSTREAM,
     MARKER,
@@ -81,6 +82,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         INI_UPSTREAM,
         "Upstream the cassette_proxy fixture records from, and replays as (matching includes "
         "its scheme, host and port); --cassette-upstream overrides it.",
+    )
+    parser.addini(
+        INI_MATCH_IGNORE,
+        "JSON pointers into request bodies (one a line; * is any one key or index) that take "
+        "no part in body matching, for every test; match_ignore in the marker or "
+        "cassette_proxy_config replaces them.",
+        type="linelist",
     )
     parser.addini(
         INI_RECORD_MODE,

@@ -52,6 +52,7 @@ from cassette_proxy.testing.names import (
     BY_INI,
     BY_MARKER,
     HOOK_OPTIONS,
+    INI_MATCH_IGNORE,
     INI_RECORD_MODE,
     INI_UPSTREAM,
     KEY_VARIABLE,
@@ -221,7 +222,11 @@ def _ini_options(config: pytest.Config) -> dict[str, Any]:
         "upstream": config.getini(INI_UPSTREAM),
         "record_mode": config.getini(INI_RECORD_MODE),
     }
-    return {name: str(value).strip() for name, value in values.items() if value}
+    options: dict[str, Any] = {name: str(v).strip() for name, v in values.items() if v}
+    ignored = [line.strip() for line in config.getini(INI_MATCH_IGNORE) if line.strip()]
+    if ignored:
+        options["match_ignore"] = tuple(ignored)
+    return options
 
 
 def _command_line_options(config: pytest.Config) -> dict[str, Any]:

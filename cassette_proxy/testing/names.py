@@ -8,6 +8,7 @@ from typing import Final
 MARKER: Final = "cassette_proxy"
 INI_UPSTREAM: Final = "cassette_proxy_upstream"
 INI_RECORD_MODE: Final = "cassette_proxy_record_mode"
+INI_MATCH_IGNORE: Final = "cassette_proxy_match_ignore"  # JSON pointers, one a line
 KEY_VARIABLE: Final = "CASSETTE_PROXY_UPSTREAM_API_KEY"  # settings.ENV_PREFIX + the key's name
 REWRITE: Final = "rewrite"  # delete the cassette, then record it again (new_episodes)
 # vcrpy's record modes (settings.RecordMode), and rewrite.

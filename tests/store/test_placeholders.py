@@ -15,7 +15,8 @@ import yaml
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from cassette_proxy.models.http import ProxyResponse, Timing
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse, Timing
+from cassette_proxy.settings import Settings
 from cassette_proxy.store.journal import journal_path
 from cassette_proxy.store.placeholders import (
     FILLED_KEPT,
@@ -24,6 +25,7 @@ from cassette_proxy.store.placeholders import (
     folders_in,
     remap,
 )
+from cassette_proxy.store.recorder import Recorder
 from tests.conftest import StartProxy
 from tests.yandex_upstream import YandexUpstream
 
@@ -232,3 +234,26 @@ async def test_named_values_are_placeholders_each_member_fills_with_their_own(
     )
     assert replayed["text"] == "Ответ: Команда search"
     assert len(service.received) == 2
+
+
+def test_what_placeholders_keep_is_bounded(tmp_path: Path) -> None:
+    """A request naming 100 folders hides 16; a client sending long folder headers does not
+    fill the lookup memo (only requests of 6 KiB at most are remembered, headers counted)."""
+    many = b" ".join(b"gpt://b1g%03d/m" % n for n in range(100))
+    substitution = Placeholders().of_request(many)
+    assert len(substitution.folders) == 16
+    assert substitution.hide(b"gpt://b1g099/m") == b"gpt://b1g099/m"  # left as it is
+    recorder = Recorder(Settings(cassette=tmp_path / "c.yaml", record_mode="none"))
+    try:
+        memo = recorder._key.cache_info  # type: ignore[attr-defined]
+        for n in range(50):
+            long = f"b1g{n}" + "x" * 7_000
+            headers = CIMultiDictProxy(CIMultiDict({"OpenAI-Project": long}))
+            recorder.play(ProxyRequest("POST", "/v1/responses", headers, b"{}"))
+        assert memo().currsize == 0
+        for n in range(1_100):
+            headers = CIMultiDictProxy(CIMultiDict({"OpenAI-Project": f"b1g{n}"}))
+            recorder.play(ProxyRequest("POST", "/v1/responses", headers, b"{}"))
+        assert memo().currsize == 1_024
+    finally:
+        recorder.close()

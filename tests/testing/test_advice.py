@@ -153,3 +153,15 @@ def test_a_near_duplicate_is_not_recorded_and_the_advice_makes_it_replay(
     )
     pytester.runpytest(upstream).assert_outcomes(passed=1)
     assert service.creates == 3  # the recording, and the two new_episodes runs
+
+
+def test_fields_ignored_once_in_the_ini_are_ignored_for_every_test(
+    pytester: pytest.Pytester, yandex: tuple[YandexUpstream, str]
+) -> None:
+    service, url = yandex
+    ini(pytester, "cassette_proxy_match_ignore =\n    /metadata/ts\n    /user")
+    pytester.makepyfile(test_ts=TIMESTAMPED)
+    upstream = f"--cassette-upstream={url}"
+    pytester.runpytest("--cassette-record-mode=once", upstream).assert_outcomes(passed=1)
+    pytester.runpytest(upstream).assert_outcomes(passed=1)  # another ts, ignored
+    assert service.creates == 1
