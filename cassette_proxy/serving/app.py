@@ -34,8 +34,8 @@ from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
 from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
 from cassette_proxy.settings import Settings
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.recorder import Recorder
-from cassette_proxy.store.shaping import RecordFilters
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
 METRICS = web.AppKey("metrics", Metrics)

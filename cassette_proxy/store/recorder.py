@@ -50,6 +50,7 @@ from cassette_proxy.models.http import ProxyRequest, ProxyResponse, Timing
 from cassette_proxy.settings import DEFAULT_MATCH_ON, ExpiryAction, RecordMode, Settings
 from cassette_proxy.store import hygiene
 from cassette_proxy.store.cassette import Cassette, Interaction, volatile_advice
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.journal import (
     CassetteLock,
     Journal,
@@ -65,7 +66,7 @@ from cassette_proxy.store.persist import (
     write_atomically,
 )
 from cassette_proxy.store.placeholders import Substitution
-from cassette_proxy.store.shaping import RecordFilters, ShapedRequest, Shaper
+from cassette_proxy.store.shaping import ShapedRequest, Shaper
 
 _ALWAYS_RECORD = frozenset({RecordMode.NEW_EPISODES, RecordMode.ALL})
 
@@ -175,6 +176,7 @@ def _save(
                 cassette.matcher,
                 loaded=changed.interactions or [],
                 recorded=cassette.recorded,
+                view=cassette.view,
             )
             drop_unused = False  # what was played was another file's
         interactions = _folded(cassette, mode, drop_unused)
@@ -600,6 +602,15 @@ class Recorder:
             return bool(self.cassette.loaded)
         return bool(self.cassette.never_played)
 
+    def _lock_to_drop(self) -> bool:
+        """Take the lock a replayer needs to leave unused interactions out of the file; False
+        (the file is left as it is, and the summary says nothing was dropped) if another
+        process records the cassette or its folder is read-only."""
+        try:
+            return self._lock.acquire()
+        except CassetteFileError:
+            return False
+
     def close(self) -> Summary:
         """Save what was recorded (atomically), retire the journal, release the lock.
 
@@ -610,7 +621,7 @@ class Recorder:
         unused = hygiene.unused(self.cassette.loaded, self.cassette.play_counts)
         try:
             if drops and not self._lock.held:  # a replayer: it writes only for this
-                self._lock_to_record()
+                drops = self._lock_to_drop()
             if (self.cassette.recorded and self.keep_recorded) or drops:
                 if not self.keep_recorded:
                     self.cassette.recorded.clear()

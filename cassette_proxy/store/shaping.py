@@ -21,16 +21,15 @@ Without headers to compare, filters or hooks, a lookup reads only the method, UR
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from multidict import CIMultiDictProxy
-from vcr.config import VCR
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
-from cassette_proxy.matching.matchers import CustomMatcher, Lookup
+from cassette_proxy.matching.matchers import Lookup
 from cassette_proxy.models.http import (
     NOT_FORWARDED,
     ProxyResponse,
@@ -40,97 +39,13 @@ from cassette_proxy.models.http import (
 from cassette_proxy.redact import redact_bytes, redact_header, redact_path, redact_text
 from cassette_proxy.settings import Settings
 from cassette_proxy.store import vcrpy_format
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.placeholders import (
     FOLDER_HEADERS,
     Placeholders,
     Substitution,
     remapped,
 )
-
-# vcrpy's shapes: a name, or (name, replacement) where the replacement is text, None (remove),
-# or a function of (key, value, request).
-Replacement = str | tuple[str, Any]
-RequestHook = Callable[[VcrRequest], VcrRequest | None]
-ResponseHook = Callable[[dict[str, Any]], dict[str, Any] | None]
-
-
-def declared(items: Iterable[str]) -> tuple[Replacement, ...]:
-    """The settings' ``NAME`` and ``NAME=VALUE`` as vcrpy's ``name`` and ``(name, value)``."""
-    shaped: list[Replacement] = []
-    for item in items:
-        name, sep, value = item.partition("=")
-        shaped.append((name, value) if sep else name)
-    return tuple(shaped)
-
-
-@dataclass(frozen=True)
-class RecordFilters:
-    """vcrpy's recording hooks, with vcrpy's names and meaning. The declarative ones come from
-    the settings (``serve``, the environment, the plugin's options); functions only from the
-    pytest plugin, which runs the proxy in the test's process."""
-
-    filter_headers: tuple[Replacement, ...] = ()
-    filter_query_parameters: tuple[Replacement, ...] = ()
-    filter_post_data_parameters: tuple[Replacement, ...] = ()
-    before_record_request: tuple[RequestHook, ...] = ()
-    before_record_response: tuple[ResponseHook, ...] = ()
-    custom_matchers: tuple[CustomMatcher, ...] = ()  # functions in match_on
-
-    @classmethod
-    def of(cls, settings: Settings, given: RecordFilters | None = None) -> RecordFilters:
-        """The settings' filters; where ``given`` (the plugin's) has a list, it wins."""
-        given = given or cls()
-        return cls(
-            given.filter_headers or declared(settings.filter_headers),
-            given.filter_query_parameters or declared(settings.filter_query_parameters),
-            given.filter_post_data_parameters or declared(settings.filter_post_data_parameters),
-            given.before_record_request,
-            given.before_record_response,
-            given.custom_matchers,
-        )
-
-    @property
-    def changes_requests(self) -> bool:
-        return bool(
-            self.filter_headers
-            or self.filter_query_parameters
-            or self.filter_post_data_parameters
-            or self.before_record_request
-        )
-
-    def has_functions(self) -> bool:
-        """Whether any of them is the user's code, which may read anything of a request (so
-        a lookup cannot be remembered by the request's method, path and body)."""
-        replaced = (
-            *self.filter_headers,
-            *self.filter_query_parameters,
-            *self.filter_post_data_parameters,
-        )
-        return bool(
-            self.before_record_request
-            or self.custom_matchers
-            or any(isinstance(r, tuple) and callable(r[1]) for r in replaced)
-        )
-
-    def request_hook(self) -> RequestHook | None:
-        if not self.changes_requests:
-            return None
-        options: dict[str, Any] = {
-            "filter_headers": self.filter_headers,
-            "filter_query_parameters": self.filter_query_parameters,
-            "filter_post_data_parameters": self.filter_post_data_parameters,
-            "before_record_request": self.before_record_request,
-        }
-        hook: RequestHook = VCR()._build_before_record_request(options)
-        return hook
-
-    def response_hook(self) -> ResponseHook | None:
-        if not self.before_record_response:
-            return None
-        hook: ResponseHook = VCR()._build_before_record_response(
-            {"before_record_response": self.before_record_response}
-        )
-        return hook
 
 
 class ShapedRequest(VcrRequest):  # type: ignore[misc]  # vcrpy has no type hints

@@ -41,9 +41,9 @@ from cassette_proxy.settings import (
 )
 from cassette_proxy.store import hygiene
 from cassette_proxy.store.cassette import Cassette, Interaction
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.journal import CassetteLock, journal_path
 from cassette_proxy.store.recorder import Recorder
-from cassette_proxy.store.shaping import RecordFilters
 from cassette_proxy.testing.hooks import HookError, split
 from cassette_proxy.testing.names import (
     BY_COMMAND_LINE,

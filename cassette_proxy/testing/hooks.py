@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from cassette_proxy.store.shaping import RecordFilters, Replacement
+from cassette_proxy.store.filters import RecordFilters, Replacement
 from cassette_proxy.testing.names import HOOK_OPTIONS
 
 FILTERS: Final = ("filter_headers", "filter_query_parameters", "filter_post_data_parameters")
