@@ -13,6 +13,8 @@ import openai
 import pytest
 import yaml
 from aiohttp.test_utils import TestServer
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, Timing
@@ -101,6 +103,37 @@ def test_a_recorded_response_is_filled_once_per_set_of_values() -> None:
     assert len(recorded.memo["template"].kept) == FILLED_KEPT
     plain = _response(b'{"model": "yandexgpt"}')
     assert placeholders.filled(plain, timing, a) == (plain, timing)  # nothing to fill
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(),
+    st.from_regex(r"b1g[a-z0-9]{4,17}", fullmatch=True),
+    st.from_regex(r"b1g[A-Z0-9]{4,17}", fullmatch=True),
+    st.lists(st.integers(min_value=0, max_value=400), max_size=5),
+)
+def test_hiding_then_filling_with_the_same_values_gives_back_the_body(
+    text: str, folder: str, other: str, offsets: list[int]
+) -> None:
+    """Whatever surrounds them, a body's folders hidden and filled in again are the body; filled
+    with another folder, it names that one wherever it named the first; offsets stay in order."""
+    assume("<FOLDER_ID" not in text and folder not in text and other not in text)
+    body = f"{text}gpt://{folder}/yandexgpt {text} art://{folder}/x{text}".encode()
+    substitution = Placeholders().of_request(body)
+    hidden, spans = substitution.hide_spans(body)
+    assert folder.encode() not in hidden
+    recorded = _response(hidden, {"x-folder-id": "<FOLDER_ID>"})
+    timing = Timing(0.0, tuple((min(o, len(hidden)), 1.0) for o in sorted(offsets)))
+    filled, moved = Placeholders().filled(recorded, timing, substitution)
+    assert filled.body == body
+    assert filled.headers["x-folder-id"] == folder
+    assert moved is not None
+    ends = [end for end, _ in moved.frames]
+    assert ends == sorted(ends)
+    assert all(end <= len(body) for end in ends)
+    assert remap([len(body)], spans) == [len(hidden)]
+    theirs, _ = Placeholders().filled(recorded, None, Substitution(folders=(other,)))
+    assert theirs.body == body.replace(folder.encode(), other.encode())
 
 
 # -- through the proxy, with the openai client ----------------------------------------------------
