@@ -22,6 +22,7 @@ place::
     ├── ClientDisconnected         400  the client went away before its body was read
     ├── ShutdownCut                503  still running at --shutdown-timeout (logged; no answer)
     ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
+    │   └── ChainBroken            501  continues a replayed response the upstream never issued
     ├── ResponseRejected           502  strict validation found an error in the upstream's response
     ├── RecordingFailed            502  the response could not be journalled, so it is not passed on
     ├── InternalError              500  a bug in the proxy (logged with its traceback)
@@ -166,6 +167,14 @@ class CassetteMiss(ProxyError):
     code = "cassette_miss"
 
 
+class ChainBroken(CassetteMiss):
+    """In ``new_episodes``, a request that continues a response replayed from the cassette
+    (``previous_response_id``): the upstream never issued that id to this run, so forwarding
+    it would record the upstream's 404. Only recording the whole test again works."""
+
+    code = "cassette_chain_broken"
+
+
 class ResponseRejected(ProxyError):
     status = 502
     error_type = "upstream_contract_violation"
@@ -287,6 +296,10 @@ class FaultReset(ProxyError):
 
 class StartupError(Exception):
     """The proxy cannot start as configured; the CLI prints it as one line and exits 1."""
+
+
+class CassetteExpired(StartupError):
+    """The cassette is older than ``--re-record-interval`` and ``--re-record-action`` is fail."""
 
 
 class CassetteFileError(StartupError):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from cassette_proxy.testing.names import (
+    INI_MATCH_IGNORE,
     INI_RECORD_MODE,
     INI_UPSTREAM,
     MARKER,
@@ -36,7 +37,14 @@ if TYPE_CHECKING:
 
     from cassette_proxy.testing.fixture import CassetteProxy
 
-__all__ = ["CassetteProxy"]
+__all__ = ["CassetteProxy", "CassetteProxyWarning"]
+
+
+class CassetteProxyWarning(pytest.PytestWarning):
+    """Something about a test's cassette worth knowing that does not fail it (recording
+    without CASSETTE_PROXY_UPSTREAM_API_KEY; a cassette past its re_record_interval). Filter
+    it as ``ignore::cassette_proxy.pytest_plugin.CassetteProxyWarning``."""
+
 
 # When this test run started: ``rewrite`` deletes only cassettes older than that, so tests
 # sharing a cassette, in one process or across pytest-xdist workers, add to one new recording.
@@ -76,6 +84,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "its scheme, host and port); --cassette-upstream overrides it.",
     )
     parser.addini(
+        INI_MATCH_IGNORE,
+        "JSON pointers into request bodies (one a line; * is any one key or index) that take "
+        "no part in body matching, for every test; match_ignore in the marker or "
+        "cassette_proxy_config replaces them.",
+        type="linelist",
+    )
+    parser.addini(
         INI_RECORD_MODE,
         f"Default record mode of the cassette_proxy fixture ({', '.join(RECORD_MODES)}; "
         "none if unset); --cassette-record-mode overrides it.",
@@ -90,8 +105,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(record_mode=..., match_on=..., validation=..., upstream=..., cassette=..., "
-        "allow_playback_repeats=..., replay_timing=..., replay_speed=..., faults=[...]): "
-        "configure the cassette_proxy fixture for this test.",
+        "allow_playback_repeats=..., replay_timing=..., replay_speed=..., match_ignore=..., "
+        "match_headers=..., placeholders=..., folder_placeholders=..., filter_headers=..., "
+        "filter_query_parameters=..., filter_post_data_parameters=..., "
+        "before_record_request=..., before_record_response=..., record_on_failure=..., "
+        "allow_unused=..., drop_unused_requests=..., re_record_interval=..., "
+        "re_record_action=..., record_auth_failures=..., faults=[...]): configure the "
+        "cassette_proxy fixture for this test.",
     )
 
 

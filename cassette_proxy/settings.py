@@ -7,12 +7,22 @@ the command line win. Each field's description is its ``--help`` text.
 from __future__ import annotations
 
 import ipaddress
+import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Final, Self
 
 import orjson
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -25,7 +35,18 @@ from cassette_proxy.models.faults import FaultRule
 ENV_PREFIX: Final = "CASSETTE_PROXY_"
 
 # The matcher names vcrpy knows (vcr/matchers.py) that make sense for a proxy.
-MATCHERS: Final = ("method", "scheme", "host", "port", "path", "query", "body", "raw_body", "uri")
+MATCHERS: Final = (
+    "method",
+    "scheme",
+    "host",
+    "port",
+    "path",
+    "query",
+    "body",
+    "raw_body",
+    "uri",
+    "headers",
+)
 DEFAULT_MATCH_ON: Final = ("method", "scheme", "host", "port", "path", "query", "body")
 
 # The options that belong to one cassette rather than to the process: what the pytest plugin
@@ -39,9 +60,21 @@ CASSETTE_OPTIONS: Final = frozenset(
         "allow_playback_repeats",
         "replay_timing",
         "replay_speed",
+        # What makes a cassette shareable (store/placeholders.py, matching/ignore.py,
+        # store/filters.py) and keeps it clean (store/hygiene.py).
+        "match_ignore",
+        "match_headers",
+        "placeholders",
+        "folder_placeholders",
+        "filter_headers",
+        "filter_query_parameters",
+        "filter_post_data_parameters",
+        "record_auth_failures",
+        "drop_unused_requests",
+        "re_record_interval",
+        "re_record_action",
     }
 )
-TEST_OPTIONS: Final = CASSETTE_OPTIONS | {"validation", "upstream", "faults"}
 MIN_ADMIN_TOKEN: Final = 16  # characters: a token guards file writes, so it must not be guessable
 
 
@@ -57,6 +90,14 @@ class RecordMode(StrEnum):
 class ReplayTiming(StrEnum):
     OFF = "off"  # as fast as possible (tests)
     RECORDED = "recorded"  # the recorded time to headers and gaps, divided by --replay-speed
+
+
+class ExpiryAction(StrEnum):
+    """What a cassette older than ``--re-record-interval`` does (Polly's ``expiryStrategy``)."""
+
+    WARN = "warn"  # say so, replay it
+    FAIL = "fail"  # refuse it, with the command that records it again
+    RECORD = "record"  # record it again (record mode all), as Ruby VCR's re_record_interval
 
 
 class ValidationMode(StrEnum):
@@ -83,6 +124,34 @@ def _described(character: str) -> str:
     if not character.isascii():
         return "not ASCII"
     return f"the control character U+{ord(character):04X}"
+
+
+FOLDER_PLACEHOLDER: Final = "FOLDER_ID"  # <FOLDER_ID>, then <FOLDER_ID_2>, ... (placeholders.py)
+_PLACEHOLDER_NAME: Final = re.compile(r"[A-Z][A-Z0-9_]*")
+MIN_PLACEHOLDER_VALUE: Final = 3  # shorter values would be found all over a body
+_DURATION: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*")
+_SECONDS: Final = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _items(value: object) -> object:
+    """A repeatable option: its values as given (the command line gives a tuple), or the
+    environment's comma-separated text."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def seconds(value: object) -> object:
+    """``90``, ``90s``, ``15m``, ``12h``, ``30d`` or ``2w`` as seconds; anything else as it is."""
+    if isinstance(value, str):
+        found = _DURATION.fullmatch(value)
+        if found is None:
+            raise ValueError(
+                f"{value!r} is not a duration: give seconds, or a number with s, m, h, d or w "
+                "(30d is thirty days)"
+            )
+        return float(found[1]) * _SECONDS[found[2]]
+    return value
 
 
 class Settings(BaseSettings):
@@ -204,6 +273,75 @@ class Settings(BaseSettings):
         default=(),
         description="Fault rules installed at start, as a JSON list (see the README).",
     )
+    match_ignore: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="A JSON pointer into request bodies that takes no part in body matching"
+        " (/metadata/ts; * is any one key or index: /input/*/id); repeat it for more.",
+        json_schema_extra={"repeatable": True},
+    )
+    match_headers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="A header the headers matcher compares (repeat it for more); without any,"
+        " it compares every header, as vcrpy's does.",
+        json_schema_extra={"repeatable": True},
+    )
+    placeholders: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="NAME=VALUE: VALUE is recorded as <NAME>, matched as <NAME> on both sides"
+        " and replayed as VALUE (repeat it for more).",
+        json_schema_extra={
+            "repeatable": True,
+            "flag": "placeholder",
+            "metavar": "NAME=VALUE",
+            "secret": True,  # a placeholder may stand for a secret: errors never quote it
+        },
+    )
+    folder_placeholders: bool = Field(
+        default=True,
+        description="Record Yandex folder ids (from model URIs such as gpt://<folder>/..., and"
+        " the OpenAI-Project and x-folder-id headers) as <FOLDER_ID>, match with it, and"
+        " replay the client's own folder in its place.",
+    )
+    filter_headers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="NAME (removed) or NAME=VALUE (replaced): a request header as recorded"
+        " and matched, as vcrpy's filter_headers (repeat it for more).",
+        json_schema_extra={"repeatable": True, "metavar": "NAME[=VALUE]"},
+    )
+    filter_query_parameters: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="NAME or NAME=VALUE: a query parameter as recorded and matched, as vcrpy's"
+        " filter_query_parameters (repeat it for more).",
+        json_schema_extra={"repeatable": True, "metavar": "NAME[=VALUE]"},
+    )
+    filter_post_data_parameters: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="NAME or NAME=VALUE: a form or top-level JSON body field as recorded and"
+        " matched, as vcrpy's filter_post_data_parameters (repeat it for more).",
+        json_schema_extra={"repeatable": True, "metavar": "NAME[=VALUE]"},
+    )
+    record_auth_failures: bool = Field(
+        default=False,
+        description="Record the upstream's 401 and 403 answers too (by default they are passed"
+        " on but not recorded: a recording of a rejected key fails every replay).",
+    )
+    drop_unused_requests: bool = Field(
+        default=False,
+        description="On stop, rewrite the cassette without the loaded interactions that were"
+        " never played (vcrpy's drop_unused_requests).",
+    )
+    re_record_interval: Annotated[float | None, NoDecode] = Field(
+        default=None,
+        gt=0,
+        description="A cassette whose oldest recording is older than this (seconds, or 12h,"
+        " 30d) is expired: see --re-record-action.",
+        json_schema_extra={"metavar": "DURATION"},
+    )
+    re_record_action: ExpiryAction = Field(
+        default=ExpiryAction.RECORD,
+        description="What an expired cassette does: warn (replay it), fail (refuse it), or"
+        " record (record it again, in record mode all; in none, it warns).",
+    )
     upstream_api_key: SecretStr | None = Field(
         default=None,
         description="Environment only: forward 'Authorization: Api-Key <key>' instead of the"
@@ -230,6 +368,83 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError(f"give at least one matcher; choose from {', '.join(MATCHERS)}")
         return value
+
+    @field_validator(
+        "match_ignore",
+        "match_headers",
+        "filter_headers",
+        "filter_query_parameters",
+        "filter_post_data_parameters",
+        mode="before",
+    )
+    @classmethod
+    def _split_items(cls, value: object) -> object:
+        return _items(value)
+
+    @field_validator("match_ignore")
+    @classmethod
+    def _pointers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pointer in value:
+            if not pointer.startswith("/"):
+                raise ValueError(
+                    f"{pointer!r} is not a JSON pointer: it starts with / and names a field by "
+                    "its path, such as /metadata/ts or /input/*/id"
+                )
+        return value
+
+    @field_validator("match_headers")
+    @classmethod
+    def _header_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(name.lower() for name in value)
+
+    @field_validator("placeholders", mode="before")
+    @classmethod
+    def _named_values(cls, value: object) -> object:
+        """``NAME=VALUE`` items (the command line, the environment) or a mapping (the plugin);
+        a JSON object in the environment as well."""
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON object of names and values ({exc})") from None
+        items = _items(value)
+        if isinstance(items, tuple | list):
+            pairs: dict[str, str] = {}
+            for number, item in enumerate(items, start=1):
+                name, sep, given = str(item).partition("=")
+                if not sep:
+                    raise ValueError(
+                        f"placeholder {number} is not NAME=VALUE (such as TEAM=ml-platform)"
+                    )
+                pairs[name.strip()] = given
+            return pairs
+        return value
+
+    @field_validator("placeholders")
+    @classmethod
+    def _placeholder_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, given in value.items():
+            if not _PLACEHOLDER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"placeholder name {name!r} must be capital letters, digits and _ (it is "
+                    "recorded as <NAME>), such as TEAM or ORDER_ID"
+                )
+            if name == FOLDER_PLACEHOLDER or name.startswith(FOLDER_PLACEHOLDER + "_"):
+                raise ValueError(
+                    f"placeholder name {name!r} is the folder's own (folder ids are found and "
+                    "replaced by themselves; --no-folder-placeholders turns that off)"
+                )
+            if len(given) < MIN_PLACEHOLDER_VALUE:
+                raise ValueError(
+                    f"the value of placeholder {name} has {len(given)} character(s); give at "
+                    f"least {MIN_PLACEHOLDER_VALUE}, or it would be found all over every body"
+                )
+        return value
+
+    @field_validator("re_record_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return seconds(value)
 
     @field_validator("upstream_api_key")
     @classmethod
@@ -367,3 +582,39 @@ class GivenSettings(Settings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings,)
+
+
+class TestSettings(BaseModel):
+    """What only a test can be told: the pytest plugin's options beyond the cassette's (a test
+    passes or fails; ``serve`` has no such outcome). Declared here with the rest."""
+
+    __test__ = False  # not a test class, whatever pytest's collection thinks of the name
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    record_on_failure: bool = Field(
+        default=False,
+        description="Keep what a failing test recorded (by default it is not saved: a failing"
+        " test's recordings are rarely what a passing one needs).",
+    )
+    allow_unused: bool = Field(
+        default=True,
+        description="Let a test pass without playing every interaction of its cassette (Ruby"
+        " VCR's allow_unused_http_interactions); False fails it, naming those left unplayed.",
+    )
+
+
+TEST_OPTIONS: Final = (
+    CASSETTE_OPTIONS | {"validation", "upstream", "faults"} | set(TestSettings.model_fields)
+)
+
+
+def _secret(name: str) -> bool:
+    field = Settings.model_fields[name]
+    extra = field.json_schema_extra
+    return field.annotation == SecretStr | None or (
+        isinstance(extra, dict) and bool(extra.get("secret"))
+    )
+
+
+# Options whose values are never shown: not in an error, not in what the control API answers.
+SECRET_OPTIONS: Final = frozenset(name for name in Settings.model_fields if _secret(name))

@@ -83,6 +83,7 @@ class Results:
     startup: dict[str, Any] = field(default_factory=dict)  # scripts/bench_startup.py
     ratios: list[dict[str, Any]] = field(default_factory=list)
     redaction: dict[str, float] = field(default_factory=dict)
+    placeholders: dict[str, float] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -405,6 +406,7 @@ class Bench:
         print(f"  {self.results.startup}", flush=True)
         self.results.ratios = self.ratios() + stream_goals
         self.results.redaction = redaction_cost(200 if self.args.quick else 2_000)
+        self.results.placeholders = placeholder_cost(2_000 if self.args.quick else 20_000)
         return self.results
 
     def run_against(self, upstream: str, upstream_pid: int) -> None:
@@ -566,6 +568,94 @@ def validation_cost(rounds: int = 300, repeat: int = 5) -> str:
     return f"validation, CPU us per response (in process): {', '.join(figures)}"
 
 
+def placeholder_cost(rounds: int = 20_000, repeat: int = 5) -> dict[str, float]:
+    """CPU µs a replay hit spends finding its recording and the answer to send (the lookup,
+    and the filling of placeholders), in process, the request path's step alone: without
+    folder placeholders (--no-folder-placeholders, a cassette naming the folder), and with them,
+    for a create request naming its folder whose answer does too (the folder filled in), and
+    for a cancel naming none (nothing to fill). "repeated": the same request again (the
+    1,024-request memo); "distinct": 2,000 requests each seen once per round (no memo)."""
+    from cassette_proxy.models.http import ProxyRequest  # noqa: PLC0415 - bench only
+    from cassette_proxy.settings import Settings  # noqa: PLC0415 - bench only
+    from cassette_proxy.store.recorder import Recorder  # noqa: PLC0415 - bench only
+
+    folder = "b1gexamplefolder000"
+    headers = {"Authorization": "Bearer bench-dummy-key", "Content-Type": "application/json"}
+    body = orjson.loads(BODY)
+    distinct = 2_000
+
+    def create(n: int, shown: str) -> bytes:
+        return orjson.dumps({"model": f"gpt://{shown}/yandexgpt/latest", "input": f"q {n}"})
+
+    def cassette(path: Path, shown: str) -> None:
+        answer = orjson.dumps(body | {"model": f"gpt://{shown}/yandexgpt/latest"})
+        uri = "http://127.0.0.1:9/v1/responses"
+        save_cassette(
+            path,
+            [
+                Interaction(
+                    VcrRequest("POST", uri, create(n, shown), {"openai-project": shown}),
+                    200,
+                    "OK",
+                    (("Content-Type", "application/json"), ("x-folder-id", shown)),
+                    answer,
+                )
+                for n in range(distinct)
+            ]
+            + [Interaction(VcrRequest("POST", uri + "/r_1/cancel", b"", {}), 200, "OK", (), BODY)],
+        )
+
+    def recorder(path: Path, folders: bool) -> Recorder:
+        settings = Settings(
+            cassette=path,
+            record_mode="none",
+            upstream="http://127.0.0.1:9",
+            allow_playback_repeats=True,
+            folder_placeholders=folders,
+        )
+        return Recorder(settings)
+
+    def per_request(proxy: Recorder, requests: list[ProxyRequest]) -> float:
+        def run() -> None:
+            for request in requests:
+                interaction = proxy.play(request)
+                assert interaction is not None
+                proxy.replayed(interaction, request)
+
+        run()  # warm up: templates, memos
+        number = max(rounds // len(requests), 1)
+        best = min(timeit.repeat(run, timer=time.process_time, number=number, repeat=repeat))
+        return round(best / (number * len(requests)) * 1e6, 2)
+
+    work = Path(tempfile.mkdtemp(prefix="cassette-proxy-placeholders-"))
+    try:
+        raw, hidden = work / "raw.yaml", work / "hidden.yaml"
+        cassette(raw, folder)
+        cassette(hidden, "<FOLDER_ID>")
+        cases = {
+            "folders off": recorder(raw, folders=False),
+            "folders on": recorder(hidden, folders=True),
+        }
+        project = {**headers, "OpenAI-Project": folder}
+        from multidict import CIMultiDict, CIMultiDictProxy  # noqa: PLC0415 - bench only
+
+        def request(path: str, body: bytes, given: dict[str, str]) -> ProxyRequest:
+            return ProxyRequest("POST", path, CIMultiDictProxy(CIMultiDict(given)), body)
+
+        out: dict[str, float] = {}
+        for label, proxy in cases.items():
+            same = [request("/v1/responses", create(0, folder), project)]
+            many = [request("/v1/responses", create(n, folder), project) for n in range(distinct)]
+            cancel = [request("/v1/responses/r_1/cancel", b"", headers)]
+            out[f"create, repeated, {label}"] = per_request(proxy, same)
+            out[f"create, distinct, {label}"] = per_request(proxy, many)
+            out[f"cancel (no folder), repeated, {label}"] = per_request(proxy, cancel)
+            proxy.close()
+        return out
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def render(results: Results) -> str:
     lines = [f"machine: {results.machine}", ""]
     lines.append(f"{'target':<32} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
@@ -602,6 +692,10 @@ def render(results: Results) -> str:
         lines.append(f"1 MiB gzip bomb, RSS growth (MiB): {streaming['bomb_rss_growth_mib']}")
     lines.append(
         "redaction us/body: " + ", ".join(f"{k} {v}" for k, v in results.redaction.items())
+    )
+    lines.append(
+        "replay hit, lookup and placeholders, CPU us/request (in process): "
+        + ", ".join(f"{k} {v}" for k, v in results.placeholders.items())
     )
     lines.append("")
     for load in results.loading:

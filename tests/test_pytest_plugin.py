@@ -74,7 +74,10 @@ def ini(pytester: pytest.Pytester, extra: str = "") -> None:
         "[pytest]\n"
         "asyncio_default_fixture_loop_scope = function\n"
         # This process imported the plugin before pytester's run: nothing to rewrite there.
-        "filterwarnings = ignore::pytest.PytestAssertRewriteWarning\n" + extra
+        "filterwarnings =\n"
+        "    ignore::pytest.PytestAssertRewriteWarning\n"
+        # A user's suite shows the plugin's warnings; this one's makes warnings errors.
+        "    default::cassette_proxy.pytest_plugin.CassetteProxyWarning\n" + extra
     )
 
 

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from cassette_proxy.cli import main
+from cassette_proxy.cli.serve import flag_of
 from cassette_proxy.settings import (
     DEFAULT_MATCH_ON,
     GivenSettings,
@@ -79,7 +80,7 @@ def test_settings_are_immutable() -> None:
     ("field", "value", "message"),
     [
         ("match_on", "", "at least one matcher"),
-        ("match_on", "method,headers", "unknown matcher 'headers'"),
+        ("match_on", "method,cookies", "unknown matcher 'cookies'"),
         ("port", 70000, "less than or equal to 65535"),
         ("max_body_size", 0, "greater than 0"),
         ("cassette", "tape.txt", ".yaml, .yml or .json"),
@@ -97,7 +98,7 @@ def test_help_is_the_field_descriptions() -> None:
         if info.exclude:
             assert "--" + name.replace("_", "-") not in result.output  # secrets: env only
             continue
-        assert "--" + name.replace("_", "-") in result.output
+        assert flag_of(name) in result.output
         assert f"CASSETTE_PROXY_{name.upper()}" in result.output
 
 
@@ -222,3 +223,47 @@ def test_an_upstream_without_a_scheme_says_which_to_add() -> None:
     result = CliRunner().invoke(main, ["serve", "--upstream", "host.example"])
     assert result.exit_code == 2
     assert "needs a scheme: https://host.example" in result.output
+
+
+def test_repeatable_options_read_commas_from_the_environment_and_lists_from_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CASSETTE_PROXY_MATCH_IGNORE", "/metadata/ts, /input/*/id")
+    monkeypatch.setenv("CASSETTE_PROXY_MATCH_HEADERS", "X-Tenant")
+    monkeypatch.setenv("CASSETTE_PROXY_PLACEHOLDERS", "TEAM=ml-platform,ORDER_ID=o-123")
+    monkeypatch.setenv("CASSETTE_PROXY_FILTER_HEADERS", "x-secret,x-keep=KEPT")
+    monkeypatch.setenv("CASSETTE_PROXY_FOLDER_PLACEHOLDERS", "false")
+    monkeypatch.setenv("CASSETTE_PROXY_RE_RECORD_INTERVAL", "30d")
+    settings = Settings()
+    assert settings.match_ignore == ("/metadata/ts", "/input/*/id")
+    assert settings.match_headers == ("x-tenant",)
+    assert settings.placeholders == {"TEAM": "ml-platform", "ORDER_ID": "o-123"}
+    assert settings.filter_headers == ("x-secret", "x-keep=KEPT")
+    assert settings.folder_placeholders is False
+    assert settings.re_record_interval == 30 * 86400
+    monkeypatch.setenv("CASSETTE_PROXY_PLACEHOLDERS", '{"TEAM": "a,b"}')  # JSON, for commas
+    assert Settings().placeholders == {"TEAM": "a,b"}
+    assert Settings(placeholders=("A_1=xyz", "B=uvw=")).placeholders == {"A_1": "xyz", "B": "uvw="}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("match_ignore", ("metadata/ts",), "is not a JSON pointer: it starts with /"),
+        ("placeholders", {"team": "ml-platform"}, "must be capital letters"),
+        ("placeholders", {"FOLDER_ID": "b1gAAAA"}, "is the folder's own"),
+        ("placeholders", {"TEAM": "ml"}, "give at least 3"),
+        ("placeholders", ("TEAM",), "placeholder 1 is not NAME=VALUE"),
+        ("re_record_interval", "a month", "is not a duration"),
+    ],
+)
+def test_bad_sharing_options_are_explained(field: str, value: Any, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        Settings(**{field: value})
+
+
+def test_placeholder_values_are_never_quoted_by_the_command_line() -> None:
+    result = CliRunner().invoke(main, ["serve", "--placeholder", "TEAM=s3"])
+    assert result.exit_code == 2
+    assert "s3" not in result.output.replace("--placeholder", "")
+    assert "give at least 3" in result.output

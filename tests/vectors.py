@@ -15,6 +15,10 @@ from typing import Any, Final
 
 import orjson
 
+# The folder the vectors' model URIs name (``gpt://<FOLDER>/...``): a client configured as Yandex
+# documents it sends it as ``OpenAI-Project`` (``openai.OpenAI(project=FOLDER)``).
+FOLDER: Final = "b1gexamplefolder000"
+
 V1: Final[dict[str, Any]] = {
     "id": "resp_68a3f0c2d41c8190b5e6f3a2c9d7e1f00a1b2c3d4e5f6a7b",
     "object": "response",

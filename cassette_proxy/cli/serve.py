@@ -11,11 +11,11 @@ from enum import StrEnum
 from typing import Any
 
 import click
-from pydantic import AnyHttpUrl, SecretStr, ValidationError
+from pydantic import AnyHttpUrl, ValidationError
 
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.serve import serve
-from cassette_proxy.settings import ENV_PREFIX, Settings
+from cassette_proxy.settings import ENV_PREFIX, SECRET_OPTIONS, Settings
 
 CLI_FIELDS = [name for name, info in Settings.model_fields.items() if not info.exclude]
 
@@ -39,6 +39,8 @@ METAVARS = {
     "admin_token": "TOKEN",
     "cassette_dir": "DIR",
     "faults": "JSON",
+    "match_ignore": "POINTER",
+    "match_headers": "NAME",
 }
 
 
@@ -66,22 +68,43 @@ def _rendered_default(default: Any) -> str | None:
     return rendered
 
 
+def _extra(name: str) -> dict[str, Any]:
+    extra = Settings.model_fields[name].json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
+
+def flag_of(name: str) -> str:
+    """The option's flag: the field's name, or the singular a repeatable one declares."""
+    return "--" + str(_extra(name).get("flag", name)).replace("_", "-")
+
+
 def _settings_options(command: Any) -> Any:
     """One option per settings field; values stay strings here and are validated by Settings,
-    so a bad one gives the same one-line error whether it came from a flag or the environment."""
+    so a bad one gives the same one-line error whether it came from a flag or the environment.
+    A field declared repeatable takes its flag once per value; a switch that is on by default
+    is turned off with ``--no-...``."""
     for name in reversed(CLI_FIELDS):
         info = Settings.model_fields[name]
-        flag = "--" + name.replace("_", "-")
-        default = _rendered_default(info.default)
+        flag = flag_of(name)
+        extra = _extra(name)
+        default = _rendered_default(info.default if info.default_factory is None else None)
         shown = f"; default: {default}" if default is not None else ""
+        if extra.get("repeatable"):
+            shown += "; repeatable, comma-separated in the environment"
         help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}{shown}]"
         if info.annotation is bool:
-            command = click.option(flag, name, is_flag=True, default=None, help=help_text)(command)
+            flags = f"{flag}/--no-{flag[2:]}" if info.default is True else flag
+            command = click.option(flags, name, is_flag=True, default=None, help=help_text)(command)
         else:
-            metavar = _metavar(name, info.annotation)
-            command = click.option(flag, name, default=None, metavar=metavar, help=help_text)(
-                command
-            )
+            metavar = extra.get("metavar") or _metavar(name, info.annotation)
+            command = click.option(
+                flag,
+                name,
+                default=None,
+                metavar=metavar,
+                help=help_text,
+                multiple=bool(extra.get("repeatable")),
+            )(command)
     return command
 
 
@@ -91,10 +114,10 @@ def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     if not first["loc"]:  # options that do not go together: the message names them
         return message
     field = str(first["loc"][0])
-    source = "--" + field.replace("_", "-") if field in given else f"{ENV_PREFIX}{field.upper()}"
-    info = Settings.model_fields.get(field)
-    if info is not None and (field not in CLI_FIELDS or info.annotation == SecretStr | None):
-        return f"invalid value for {source}: {message}"  # a secret: never quoted
+    source = flag_of(field) if field in given else f"{ENV_PREFIX}{field.upper()}"
+    if field in SECRET_OPTIONS or field not in Settings.model_fields or field not in CLI_FIELDS:
+        # a key, a token, values that may be secrets: never quoted
+        return f"invalid value for {source}: {message}"
     value = given.get(field, first.get("input"))
     inside = "/".join(str(part) for part in first["loc"][1:])  # a rule of --faults: 0/status
     at = f" (at {inside})" if inside else ""
@@ -120,7 +143,8 @@ def run(main: Coroutine[Any, Any, None]) -> None:
 @_settings_options
 def serve_command(**options: Any) -> None:
     """Forward, validate, log, and record or replay (with --cassette)."""
-    given = {name: value for name, value in options.items() if value is not None}
+    # A repeatable option not given is an empty tuple: unset, so the environment counts.
+    given = {name: value for name, value in options.items() if value not in (None, ())}
     try:
         settings = Settings(**given)
     except ValidationError as error:

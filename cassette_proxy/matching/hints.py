@@ -41,6 +41,23 @@ class Hints(Protocol):
         (re-recording is not what helps there)."""
         ...
 
+    def ignore(self, pointers: list[str]) -> str:
+        """How to leave body fields that change from run to run out of matching."""
+        ...
+
+    def placeholder(self, pointers: list[str]) -> str:
+        """How to give a value that changes inside a text (a prompt) a placeholder."""
+        ...
+
+    def rerecord(self) -> str:
+        """How to record the whole run (test) again: what a request that continues a replayed
+        response needs, since the upstream never issued the ids it carries."""
+        ...
+
+    def key(self) -> str:
+        """How to record with a key the upstream takes, or to record its refusal on purpose."""
+        ...
+
 
 class ServeHints:
     """``cassette-proxy serve``'s flags."""
@@ -65,6 +82,33 @@ class ServeHints:
         return (
             "To record one more interaction for it instead, run the proxy with --record-mode "
             "new_episodes (keeps what is recorded and adds the new one)."
+        )
+
+    def ignore(self, pointers: list[str]) -> str:
+        flags = " ".join(f"--match-ignore {pointer}" for pointer in pointers)
+        return (
+            f"To match it, ignore them: run the proxy with {flags} "
+            f"(or CASSETTE_PROXY_MATCH_IGNORE={','.join(pointers)})."
+        )
+
+    def placeholder(self, pointers: list[str]) -> str:
+        return (
+            f"To match it, give the value that changes inside {', '.join(pointers)} a "
+            "placeholder: run the proxy with --placeholder NAME=<the value this run uses>, so "
+            "it is recorded and matched as <NAME> (and the rest of the text still compared)."
+        )
+
+    def rerecord(self) -> str:
+        return (
+            "Only recording the whole run again works: move the cassette away and run the "
+            "proxy with --record-mode once (recording every request of the run, so each id the "
+            "upstream issues is the one the next request carries)."
+        )
+
+    def key(self) -> str:
+        return (
+            "Record with a key the upstream takes (CASSETTE_PROXY_UPSTREAM_API_KEY=<key>), or "
+            "run the proxy with --record-auth-failures to record the refusal on purpose."
         )
 
 
@@ -131,6 +175,43 @@ class PytestHints:
         return (
             f"{lead} (from "
             f"{self.upstream}):\n    {self.command('--cassette-record-mode=new_episodes')}"
+        )
+
+    def _option(self, name: str, value: str) -> str:
+        return (
+            f"@pytest.mark.{MARKER}({name}={value}) (or in the cassette_proxy_config fixture, "
+            "for every test under it)"
+        )
+
+    def ignore(self, pointers: list[str]) -> str:
+        return f"To match it, ignore them: {self._option('match_ignore', repr(pointers))}."
+
+    def placeholder(self, pointers: list[str]) -> str:
+        return (
+            f"To match it, give the value that changes inside {', '.join(pointers)} a "
+            "placeholder: return {'placeholders': {'NAME': <the value this run uses>}} from "
+            "the cassette_proxy_config fixture (the value your test generates), so it is "
+            "recorded and matched as <NAME> and the rest of the text is still compared."
+        )
+
+    def rerecord(self) -> str:
+        if self.pinned:
+            return (
+                f"Only recording the whole test again works. This test's record_mode "
+                f"{self.record_mode!r} is set by {self.record_mode_by}: delete its cassette, set "
+                f"record_mode='once' there and run:\n    {self.command()}"
+            )
+        command = self.command("--cassette-record-mode=rewrite")
+        return (
+            "Only recording the whole test again works (each id the upstream issues is then "
+            f"the one the next request carries):\n    {command}"
+        )
+
+    def key(self) -> str:
+        return (
+            f"Record with a key the upstream takes:\n    {self.command()}"
+            f"\n(or set record_auth_failures=True in @pytest.mark.{MARKER}(...) to record the "
+            "refusal on purpose)."
         )
 
     def not_recorded(self, cassette: Path) -> str:

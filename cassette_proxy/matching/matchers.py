@@ -3,7 +3,14 @@
 vcrpy's matchers (``vcr.matchers``) compare two requests; vcrpy scans the whole cassette with
 them for every request. Each matcher used here is an equality of one projection of the request,
 so the projections together make a hashable key and lookup is a dict access. vcrpy's own matcher
-functions still explain a miss, so its messages are reused verbatim.
+functions still explain a miss, so its messages are reused verbatim; the body and headers are
+explained here, as text (vcrpy's diff shows JSON with ``\\uXXXX`` escapes) and without the fields
+``--match-ignore`` leaves out (:mod:`cassette_proxy.matching.ignore`).
+
+``headers`` compares the request headers as recorded (redacted, placeholders in), all of them as
+vcrpy's matcher does, or only those named (``--match-headers``). Custom matchers (functions, in
+the pytest plugin) are vcrpy's: ``f(r1, r2)`` raising ``AssertionError`` or returning False on a
+mismatch; they cannot be keyed, so they are asked about the recordings the key found.
 """
 
 from __future__ import annotations
@@ -21,18 +28,25 @@ from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
 from cassette_proxy.kept import dumps_kept
+from cassette_proxy.matching.ignore import Ignore
+from cassette_proxy.matching.volatile import Change, volatile_changes
 
 Key = tuple[Hashable, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    """What matching reads of a request (its method, URI and body), without the rest of a vcrpy
-    ``Request``: a replay hit is found without building one."""
+    """What matching reads of a request (its method, URI and body, and its headers when a
+    matcher reads them), without the rest of a vcrpy ``Request``: a replay hit is found without
+    building one."""
 
     method: str
     uri: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+CustomMatcher = Callable[[Any, Any], Any]
 
 
 def body_bytes(request: VcrRequest) -> bytes:
@@ -48,15 +62,49 @@ def body_bytes(request: VcrRequest) -> bytes:
     return bytes(body)
 
 
-def _canonical_body(request: VcrRequest) -> Hashable:
-    """The body as canonical JSON when it is JSON, else its bytes (empty and absent are equal)."""
-    body = body_bytes(request)
+def _json_of(body: bytes) -> Any:
+    """The body's JSON, or :data:`NOT_JSON`."""
     if body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit():
         try:
-            return ("json", dumps_kept(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
+            return orjson.loads(body)
         except orjson.JSONDecodeError:
             pass
-    return ("raw", body)
+    return NOT_JSON
+
+
+NOT_JSON: Final = object()
+
+
+NOTHING_IGNORED: Final = Ignore()
+
+
+def _canonical_body(request: VcrRequest, ignore: Ignore = NOTHING_IGNORED) -> Hashable:
+    """The body as canonical JSON when it is JSON (without the ignored fields), else its bytes
+    (empty and absent are equal)."""
+    body = body_bytes(request)
+    document = _json_of(body)
+    if document is NOT_JSON:
+        return ("raw", body)
+    if ignore:
+        document, _ = ignore.strip(document)
+    return ("json", dumps_kept(document, option=orjson.OPT_SORT_KEYS))
+
+
+def _header_pairs(request: VcrRequest | Lookup) -> list[tuple[str, str]]:
+    """The request's headers as ``(lowercased name, value)``; vcrpy's ``HeadersDict`` keeps one
+    value a name."""
+    if isinstance(request, Lookup):
+        return [(name.lower(), value) for name, value in request.headers]
+    return [(name.lower(), str(value)) for name, value in request.headers.items()]
+
+
+def _headers_of(
+    request: VcrRequest | Lookup, names: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    pairs = _header_pairs(request)
+    if names:
+        pairs = [(name, value) for name, value in pairs if name in names]
+    return tuple(sorted(pairs))
 
 
 def _uri(request: VcrRequest, parsed: ParseResult) -> str:
@@ -103,21 +151,60 @@ PROJECTIONS: Final[dict[str, Projection]] = {
 class Matcher:
     """The configured ``match_on`` list: a key for lookup, vcrpy's words for a miss."""
 
-    def __init__(self, match_on: Sequence[str]) -> None:
+    def __init__(
+        self,
+        match_on: Sequence[str],
+        *,
+        ignore: Ignore = NOTHING_IGNORED,
+        headers: tuple[str, ...] = (),
+        custom: Sequence[CustomMatcher] = (),
+    ) -> None:
         self.names = tuple(match_on)
-        self._projections = [PROJECTIONS[name] for name in self.names]
+        self.ignore = ignore
+        self.headers = tuple(name.lower() for name in headers)
+        self.custom = tuple(custom)
+        self._projections = [self._projection(name) for name in self.names]
         self._vcr_matchers: list[Callable[[Any, Any], Any]] = [
-            getattr(vcr_matchers, name) for name in self.names
+            self._explainer(name) for name in self.names
         ]
 
-    def key(self, request: VcrRequest) -> Key:
+    def _projection(self, name: str) -> Projection:
+        if name == "body" and self.ignore:
+            return lambda r, _: _canonical_body(r, self.ignore)
+        if name == "headers":
+            return lambda r, _: _headers_of(r, self.headers)
+        return PROJECTIONS[name]
+
+    def _explainer(self, name: str) -> Callable[[Any, Any], Any]:
+        """vcrpy's matcher of that name, or this module's where its words would mislead."""
+        if name == "body":
+            return self._explain_body
+        if name == "headers":
+            return self._explain_headers
+        return getattr(vcr_matchers, name)  # type: ignore[no-any-return]
+
+    @property
+    def shown(self) -> tuple[str, ...]:
+        """The matchers by name, custom ones by their function's."""
+        return self.names + tuple(getattr(f, "__name__", repr(f)) for f in self.custom)
+
+    def key(self, request: VcrRequest | Lookup) -> Key:
         parsed = urlparse(request.uri)
         return tuple([project(request, parsed) for project in self._projections])
 
+    def accepts(self, request: VcrRequest, recorded: VcrRequest) -> bool:
+        """Whether every custom matcher takes ``recorded`` for ``request`` (vcrpy's rule: a
+        matcher that returns None or a true value, and raises no ``AssertionError``)."""
+        return all(vcr_matchers._evaluate_matcher(f, request, recorded)[0] for f in self.custom)
+
     def differences(self, request: VcrRequest, recorded: VcrRequest) -> list[tuple[str, str]]:
         """``(matcher, message)`` for each matcher that fails, in vcrpy's own words."""
+        matchers = zip(self.shown, self._vcr_matchers + list(self.custom), strict=True)
         try:
-            _, failures = vcr_matchers.get_matchers_results(request, recorded, self._vcr_matchers)
+            results = [
+                (name, *vcr_matchers._evaluate_matcher(function, request, recorded))
+                for name, function in matchers
+            ]
         except RecursionError:  # vcrpy's body matcher parses JSON recursively
             return [
                 (name, "differs (a body nested too deeply to compare in detail)")
@@ -126,4 +213,52 @@ class Matcher:
                 )
                 if ours != theirs
             ]
-        return [(name, message or "differs") for name, message in failures]
+        return [(name, message or "differs") for name, match, message in results if not match]
+
+    def volatile_changes(self, request: VcrRequest, recorded: VcrRequest) -> list[Change] | None:
+        """How the JSON bodies differ, if only in values that change from run to run (the
+        ignored fields left out)."""
+        new, old = _json_of(body_bytes(request)), _json_of(body_bytes(recorded))
+        if new is NOT_JSON or old is NOT_JSON:
+            return None
+        if self.ignore:
+            new, old = self.ignore.strip(new)[0], self.ignore.strip(old)[0]
+        return volatile_changes(new, old)
+
+    def _explain_body(self, request: VcrRequest, recorded: VcrRequest) -> None:
+        """vcrpy's ``body`` matcher for a body the key compares: the diff as text, without the
+        ignored fields (and naming them)."""
+        ours, theirs = body_bytes(request), body_bytes(recorded)
+        new, old = _json_of(ours), _json_of(theirs)
+        if new is NOT_JSON or old is NOT_JSON:
+            if (ours or b"") != (theirs or b""):
+                raise AssertionError(vcr_matchers._body_diff(ours, theirs))
+            return
+        left_out: dict[str, None] = {}
+        if self.ignore:
+            new, removed_new = self.ignore.strip(new)
+            old, removed_old = self.ignore.strip(old)
+            left_out = dict.fromkeys(removed_new + removed_old)
+        if new == old:
+            return
+        diff = vcr_matchers._body_diff(_text(new), _text(old))
+        if left_out:
+            diff += f"\n(not compared, as match_ignore says: {', '.join(left_out)})"
+        raise AssertionError(diff)
+
+    def _explain_headers(self, request: VcrRequest, recorded: VcrRequest) -> None:
+        ours, theirs = _headers_of(request, self.headers), _headers_of(recorded, self.headers)
+        if ours == theirs:
+            return
+        mine, others = dict(ours), dict(theirs)
+        changed = [
+            f"{name}: {others.get(name, '(absent)')!r} recorded, {mine.get(name, '(absent)')!r} now"
+            for name in sorted(mine.keys() | others.keys())
+            if mine.get(name) != others.get(name)
+        ]
+        raise AssertionError("; ".join(changed))
+
+
+def _text(document: Any) -> str:
+    """JSON as a reader wants it in a diff: indented, keys sorted, text as text."""
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()

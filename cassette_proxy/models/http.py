@@ -33,6 +33,12 @@ HOP_BY_HOP: Final = frozenset(
 )
 
 
+# Names the per-request cassette (serve --cassette-dir): the proxy's own header.
+CASSETTE_HEADER: Final = "X-Cassette-Proxy-Cassette"
+# Request headers that describe the hop to the proxy, not the request: never forwarded.
+NOT_FORWARDED: Final = frozenset({"host", "expect", CASSETTE_HEADER.lower()})
+
+
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDictProxy[str]:
     """The headers with hop-by-hop ones removed, including those named in ``Connection``."""
     named = {

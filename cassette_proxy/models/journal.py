@@ -75,6 +75,7 @@ class JournalResponse(BaseModel):
     # When the response's parts arrived, as the streaming path records them beside it; a
     # nicety, read leniently (a malformed one replays without it), so not checked here.
     timing: object = None
+    recorded_at: StrictStr | None = None  # when it was recorded (journals before: none)
 
 
 class JournalRecord(BaseModel):

@@ -26,6 +26,7 @@ from cassette_proxy.errors import (
     ProxyError,
     ProxyRouteNotFound,
 )
+from cassette_proxy.matching.hints import Hints
 from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.cassettes import Cassettes, log_closed, log_opened
 from cassette_proxy.serving.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
@@ -35,6 +36,7 @@ from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
 from cassette_proxy.serving.recent import RecentExchanges
 from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
 from cassette_proxy.settings import Settings
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.recorder import Recorder
 
 PIPELINE = web.AppKey("pipeline", Pipeline)
@@ -189,10 +191,17 @@ async def internal_not_found(request: web.Request) -> web.StreamResponse:
 
 
 def build_app(
-    settings: Settings, *, transport: Transport | None = None, audit_log: AuditLog | None = None
+    settings: Settings,
+    *,
+    transport: Transport | None = None,
+    audit_log: AuditLog | None = None,
+    filters: RecordFilters | None = None,
+    hints: Hints | None = None,
 ) -> web.Application:
-    """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here."""
-    recorder = Recorder(settings) if settings.cassette is not None else None
+    """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here.
+    ``filters`` and ``hints``: the pytest plugin's (vcrpy's hooks as functions; advice in its
+    words)."""
+    recorder = Recorder(settings, filters, hints) if settings.cassette is not None else None
     try:
         log = audit_log or AuditLog(settings.log_file)
     except BaseException:  # a start-up that fails leaves no lock or journal behind
@@ -208,7 +217,7 @@ def build_app(
     app[AUDIT_LOG] = log
     app[METRICS] = Metrics()
     steering = pipeline.steering
-    steering.attach(Cassettes(pipeline, log))
+    steering.attach(Cassettes(pipeline, log, filters, hints))
     for rule in settings.faults:
         steering.faults.install(rule)
     app.router.add_get("/_proxy/health", health_handler)

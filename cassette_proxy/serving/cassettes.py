@@ -40,14 +40,16 @@ from cassette_proxy.errors import (
     ControlRejected,
     StartupError,
 )
+from cassette_proxy.matching.hints import Hints
+from cassette_proxy.models.http import CASSETTE_HEADER
 from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.settings import CASSETTE_OPTIONS, GivenSettings, Settings
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.recorder import Recorder, Summary
 
 if TYPE_CHECKING:
     from cassette_proxy.serving.handler import Pipeline
 
-CASSETTE_HEADER: Final = "X-Cassette-Proxy-Cassette"
 # Found case-insensitively without lowering it on every request (~10 ns instead of ~45).
 CASSETTE_KEY: Final = istr(CASSETTE_HEADER)
 MAX_OPEN: Final = 64  # per-request cassettes open at once (each may hold a lock and a journal)
@@ -92,9 +94,17 @@ class Changed:
 class Cassettes:
     """The proxy's cassette and the per-request ones, opened, replaced and closed here."""
 
-    def __init__(self, pipeline: Pipeline, log: AuditLog) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        log: AuditLog,
+        filters: RecordFilters | None = None,
+        hints: Hints | None = None,
+    ) -> None:
         self._pipeline = pipeline
         self._log = log
+        self._filters = filters  # the pytest plugin's hooks and words, for every cassette opened
+        self._hints = hints
         self.startup = pipeline.settings  # what DELETE goes back to, and options' defaults
         folder = self.startup.cassette_dir
         self.folder = folder.resolve() if folder is not None else None
@@ -249,7 +259,7 @@ class Cassettes:
         if settings is None or settings.cassette is None:
             return None
         try:
-            recorder = await asyncio.to_thread(Recorder, settings)
+            recorder = await asyncio.to_thread(Recorder, settings, self._filters, self._hints)
         except CassetteLocked as exc:
             raise CassetteUnavailable(self._locked(settings.cassette, exc)) from exc
         except StartupError as exc:
@@ -422,6 +432,7 @@ def log_opened(log: AuditLog, recorder: Recorder, **detail: Any) -> None:
         replays=recorder.policy.replay,
         records=recorder.policy.record,
         recovered_from_journal=recorder.recovered,
+        expired=recorder.expired.describe() if recorder.expired else None,
         **{key: value for key, value in detail.items() if value is not None},
     )
 
@@ -436,6 +447,9 @@ def log_closed(log: AuditLog, summary: Summary) -> None:
         played=summary.played,
         recorded_never_played=summary.never_played,
         saved=summary.saved,
+        unused=list(summary.unused),
+        dropped=summary.dropped,
+        discarded=summary.discarded,
     )
 
 

@@ -46,24 +46,28 @@ from cassette_proxy.errors import (
     RefusedTarget,
     ResponseRejected,
 )
-from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
+from cassette_proxy.models.http import (
+    NOT_FORWARDED,
+    ProxyRequest,
+    ProxyResponse,
+    Timing,
+    end_to_end,
+)
 from cassette_proxy.models.violations import Violation
-from cassette_proxy.redact import redact_bytes, redact_header, redact_path
+from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.serving.faults import Fired, faulted_body
 from cassette_proxy.serving.log import BODY_LIMIT
 from cassette_proxy.serving.relay import send_known, stream
 from cassette_proxy.serving.replay import FramesBody, frames_of, head_of, stream_record
-from cassette_proxy.serving.steering import CASSETTE_HEADER, CASSETTE_KEY, Steering
+from cassette_proxy.serving.steering import CASSETTE_KEY, Steering
 from cassette_proxy.serving.tee import Captured, Tee
 from cassette_proxy.serving.upstream import OutboundRequest, Transport, UpstreamResponse
 from cassette_proxy.settings import Settings, ValidationMode
 from cassette_proxy.sse import decode_all, is_event_stream
 from cassette_proxy.store.cassette import Interaction
+from cassette_proxy.store.hygiene import HOOK_DROPPED
 from cassette_proxy.store.recorder import Recorder
-
-# Request headers that describe the hop to the proxy, not the request: never forwarded.
-NOT_FORWARDED = frozenset({"host", "expect", CASSETTE_HEADER.lower()})
 
 
 @dataclass(slots=True)
@@ -163,19 +167,6 @@ def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
     return OutboundRequest(incoming.method, url, CIMultiDictProxy(headers), incoming.body)
 
 
-def as_recorded(request: OutboundRequest) -> VcrRequest:
-    """The request as a cassette stores it (and matches it): absolute URI, secrets redacted."""
-    url = request.url
-    origin = str(url.origin())
-    headers = {str(name): redact_header(name, value) for name, value in request.headers.items()}
-    return VcrRequest(
-        request.method,
-        origin + redact_path(url.raw_path_qs),
-        redact_bytes(request.body),
-        headers,
-    )
-
-
 def check_incoming(pipeline: Pipeline, exchange: Exchange, incoming: ProxyRequest) -> None:
     """The request against the route's contract; strict validation refuses a broken one."""
     if not pipeline.validating:
@@ -200,14 +191,17 @@ async def replay(
     they were recorded (at once, or at the recorded times of the cassette's options). A stream
     fault makes the frames a body the relay streams, as it streams the upstream's."""
     exchange.source = CASSETTE
-    response = exchange.response = interaction.replay
+    response, timing = replayed(recorder, exchange, interaction)
+    exchange.response = response
     stream_record(response)  # the log's summary of a recorded stream, made on first play
     if pipeline.validating:
         exchange.response_check = check_recorded(exchange.route, response)
         if pipeline.strict and exchange.response_check.errors:
             raise ResponseRejected(response.status, exchange.response_check.errors)
     options = recorder.settings
-    headers_after, frames = frames_of(interaction, options.replay_timing, options.replay_speed)
+    headers_after, frames = frames_of(
+        interaction, options.replay_timing, options.replay_speed, response, timing
+    )
     head = head_of(response)
     if fired is not None and fired.rule.streams:
         frames_body = FramesBody(frames)
@@ -217,6 +211,15 @@ async def replay(
             tee = Tee(head, pipeline.settings.max_capture_size, None, 0.0, keep=BODY_LIMIT)
             return await stream(request, exchange, body, tee, conclude=lambda _: None)
     return await send_known(request, exchange, head, frames, headers_after=headers_after)
+
+
+def replayed(
+    recorder: Recorder, exchange: Exchange, interaction: Interaction
+) -> tuple[ProxyResponse, Timing | None]:
+    """The recorded response as this client gets it: its placeholders filled with the
+    request's own values (its folder), once per recording and set of values."""
+    assert exchange.request is not None
+    return recorder.replayed(interaction, exchange.request)
 
 
 def check_recorded(route: Route, response: ProxyResponse) -> Checked:
@@ -327,11 +330,13 @@ def _unchecked_rest(captured: Captured) -> Violation:
 def record(recorder: Recorder, exchange: Exchange, request: VcrRequest, captured: Captured) -> None:
     """Keep the response in the cassette (journalled before the client's last byte), unless it
     is not whole; then the log says why."""
-    reason = captured.recordable
+    reason = captured.recordable or recorder.refusal(request, captured.response)
     if reason is not None:
         exchange.not_recorded = reason
         return
-    recorder.record(request, captured.response, captured.timing)
+    if recorder.record(request, captured.response, captured.timing) is None:
+        exchange.not_recorded = f"{HOOK_DROPPED}: the before_record_response hook dropped it"
+        return
     exchange.recorded = True
 
 
@@ -358,12 +363,15 @@ async def handle(
     outgoing = outbound(incoming, settings)
     recorded_request = None
     if recorder is not None:
-        recorded_request = as_recorded(outgoing)
-        if not recorder.policy.record:
+        # None: a hook says the cassette ignores this request (forwarded, never recorded).
+        recorded_request = recorder.as_recorded(outgoing)
+        if recorded_request is not None and not recorder.policy.record:
             raise recorder.miss(recorded_request)
-        if fired is not None:  # a faulted exchange is never recorded
+        if recorded_request is not None and fired is not None:
             exchange.not_recorded = f"fault rule {fired.record.rule} acted on it"
-            recorded_request = None
+            recorded_request = None  # a faulted exchange is never recorded
+        if recorded_request is not None:
+            recorder.check_forward(recorded_request)
     if recorded_request is None:
         upstream = await forward_faulted(pipeline, exchange, outgoing, fired)
         return await relay_upstream(pipeline, exchange, request, upstream, None)

@@ -50,12 +50,19 @@ def head_of(response: ProxyResponse) -> ResponseHead:
 
 
 def frames_of(
-    interaction: Interaction, timing: ReplayTiming, speed: float
+    interaction: Interaction,
+    timing: ReplayTiming,
+    speed: float,
+    response: ProxyResponse | None = None,
+    recorded_timing: Timing | None = None,
 ) -> tuple[float, list[Frame]]:
-    """Seconds to wait before the headers, and the frames of the body with their times."""
-    response = interaction.replay
+    """Seconds to wait before the headers, and the frames of the body with their times.
+    ``response`` and ``recorded_timing``: the recording as this client gets it (placeholders
+    filled), if it is not the recording itself."""
+    if response is None:
+        response, recorded_timing = interaction.replay, interaction.timing
     body = response.body
-    recorded = interaction.timing if timing is ReplayTiming.RECORDED else None
+    recorded = recorded_timing if timing is ReplayTiming.RECORDED else None
     ends = _ends(response)
     if recorded is None:  # the same frames on every play: made once, never changed
         frames = response.memo.get("frames")

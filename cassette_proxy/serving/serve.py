@@ -27,8 +27,8 @@ from cassette_proxy.errors import StartupError
 from cassette_proxy.redact.rules import rule_set
 from cassette_proxy.serving.app import AUDIT_LOG, PIPELINE, build_app
 from cassette_proxy.serving.server import RUNNER_OPTIONS, Limits, ProxyRunner
-from cassette_proxy.settings import ReplayTiming, Settings
-from cassette_proxy.store.recorder import Recorder
+from cassette_proxy.settings import RecordMode, ReplayTiming, Settings
+from cassette_proxy.store.recorder import Recorder, Summary
 
 SHUTDOWN_GRACE: Final = 30.0
 
@@ -109,6 +109,46 @@ def _doing(settings: Settings, recorder: Recorder | None) -> str:
     return f"recording {cassette} from {upstream}"
 
 
+def _cassette_notes(settings: Settings, recorder: Recorder | None) -> list[str]:
+    """What is worth a line about the cassette at start: recording with the clients' own keys;
+    a cassette past its --re-record-interval."""
+    notes: list[str] = []
+    if recorder is None:
+        return notes
+    if recorder.policy.record and settings.upstream_api_key is None:
+        notes.append(
+            "recording without CASSETTE_PROXY_UPSTREAM_API_KEY: each client's own Authorization "
+            f"goes to {settings.upstream_base}; its 401 or 403 is passed on but not recorded "
+            "(--record-auth-failures records them)"
+        )
+    expired = recorder.expired
+    if expired is not None:
+        doing = (
+            "recording it again (record mode all)"
+            if recorder.mode is RecordMode.ALL
+            else f"replaying it all the same (--re-record-action {expired.action.value})"
+        )
+        notes.append(f"warning: {expired.describe()}; {doing}")
+    return notes
+
+
+def _closing_notes(summary: Summary) -> list[str]:
+    """The unused interactions, said when the proxy stops (candidates for pruning)."""
+    if not summary.unused:
+        return []
+    shown = ", ".join(summary.unused[:5])
+    more = f" and {len(summary.unused) - 5} more" if len(summary.unused) > 5 else ""
+    dropped = (
+        "; left out of the file (--drop-unused-requests)"
+        if summary.dropped
+        else " (--drop-unused-requests leaves them out of the file)"
+    )
+    return [
+        f"{len(summary.unused)} of the {summary.loaded} interactions in {summary.cassette} were "
+        f"never played: {shown}{more}{dropped}"
+    ]
+
+
 def raise_open_file_limit(settings: Settings) -> None:
     """Raise the soft limit on open files to the hard one (each proxied request holds two
     sockets), and warn when even that cannot hold --max-connections."""
@@ -152,6 +192,8 @@ async def serve(settings: Settings) -> None:
         )
     for warning in _ineffective(settings):
         sys.stderr.write(f"cassette-proxy: warning: {warning}\n")
+    for line in _cassette_notes(settings, recorder):
+        sys.stderr.write(f"cassette-proxy: {line}\n")
     stop = asyncio.Event()
     received: list[str] = []
 
@@ -193,6 +235,9 @@ async def serve(settings: Settings) -> None:
     finally:
         log.lifecycle("stopping", signal=received[0] if received else None)
         await runner.cleanup()  # drains in-flight requests, saves the cassette, closes the log
+        if recorder is not None and recorder.summary is not None:
+            for line in _closing_notes(recorder.summary):
+                sys.stderr.write(f"cassette-proxy: {line}\n")
 
 
 class ServerThread:

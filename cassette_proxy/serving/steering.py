@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from cassette_proxy.models.http import ProxyRequest
-from cassette_proxy.serving.cassettes import CASSETTE_HEADER, CASSETTE_KEY, Cassettes, checked_name
+from cassette_proxy.models.http import CASSETTE_HEADER, ProxyRequest
+from cassette_proxy.serving.cassettes import CASSETTE_KEY, Cassettes, checked_name
 from cassette_proxy.serving.exchange import Exchange
 from cassette_proxy.serving.faults import Faults, Fired, before_headers
 from cassette_proxy.serving.recent import RecentExchanges

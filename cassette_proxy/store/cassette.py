@@ -7,6 +7,7 @@ No disk I/O here (that is :mod:`cassette_proxy.store.persist`) and no record-mod
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from vcr.request import Request as VcrRequest
 from cassette_proxy.matching.closest import ClosestIndex
 from cassette_proxy.matching.hints import SERVE, Hints
 from cassette_proxy.matching.matchers import Key, Lookup, Matcher
+from cassette_proxy.matching.volatile import Change, described
 from cassette_proxy.models.http import (
     DECODABLE,
     ProxyResponse,
@@ -27,6 +29,34 @@ from cassette_proxy.models.http import (
 )
 
 CLOSEST_SHOWN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class NearDuplicate:
+    """A recording a request differs from only in values that change from run to run."""
+
+    recorded: VcrRequest
+    changes: list[Change]
+
+
+def volatile_advice(changes: list[Change], hints: Hints) -> str:
+    """What works for a request that differs from a recording only in volatile values: not
+    recording it again (the next run would differ again), but ignoring the fields or giving the
+    value inside a text a placeholder."""
+    whole = [c.pointer for c in changes if c.kind == "value"]
+    inside = [c for c in changes if c.kind == "inside"]
+    lines = [
+        "It differs from that recording only in values that change from run to run: "
+        + "; ".join(described(c) for c in changes)
+        + ". Recording it again would not help: the next run would send new ones."
+    ]
+    if whole:
+        lines.append(hints.ignore(whole))
+    if inside:
+        lines.append(hints.placeholder([c.pointer for c in inside]))
+    return "\n".join(lines)
+
+
 UPSTREAM_MATCHERS = frozenset({"scheme", "host", "port"})
 
 
@@ -40,6 +70,8 @@ class Interaction:
     headers: tuple[tuple[str, str], ...]
     body: bytes
     timing: Timing | None = field(default=None, compare=False)  # beside the recording
+    # When it was recorded (ISO 8601, UTC), beside the recording; None in older cassettes.
+    recorded_at: str | None = field(default=None, compare=False)
     replay: ProxyResponse = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +120,15 @@ def _other_upstream_hint(
     )
 
 
+# How matching sees a recorded request (its values hidden as an incoming one's are: see
+# store/shaping.py); the request itself, by default.
+View = Callable[[VcrRequest], VcrRequest]
+
+
+def _as_stored(request: VcrRequest) -> VcrRequest:
+    return request
+
+
 @dataclass(slots=True)
 class Cassette:
     """Interactions loaded from a file plus those recorded in this run."""
@@ -97,7 +138,9 @@ class Cassette:
     allow_playback_repeats: bool = False
     loaded: list[Interaction] = field(default_factory=list)
     recorded: list[Interaction] = field(default_factory=list)
+    view: View = _as_stored
     play_counts: list[int] = field(init=False)
+    first_played: list[int] = field(init=False)  # positions, in the order first played
     _keys: list[Key] = field(init=False)
     _index: dict[Key, list[int]] = field(init=False)
     _next: dict[Key, int] = field(init=False)
@@ -105,7 +148,10 @@ class Cassette:
 
     def __post_init__(self) -> None:
         self.play_counts = [0] * len(self.loaded)
-        self._keys = [self.matcher.key(interaction.request) for interaction in self.loaded]
+        self.first_played = []
+        self._keys = [
+            self.matcher.key(self.view(interaction.request)) for interaction in self.loaded
+        ]
         self._index = defaultdict(list)
         for position, key in enumerate(self._keys):
             self._index[key].append(position)
@@ -127,21 +173,20 @@ class Cassette:
 
     def play_key(self, key: Key) -> Interaction | None:
         """:meth:`play` for a request whose match key is known."""
-        positions = self._index.get(key)
-        if not positions:
+        found = self._turn(key)
+        if found is None:
             return None
-        turn = self._next.get(key, 0)
-        if turn >= len(positions):
-            if not self.allow_playback_repeats:
-                return None
-            turn = 0
+        position, turn = found
         self._next[key] = turn + 1
-        position = positions[turn]
-        self.play_counts[position] += 1
-        return self.loaded[position]
+        return self._played(position)
 
     def peek_key(self, key: Key) -> Interaction | None:
         """What :meth:`play_key` would answer, without moving playback on (nor counting it)."""
+        found = self._turn(key)
+        return self.loaded[found[0]] if found is not None else None
+
+    def _turn(self, key: Key) -> tuple[int, int] | None:
+        """The position of the recording whose turn it is for ``key``, and that turn."""
         positions = self._index.get(key)
         if not positions:
             return None
@@ -150,7 +195,34 @@ class Cassette:
             if not self.allow_playback_repeats:
                 return None
             turn = 0
-        return self.loaded[positions[turn]]
+        return positions[turn], turn
+
+    def play_matching(self, key: Key, accepts: Callable[[VcrRequest], bool]) -> Interaction | None:
+        """:meth:`play_key` among the recordings ``accepts`` takes as well (custom matchers,
+        which cannot be keyed): the first not played yet, vcrpy's rule; with
+        ``allow_playback_repeats``, the least played of them once all were."""
+        position = self._matching(key, accepts)
+        return self._played(position) if position is not None else None
+
+    def peek_matching(self, key: Key, accepts: Callable[[VcrRequest], bool]) -> Interaction | None:
+        """What :meth:`play_matching` would answer, without counting it."""
+        position = self._matching(key, accepts)
+        return self.loaded[position] if position is not None else None
+
+    def _matching(self, key: Key, accepts: Callable[[VcrRequest], bool]) -> int | None:
+        taken = [p for p in self._index.get(key, ()) if accepts(self.view(self.loaded[p].request))]
+        if not taken:
+            return None
+        fresh = [p for p in taken if self.play_counts[p] == 0]
+        if not fresh and not self.allow_playback_repeats:
+            return None
+        return fresh[0] if fresh else min(taken, key=lambda p: self.play_counts[p])
+
+    def _played(self, position: int) -> Interaction:
+        self.play_counts[position] += 1
+        if self.play_counts[position] == 1:
+            self.first_played.append(position)
+        return self.loaded[position]
 
     def record(self, interaction: Interaction) -> None:
         self.recorded.append(interaction)
@@ -159,6 +231,7 @@ class Cassette:
         """Start playback over, as if just loaded: every recording playable again, none played."""
         self._next.clear()
         self.play_counts = [0] * len(self.loaded)
+        self.first_played.clear()
 
     @property
     def played(self) -> int:
@@ -171,11 +244,33 @@ class Cassette:
     def replaced_by_recorded(self) -> list[Interaction]:
         """vcrpy's ``all`` mode on save: interactions recorded now replace the loaded ones they
         match, the others are kept, and the new ones follow them."""
-        rerecorded = {self.matcher.key(i.request) for i in self.recorded}
+        rerecorded = {self.matcher.key(self.view(i.request)) for i in self.recorded}
         kept = [i for i, key in zip(self.loaded, self._keys, strict=True) if key not in rerecorded]
         return kept + self.recorded
 
-    def explain_miss(self, request: VcrRequest, upstream: str = "", hints: Hints = SERVE) -> str:
+    def near_duplicate(self, request: VcrRequest) -> NearDuplicate | None:
+        """The recording ``request`` differs from only in values that change from run to run
+        (every other matcher agrees; the JSON bodies differ in volatile values only), if the
+        closest recording is such a one."""
+        if not self.loaded or "body" not in self.matcher.names:
+            return None
+        found = self.closest.search(self.matcher.key(request), 1)
+        if not found.near or found.near[0].agree != len(self.matcher.names) - 1:
+            return None
+        recorded = self.view(self.loaded[self._index[found.near[0].key][0]].request)
+        failed = [name for name, _ in self.matcher.differences(request, recorded)]
+        if failed != ["body"]:
+            return None
+        changes = self.matcher.volatile_changes(request, recorded)
+        return None if changes is None else NearDuplicate(recorded, changes)
+
+    def explain_miss(
+        self,
+        request: VcrRequest,
+        upstream: str = "",
+        hints: Hints = SERVE,
+        advice: str | None = None,
+    ) -> str:
         """The closest recorded requests and, for each, the matchers that failed (vcrpy's words),
         then how to record what missed (or one more, when its recordings were all played).
 
@@ -189,9 +284,15 @@ class Cassette:
         hint = ""
         spent = False  # the request matches, but its recordings were all played
         lines = []
+        volatile = None
+        shown = len(self.matcher.shown)  # custom matchers too
         for near in found.near:
-            recorded = self.loaded[self._index[near.key][0]].request
-            if near.agree == width:
+            recorded = self.view(self.loaded[self._index[near.key][0]].request)
+            # Custom matchers are not in the key: one may refuse what the key found.
+            failed = self.matcher.differences(request, recorded) if near.agree < width else []
+            if near.agree == width and self.matcher.custom:
+                failed = self.matcher.differences(request, recorded)
+            if not failed:
                 plays = len(self._index[near.key])
                 lines.append(
                     f"- {recorded.method} {recorded.uri} matches, but all {plays} recorded "
@@ -199,19 +300,23 @@ class Cassette:
                 )
                 spent = True
                 continue
-            failed = self.matcher.differences(request, recorded)
             detail = "; ".join(f"{name}: {message}" for name, message in failed)
             lines.append(
                 f"- {recorded.method} {recorded.uri} "
-                f"({near.agree}/{width} matchers agree; failed {detail})"
+                f"({shown - len(failed)}/{shown} matchers agree; failed {detail})"
             )
             if len(lines) == 1 and {name for name, _ in failed} <= UPSTREAM_MATCHERS:
                 hint = _other_upstream_hint(recorded, upstream, self.matcher.names, hints)
+            if len(lines) == 1 and [name for name, _ in failed] == ["body"]:
+                volatile = self.matcher.volatile_changes(request, recorded)
         heading = (
             "Closest recorded interactions:"
             if found.exhaustive
             else f"Closest recorded interactions (of the {found.compared:,} compared: those "
             f"sharing this request's rarest values, out of {len(self.closest):,} distinct):"
         )
-        advice = hints.record_more() if spent else hints.record()
+        if advice is None and volatile is not None:
+            advice = volatile_advice(volatile, hints)
+        if advice is None:
+            advice = hints.record_more() if spent else hints.record()
         return heading + "\n" + "\n".join(lines) + hint + "\n" + advice

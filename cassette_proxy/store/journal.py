@@ -237,6 +237,7 @@ class Journal:
                     "timing": (
                         timing_dict(interaction.timing) if interaction.timing is not None else None
                     ),
+                    "recorded_at": interaction.recorded_at,
                 },
             }
         )
@@ -340,6 +341,7 @@ def _interaction(path: Path, number: int, payload: bytes) -> Interaction:
             headers=tuple(resp.headers),
             body=resp.body.decoded(),
             timing=timing_of(resp.timing),
+            recorded_at=resp.recorded_at,
         )
     except (ValidationError, ValueError) as exc:
         raise _corrupt(path, number, exc) from exc

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import datetime
 import gc
 import json
 import os
@@ -56,9 +57,26 @@ class Serializer(Protocol):
     def deserialize(self, cassette_string: str | bytes) -> dict[str, Any]: ...
 
 
+class _Json:
+    """vcrpy's JSON serializer, writing text as UTF-8 characters, not ``\\uXXXX`` escapes
+    (JSON is Unicode: vcrpy's ``json.loads`` reads either the same)."""
+
+    @staticmethod
+    def deserialize(cassette_string: str | bytes) -> dict[str, Any]:
+        loaded: dict[str, Any] = jsonserializer.deserialize(cassette_string)
+        return loaded
+
+    @staticmethod
+    def serialize(cassette_dict: dict[str, Any]) -> str:
+        try:
+            return json.dumps(cassette_dict, indent=4, ensure_ascii=False) + "\n"
+        except TypeError:
+            return str(jsonserializer.serialize(cassette_dict))  # raises vcrpy's own error
+
+
 def serializer_for(path: Path) -> Serializer:
     """The serializer the proxy reads and writes ``path`` with (by its suffix)."""
-    chosen: Serializer = jsonserializer if path.suffix.lower() == ".json" else yaml_reader
+    chosen: Serializer = _Json() if path.suffix.lower() == ".json" else yaml_reader
     return chosen
 
 
@@ -87,6 +105,8 @@ def _response_dict(interaction: Interaction) -> dict[str, Any]:
     }
     if interaction.timing is not None:
         response["timing"] = timing_dict(interaction.timing)
+    if interaction.recorded_at is not None:
+        response["recorded_at"] = interaction.recorded_at
     return response
 
 
@@ -119,7 +139,17 @@ def _interaction(request: VcrRequest, response: dict[str, Any]) -> Interaction:
         headers=recorded.headers,
         body=body,
         timing=timing_of(response.get("timing")),
+        recorded_at=recorded_at_of(response.get("recorded_at")),
     )
+
+
+def recorded_at_of(stored: Any) -> str | None:
+    """When a recording was made, as stored beside it (ISO 8601; a YAML timestamp a hand left
+    unquoted too), or None: like the timing, a nicety that never refuses a file."""
+    if isinstance(stored, datetime.datetime):
+        moment = stored if stored.tzinfo else stored.replace(tzinfo=datetime.UTC)
+        return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stored if isinstance(stored, str) else None
 
 
 _REQUEST_FIELDS: Final = frozenset({"method", "uri", "body", "headers"})

@@ -69,6 +69,9 @@ _RESOLVABLE: Final = frozenset(_LOADER.yaml_implicit_resolvers)
 _RESOLVE_ALL: Final = None in _RESOLVABLE
 _NO_KEY: Final = object()
 ALIAS_BUDGET: Final = 100_000  # nodes aliases may add to a document, beyond twice its own
+# What YAML reads as a line break besides "\n" and "\r", and the byte order mark.
+_YAML_BREAKS: Final = re.compile("[\x85\u2028\u2029\ufeff]")
+_YAML_BREAKS_UTF8: Final = re.compile(b"|".join(c.encode() for c in "\x85\u2028\u2029\ufeff"))
 
 
 class AliasBomb(yaml.YAMLError):
@@ -151,8 +154,11 @@ def _check_aliases(text: str | bytes) -> None:
 
 
 def serialize(cassette_dict: dict[str, Any]) -> str:
-    """vcrpy's own serializer (its safe dumper), unchanged."""
-    text: str = yamlserializer.serialize(cassette_dict)
+    """vcrpy's own serializer (its safe dumper), writing text as UTF-8 characters: a cassette
+    of Russian prompts reads as Russian in a review (``Привет``, not ``\\u041f\\u0440...``).
+    YAML is Unicode, so vcrpy's loader reads either the same; characters YAML cannot hold raw
+    (controls, line separators, U+FEFF) are still escaped by the dumper."""
+    text: str = yaml.dump(cassette_dict, Dumper=yamlserializer._CassetteDumper, allow_unicode=True)
     return text
 
 
@@ -296,8 +302,8 @@ def _is_dash(content: str) -> bool:
 
 
 def _printable(line: str) -> bool:
-    """Whether ``line`` holds only what YAML allows in a line: printable ASCII (the text is
-    ASCII) and tabs. Anything else (a carriage return, a control) is left to libyaml."""
+    """Whether ``line`` holds only what YAML allows in a line: printable characters and tabs.
+    Anything else (a carriage return, a control, a space that is not " ") is left to libyaml."""
     return line.isprintable() or ("\t" in line and line.replace("\t", " ").isprintable())
 
 
@@ -390,11 +396,17 @@ def _scalar_text(content: str) -> tuple[int, Any]:  # noqa: PLR0911 - one return
 def _load_text(source: str | bytes) -> Any:  # noqa: PLR0912, PLR0915 - one loop, as _load
     """The document in ``source``, read line by line; :class:`_Unusual` if it is not written
     as this path reads (see above)."""
-    # Only ASCII: UTF-8 may hold what YAML takes for a line break (U+2028) or refuses (U+FFFE).
-    # Each line is checked for controls when it is first taken apart.
-    if not source.isascii():
-        raise _Unusual
-    text = source if isinstance(source, str) else source.decode("ascii")
+    # UTF-8 may hold what YAML takes for a line break (U+0085, U+2028, U+2029) or a byte order
+    # mark: those texts go to libyaml. Each line is checked for controls (and, beyond ASCII,
+    # for what Python does not call printable) when it is first taken apart.
+    if isinstance(source, bytes):
+        if not source.isascii() and _YAML_BREAKS_UTF8.search(source):
+            raise _Unusual
+        text = source.decode("utf-8")
+    else:
+        if not source.isascii() and _YAML_BREAKS.search(source):
+            raise _Unusual
+        text = source
     if not text.endswith("\n"):
         text += "\n"
     length = len(text)

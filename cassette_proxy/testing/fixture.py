@@ -27,24 +27,33 @@ from cassette_proxy.errors import CassetteLocked, StartupError
 from cassette_proxy.matching.hints import PytestHints
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
 from cassette_proxy.models.faults import FaultRule
+from cassette_proxy.pytest_plugin import CassetteProxyWarning
 from cassette_proxy.serving.app import PIPELINE, build_app
 from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.serving.serve import ServerThread
 from cassette_proxy.settings import (
     TEST_OPTIONS,
+    ExpiryAction,
     GivenSettings,
     RecordMode,
     Settings,
+    TestSettings,
     ValidationMode,
 )
+from cassette_proxy.store import hygiene
 from cassette_proxy.store.cassette import Cassette, Interaction
+from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.journal import CassetteLock, journal_path
+from cassette_proxy.store.recorder import Recorder
+from cassette_proxy.testing.hooks import HookError, split
 from cassette_proxy.testing.names import (
     BY_COMMAND_LINE,
     BY_CONFIG,
     BY_DEFAULT,
     BY_INI,
     BY_MARKER,
+    HOOK_OPTIONS,
+    INI_MATCH_IGNORE,
     INI_RECORD_MODE,
     INI_UPSTREAM,
     KEY_VARIABLE,
@@ -53,12 +62,18 @@ from cassette_proxy.testing.names import (
     REWRITE,
 )
 
-OPTIONS: Final = TEST_OPTIONS  # what the marker and cassette_proxy_config take
+# What the marker and cassette_proxy_config take: the settings' and Python's.
+OPTIONS: Final = TEST_OPTIONS | set(HOOK_OPTIONS)
 # Errors of the proxy's own that mean the test did not see what it thinks it saw.
 FAILING_CODES: Final = frozenset(
-    {"cassette_miss", "contract_violation", "upstream_unreachable", "upstream_broken",
-     "upstream_timeout", "recording_failed", "internal_error"}
+    {"cassette_miss", "cassette_chain_broken", "contract_violation", "upstream_unreachable",
+     "upstream_broken", "upstream_timeout", "recording_failed", "internal_error"}
 )  # fmt: skip
+# Answers passed on but not recorded for a reason that makes the cassette miss on replay: the
+# test must not pass as if its recording were whole.
+FAILING_NOT_RECORDED: Final = (hygiene.AUTH_FAILURE, hygiene.NEAR_DUPLICATE)
+
+
 # How long a test waits for another process (an xdist worker) recording the same cassette.
 LOCK_WAIT: Final = 300.0
 _UNSAFE_NAME_CHARS: Final = str.maketrans(dict.fromkeys("<>?%*:|\"'/\\", "-"))
@@ -91,12 +106,18 @@ class CassetteProxy:
     _log: _CollectingLog = field(repr=False)
     _app: web.Application = field(repr=False)
     _reported: int = field(default=0, repr=False)  # failures already in a report
+    options: TestSettings = field(default_factory=TestSettings)
+    failed: bool = False  # the test's call failed
+
+    @property
+    def _recorder(self) -> Recorder:
+        recorder = self._app[PIPELINE].recorder
+        assert recorder is not None
+        return recorder
 
     @property
     def _cassette(self) -> Cassette:
-        recorder = self._app[PIPELINE].recorder
-        assert recorder is not None
-        return recorder.cassette
+        return self._recorder.cassette
 
     @property
     def played(self) -> int:
@@ -140,8 +161,13 @@ class CassetteProxy:
         return self._app[PIPELINE].steering.faults.clear()
 
     def failures(self) -> list[ExchangeEvent]:
-        """Exchanges the proxy answered with an error that must fail the test."""
-        return [e for e in self._log.exchanges if e.error in FAILING_CODES]
+        """Exchanges the proxy answered with an error that must fail the test, or whose
+        answer it could not record for a reason the next replay would miss on."""
+        return [
+            e
+            for e in self._log.exchanges
+            if e.error in FAILING_CODES or (e.not_recorded or "").startswith(FAILING_NOT_RECORDED)
+        ]
 
     def _take_failures(self) -> list[ExchangeEvent]:
         """The failures not reported yet, now reported."""
@@ -165,6 +191,7 @@ class Resolved:
     options: dict[str, Any]
     record_mode_by: str
     upstream_by: str
+    filters: RecordFilters | None = None  # vcrpy's hooks given as Python
 
 
 def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -> Resolved:
@@ -193,6 +220,10 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
         options.update(values)
         set_by.update(dict.fromkeys(set(values) & set(set_by), source))
     options.setdefault("record_mode", RecordMode.NONE.value)
+    try:
+        options, filters = split(options)
+    except HookError as error:
+        pytest.fail(f"invalid cassette_proxy option: {error}", pytrace=False)
     cassette = Path(options.get("cassette") or default_cassette_path(request))
     options["cassette"] = cassette if cassette.is_absolute() else request.path.parent / cassette
     if options["record_mode"] not in RECORD_MODES:
@@ -201,7 +232,7 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
             f"(set by {set_by['record_mode']})",
             pytrace=False,
         )
-    return Resolved(options, set_by["record_mode"], set_by["upstream"])
+    return Resolved(options, set_by["record_mode"], set_by["upstream"], filters)
 
 
 def _ini_options(config: pytest.Config) -> dict[str, Any]:
@@ -209,7 +240,11 @@ def _ini_options(config: pytest.Config) -> dict[str, Any]:
         "upstream": config.getini(INI_UPSTREAM),
         "record_mode": config.getini(INI_RECORD_MODE),
     }
-    return {name: str(value).strip() for name, value in values.items() if value}
+    options: dict[str, Any] = {name: str(v).strip() for name, v in values.items() if v}
+    ignored = [line.strip() for line in config.getini(INI_MATCH_IGNORE) if line.strip()]
+    if ignored:
+        options["match_ignore"] = tuple(ignored)
+    return options
 
 
 def _command_line_options(config: pytest.Config) -> dict[str, Any]:
@@ -220,18 +255,22 @@ def _command_line_options(config: pytest.Config) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value}
 
 
-def _settings(options: dict[str, Any]) -> Settings:
+def _settings(options: dict[str, Any]) -> tuple[Settings, TestSettings]:
     """The proxy's settings, from ``options`` and the upstream key only (no other variable),
-    or a one-line failure naming the option that is wrong."""
+    and the test's own, or a one-line failure naming the option that is wrong."""
     key = os.environ.get(KEY_VARIABLE) or None
+    tests = {name: options.pop(name) for name in TestSettings.model_fields if name in options}
     try:
-        return GivenSettings(**options, host="127.0.0.1", port=0, upstream_api_key=key)
+        settings = GivenSettings(**options, host="127.0.0.1", port=0, upstream_api_key=key)
+        return settings, TestSettings(**tests)
     except ValidationError as error:
         first = error.errors()[0]
+        options |= tests
     # Failed outside the except block, so pytest does not print pydantic's error as its cause.
     name = str(first["loc"][0]) if first["loc"] else "settings"
     message = first["msg"].removeprefix("Value error, ")
-    shown = "<hidden>" if name == "upstream_api_key" else repr(options.get(name))
+    hidden = name in {"upstream_api_key", "placeholders"}  # a placeholder may be a secret
+    shown = "<hidden>" if hidden else repr(options.get(name))
     pytest.fail(f"invalid cassette_proxy option {name}={shown}: {message}", pytrace=False)
 
 
@@ -256,6 +295,7 @@ def _start(
     *,
     rewrite_before: float | None,
     wait: bool,
+    filters: RecordFilters | None = None,
 ) -> ServerThread:
     """Start the proxy (for ``rewrite``, deleting a cassette older than ``rewrite_before``
     first). If another process is recording the same cassette: under pytest-xdist (``wait``),
@@ -266,7 +306,7 @@ def _start(
         try:
             if rewrite_before is not None:
                 _delete_if_stale(settings.cassette, rewrite_before)
-            server = ServerThread(lambda: _app(settings, log, hints))
+            server = ServerThread(lambda: _app(settings, log, hints, filters))
             server.start()
         except CassetteLocked:
             locked = hints.locked(settings.cassette, CassetteLock(settings.cassette).holder())
@@ -281,12 +321,11 @@ def _start(
         return server
 
 
-def _app(settings: Settings, log: _CollectingLog, hints: PytestHints) -> web.Application:
-    app = build_app(settings, audit_log=log)
-    recorder = app[PIPELINE].recorder
-    assert recorder is not None
-    recorder.hints = hints  # a miss advises in the plugin's words
-    return app
+def _app(
+    settings: Settings, log: _CollectingLog, hints: PytestHints, filters: RecordFilters | None
+) -> web.Application:
+    # A miss (and any advice) in the plugin's words; vcrpy's hooks as the test gave them.
+    return build_app(settings, audit_log=log, filters=filters, hints=hints)
 
 
 def _failure_report(
@@ -300,9 +339,13 @@ def _failure_report(
         else f"{intro}:"
     ]
     for event in failures:
-        lines.append(f"\n{event.method} {event.path} -> {event.status} {event.error}")
+        why = event.error or "not recorded"
+        lines.append(f"\n{event.method} {event.path} -> {event.status} {why}")
         body = event.response.body
-        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        error = body.get("error") if isinstance(body, dict) else None
+        message = error.get("message") if isinstance(error, dict) else None
+        if event.error is None and event.not_recorded:
+            message = f"not recorded ({event.not_recorded})"
         if message:
             lines.append("  " + str(message).replace("\n", "\n  "))
         for side, record in event.validation.items():
@@ -314,8 +357,27 @@ def _failure_report(
 
 def report_failures(proxy: CassetteProxy, report: pytest.TestReport) -> None:
     """One failure per failing test, with the proxy's diagnosis in it: a test that passed
-    although the proxy answered it with an error fails; one that failed gets the diagnosis."""
+    although the proxy answered it with an error fails; one that failed gets the diagnosis.
+    What a failing test recorded is not saved, unless ``record_on_failure`` asks for it."""
     failures = proxy._take_failures()
+    proxy.failed = report.failed or bool(failures)
+    if proxy.failed and not proxy.options.record_on_failure and proxy.recorded:
+        proxy._recorder.discard_recorded()
+        report.sections.append(
+            (
+                "cassette-proxy",
+                f"the {proxy.recorded} interaction(s) this failing test recorded were not saved "
+                f"to {proxy.cassette} (record_on_failure=True in @pytest.mark.{MARKER}(...) "
+                "keeps them)",
+            )
+        )
+    if report.passed and not failures and not proxy.options.allow_unused:
+        recorder = proxy._recorder
+        unused = hygiene.unused(recorder.cassette.loaded, recorder.cassette.play_counts)
+        if unused and recorder.policy.replay:
+            report.outcome = "failed"
+            report.longrepr = _unused_report(proxy, tuple(unused))
+            proxy.failed = True
     if not failures:
         return
     if report.passed:
@@ -342,7 +404,7 @@ def run_proxy(
     rewrite_before = run_started if mode == REWRITE else None
     if mode == REWRITE:
         options["record_mode"] = RecordMode.NEW_EPISODES.value
-    settings = _settings(options)
+    settings, test_options = _settings(options)
     hints = PytestHints(
         request.node.nodeid,
         mode,
@@ -355,14 +417,29 @@ def run_proxy(
     log = _CollectingLog()
     try:
         xdist_worker = getattr(request.config, "workerinput", None) is not None
-        server = _start(settings, log, hints, rewrite_before=rewrite_before, wait=xdist_worker)
+        server = _start(
+            settings,
+            log,
+            hints,
+            rewrite_before=rewrite_before,
+            wait=xdist_worker,
+            filters=resolved.filters,
+        )
     except BaseException:  # pytest.fail too: the log must still be closed
         log.close()
         raise
     assert server.app is not None
     proxy = CassetteProxy(
-        f"{server.url}/v1", request.node.nodeid, cassette, mode, settings, log, server.app
+        f"{server.url}/v1",
+        request.node.nodeid,
+        cassette,
+        mode,
+        settings,
+        log,
+        server.app,
+        options=test_options,
     )
+    _warn(request, proxy)
     try:
         yield proxy
     finally:
@@ -370,3 +447,44 @@ def run_proxy(
     failures = proxy._take_failures()  # any the test's own report did not carry
     if failures:
         pytest.fail(_failure_report(proxy, failures), pytrace=False)
+
+
+_WARNED_KEY: Final = pytest.StashKey[bool]()
+
+
+def _warn(request: pytest.FixtureRequest, proxy: CassetteProxy) -> None:
+    """What is worth a line, once: recording with the client's own key (a test's dummy key
+    gets the upstream's 401, which is not recorded); a cassette past its re_record_interval."""
+    recorder = proxy._recorder
+    config = request.config
+    if (
+        recorder.policy.record
+        and proxy.settings.upstream_api_key is None
+        and not config.stash.get(_WARNED_KEY, False)
+    ):
+        config.stash[_WARNED_KEY] = True
+        request.node.warn(
+            CassetteProxyWarning(
+                f"cassette-proxy records without {KEY_VARIABLE}: each test's client sends its "
+                "own Authorization upstream (a dummy key gets a 401, which is passed on but not "
+                f"recorded); set {KEY_VARIABLE}=<key> to record with your key"
+            )
+        )
+    expired = recorder.expired
+    if expired is not None and not (
+        expired.action is ExpiryAction.RECORD and recorder.mode is RecordMode.ALL
+    ):
+        recorder_hints = recorder.hints
+        request.node.warn(
+            CassetteProxyWarning(f"{expired.describe()}. {recorder_hints.rerecord()}")
+        )
+
+
+def _unused_report(proxy: CassetteProxy, unused: tuple[str, ...]) -> str:
+    shown = "\n".join(f"  {line}" for line in unused[:20])
+    more = f"\n  ... and {len(unused) - 20} more" if len(unused) > 20 else ""
+    return (
+        f"cassette-proxy: {len(unused)} interaction(s) of {proxy.cassette} were never played "
+        f"by this test, and allow_unused is False:\n{shown}{more}\nDelete them, or record the "
+        "cassette again with drop_unused_requests=True to leave them out."
+    )

@@ -566,7 +566,7 @@ async def test_recorded_prose_replays_unchanged(
     cassette = tmp_path / "prose.yaml"
     recording = await start_proxy(upstream=prose_upstream, cassette=cassette, record_mode="once")
     path = f"/v1/responses/{vectors.V1_ID}/cancel"
-    auth = {"Authorization": f"Bearer {OPENAI_KEY}"}
+    auth = {"Authorization": f"Bearer {OPENAI_KEY}", "OpenAI-Project": vectors.FOLDER}
     live = await _request(recording, "POST", path, headers=auth)
     assert live == (200, PROSE_BODY)
     await recording.stop()

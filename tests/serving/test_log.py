@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from cassette_proxy.serving.log import BODY_LIMIT, now
 from tests import vectors
-from tests.client import TIMEOUT, post
+from tests.client import OPENAI_HEADERS, TIMEOUT, post
 from tests.conftest import DUMMY_KEY, StartProxy
 
 FINGERPRINT = re.compile(r"sha256:[0-9a-f]{8}")
@@ -281,7 +281,8 @@ async def test_a_replayed_body_is_logged_as_the_upstream_sent_it_on_every_play(
     carry the body itself (not a marker), as the recording's own line did."""
     cassette = tmp_path / "logged.yaml"
     recording = await start_proxy(cassette=cassette, record_mode="once")
-    await post(recording, f"/v1/responses/{vectors.V1_ID}/cancel")
+    headers = OPENAI_HEADERS | {"OpenAI-Project": vectors.FOLDER}  # project=, as Yandex says
+    await post(recording, f"/v1/responses/{vectors.V1_ID}/cancel", headers=headers)
     await recording.stop()
     [recorded] = recording.exchanges()
 
@@ -289,7 +290,7 @@ async def test_a_replayed_body_is_logged_as_the_upstream_sent_it_on_every_play(
         cassette=cassette, record_mode="none", allow_playback_repeats=True
     )
     for _ in range(3):
-        await post(replaying, f"/v1/responses/{vectors.V1_ID}/cancel")
+        await post(replaying, f"/v1/responses/{vectors.V1_ID}/cancel", headers=headers)
     await replaying.stop()
     plays = replaying.exchanges()
     assert [line["source"] for line in plays] == ["cassette"] * 3

@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 import pytest
 import vcr
+import yaml
 
 from cassette_proxy.settings import DEFAULT_MATCH_ON
 from cassette_proxy.store.cassette import Interaction
@@ -497,7 +498,13 @@ async def test_serve_says_where_it_listens_in_one_line_on_stderr(
     assert line == (f"cassette-proxy listening on {url} (base_url {url}/v1), replaying {demo}\n")
     assert url.startswith("http://127.0.0.1:")
     assert int(url.rsplit(":", 1)[1]) > 0  # the port --port 0 picked
-    assert rest == b""  # one line, nothing else
+    # One line, and at stop one more: the interactions never played (here, all five).
+    uris = [i["request"]["uri"] for i in yaml.safe_load(demo.read_text())["interactions"]]
+    unused = ", ".join(f"#{n} POST {uri}" for n, uri in enumerate(uris))
+    assert rest.decode() == (
+        f"cassette-proxy: 5 of the 5 interactions in {demo} were never played: {unused} "
+        "(--drop-unused-requests leaves them out of the file)\n"
+    )
     assert process.returncode == 0
 
 
@@ -605,3 +612,50 @@ async def test_recording_into_a_read_only_folder_is_one_line_saying_what_to_do(
     [line] = stderr.decode().strip().splitlines()
     assert line.startswith(f"Error: cannot create {str(ro / 'c.yaml.lock')!r} beside the cassette")
     assert line.endswith("or replay the cassette (record mode 'none'), which writes nothing")
+
+
+async def test_serve_takes_the_declarative_hooks_placeholders_and_ignores(
+    upstream_url: str, fake_upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    """``serve``'s equivalents of the plugin's options, from flags and the environment (the
+    Python hooks are the plugin's only): recorded and matched as they say, and the start says
+    that the clients' own keys are forwarded."""
+    cassette = tmp_path / "declared.yaml"
+    flags = (
+        "--upstream", upstream_url, "--cassette", str(cassette),
+        "--filter-headers", "x-secret", "--filter-headers", "x-keep=KEPT",
+        "--filter-query-parameters", "token2", "--placeholder", "TEAM=ml-platform",
+    )  # fmt: skip
+    env = {"CASSETTE_PROXY_MATCH_IGNORE": "/metadata/ts,/user"}
+    body = b'{"model": "m", "input": "team ml-platform", "metadata": {"ts": "%s"}, "user": "%s"}'
+    headers = {"X-Secret": "s", "X-Keep": "k", "Content-Type": "application/json"}
+
+    async def create(proxy: ProxyProcess, ts: str) -> tuple[int, dict[str, Any]]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"{proxy.url}/v1/echo?token2=t&page=2",
+                data=body % (ts.encode(), ts.encode()),
+                headers=headers,
+            ) as response,
+        ):
+            return response.status, dict(response.headers)
+
+    async with running(*flags, "--record-mode", "once", env=env) as proxy:
+        assert (await create(proxy, "1"))[0] == 200
+        await _stop(proxy)
+        assert proxy.process.stderr is not None
+        started = (await proxy.process.stderr.read()).decode()
+    assert "recording without CASSETTE_PROXY_UPSTREAM_API_KEY" in started
+    [interaction] = yaml.safe_load(cassette.read_text())["interactions"]
+    request = interaction["request"]
+    assert "x-secret" not in {name.lower() for name in request["headers"]}
+    assert {k.lower(): v for k, v in request["headers"].items()}["x-keep"] == ["KEPT"]
+    assert request["uri"] == f"{upstream_url}/v1/echo?page=2"
+    assert "ml-platform" not in cassette.read_text()
+    assert '"input": "team <TEAM>"' in request["body"]
+
+    async with running(*flags, "--record-mode", "none", env=env) as proxy:
+        status, answer = await create(proxy, "2")  # another ts and user: ignored
+        assert (status, answer["X-Proxy-Source"]) == (200, "cassette")
+    assert len(fake_upstream.received) == 1

@@ -39,7 +39,8 @@ async def test_vcrpy_replays_a_cassette_the_proxy_recorded(
     start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path, upstream_url: str
 ) -> None:
     cassette = tmp_path / "by-proxy.yaml"
-    proxy = await start_proxy(cassette=cassette, record_mode="once")
+    # Folders as they are: vcrpy replays the cassette's text, compared with the upstream's.
+    proxy = await start_proxy(cassette=cassette, record_mode="once", folder_placeholders=False)
     async with openai.AsyncOpenAI(
         base_url=proxy.base_url, api_key=DUMMY_KEY, max_retries=0
     ) as client:
@@ -408,3 +409,28 @@ def test_a_request_in_todays_shape_is_built_without_vcrpys_init(
     expected = built(VcrRequest._from_dict, fields)
     monkeypatch.setattr(VcrRequest, "_from_dict", None)
     assert built(persist._request, fields) == expected
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_text_in_another_script_is_written_as_characters_and_vcrpy_reads_it(
+    tmp_path: Path, suffix: str
+) -> None:
+    """A cassette of Russian prompts reads as Russian in a review: no ``\\u041f`` escapes,
+    in YAML or JSON, and vcrpy's own loader gives the same interactions back."""
+    path = tmp_path / f"ru{suffix}"
+    body = '{"input": "Привет, мир", "text": "Ответ: «да»"}'.encode()
+    request = VcrRequest(
+        "POST", "https://h/v1/responses", body, {"Content-Type": "application/json"}
+    )
+    persist.save_cassette(path, [Interaction(request, 200, "OK", (), body)])
+    text = path.read_text(encoding="utf-8")
+    assert "Привет, мир" in text
+    assert "«да»" in text
+    assert "\\u04" not in text.lower()
+    requests, responses = vcr.persisters.filesystem.FilesystemPersister.load_cassette(
+        str(path), persist.vcrpy_serializer_for(path)
+    )
+    assert requests[0].body == body
+    assert responses[0]["body"]["string"] == body
+    [loaded] = load_cassette(path) or []
+    assert (loaded.request.body, loaded.body) == (body, body)

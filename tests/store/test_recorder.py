@@ -47,7 +47,9 @@ async def test_once_records_a_new_cassette_then_replays_it_offline(
     recording = await start_proxy(cassette=cassette, record_mode="once")
 
     def calls(base_url: str) -> tuple[str, str]:
-        client = openai.OpenAI(base_url=base_url, api_key=DUMMY_KEY, max_retries=0)
+        client = openai.OpenAI(
+            base_url=base_url, api_key=DUMMY_KEY, max_retries=0, project=vectors.FOLDER
+        )
         with client:
             found = client.responses.cancel(vectors.V3_ID)
             with pytest.raises(openai.NotFoundError) as missing:
@@ -251,7 +253,7 @@ async def test_gzip_is_stored_decoded_and_replays_to_the_openai_client(
     cassette = tmp_path / "gzip.yaml"
     recording = await start_proxy(cassette=cassette, record_mode="once")
     async with openai.AsyncOpenAI(
-        base_url=recording.base_url, api_key=DUMMY_KEY, max_retries=0
+        base_url=recording.base_url, api_key=DUMMY_KEY, max_retries=0, project=vectors.FOLDER
     ) as client:
         live = await client.responses.cancel(response_id)
     await recording.stop()
@@ -262,7 +264,7 @@ async def test_gzip_is_stored_decoded_and_replays_to_the_openai_client(
     assert stored["response"]["body"]["string"].startswith('{"id":"resp_68a3')  # type: ignore[index]
     replaying = await start_proxy(cassette=cassette, record_mode="none")
     async with openai.AsyncOpenAI(
-        base_url=replaying.base_url, api_key=DUMMY_KEY, max_retries=0
+        base_url=replaying.base_url, api_key=DUMMY_KEY, max_retries=0, project=vectors.FOLDER
     ) as client:
         replayed = await client.responses.cancel(response_id)
     assert replayed == live
@@ -364,15 +366,22 @@ def test_a_body_in_a_coding_the_proxy_cannot_decode_keeps_its_label() -> None:
 
 
 async def _cancel_with_openai(base_url: str, response_id: str, flavour: str) -> dict[str, Any]:
-    """One cancel with the real openai client; the sync one runs in a thread, off this loop."""
+    """One cancel with the real openai client, configured as Yandex documents (its folder as
+    ``project``); the sync one runs in a thread, off this loop."""
+    options: dict[str, Any] = {
+        "base_url": base_url,
+        "api_key": DUMMY_KEY,
+        "max_retries": 0,
+        "project": vectors.FOLDER,
+    }
     if flavour == "sync":
 
         def call() -> dict[str, Any]:
-            with openai.OpenAI(base_url=base_url, api_key=DUMMY_KEY, max_retries=0) as client:
+            with openai.OpenAI(**options) as client:
                 return client.responses.cancel(response_id).model_dump()
 
         return await asyncio.to_thread(call)
-    async with openai.AsyncOpenAI(base_url=base_url, api_key=DUMMY_KEY, max_retries=0) as client:
+    async with openai.AsyncOpenAI(**options) as client:
         return (await client.responses.cancel(response_id)).model_dump()
 
 

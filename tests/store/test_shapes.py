@@ -432,7 +432,7 @@ OLD_SHAPES = [
 def todays_shape(cassette: Path) -> bool:
     data = vcrpy_serializer_for(cassette).deserialize(cassette.read_text())
     return all(
-        set(entry["response"]) - {"timing"} == {"status", "headers", "body"}  # timing: ours
+        set(entry["response"]) - {"timing", "recorded_at"} == {"status", "headers", "body"}  # ours
         and set(entry["response"]["status"]) == {"code", "message"}
         and isinstance(entry["response"]["status"]["message"], str)
         and all(isinstance(v, list) for v in entry["response"]["headers"].values())

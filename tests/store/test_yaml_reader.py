@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,18 @@ DATA = st.recursive(
 )
 
 
+# vcrpy's dumper, and the proxy's (the same, with text as UTF-8 characters, not escapes).
+DUMPERS = [yamlserializer.serialize, yaml_reader.serialize]
+DUMPER_IDS = ["vcrpy", "utf-8"]
+
+
+@pytest.mark.parametrize("dump", DUMPERS, ids=DUMPER_IDS)
 @settings(max_examples=300, deadline=None)
 @given(DATA)
-def test_any_document_vcrpys_dumper_writes_reads_back_the_same(data: Any) -> None:
-    text = yamlserializer.serialize({"interactions": [{"response": {"body": data}}]})
+def test_any_document_vcrpys_dumper_writes_reads_back_the_same(
+    dump: Callable[[Any], str], data: Any
+) -> None:
+    text = dump({"interactions": [{"response": {"body": data}}]})
     fast, vcrpy = both(text)
     assert fast == vcrpy
 
@@ -151,7 +160,7 @@ def test_aliases_may_add_up_to_the_budget_of_nodes_and_no_more(copies: int, refu
 # -- the text fast path: what vcrpy's dumper writes, read line by line ----------------------------
 
 
-def text_path(text: str) -> Any:
+def text_path(text: str | bytes) -> Any:
     """What the line-by-line reader makes of ``text``, or None where it leaves the text to the
     event loop (it must never give a result vcrpy's loader would not)."""
     try:
@@ -193,12 +202,30 @@ def test_shipped_cassettes_are_read_line_by_line(path: Path) -> None:
     assert text_path(text) == plain(yamlserializer.deserialize(text))
 
 
+@pytest.mark.parametrize("dump", DUMPERS, ids=DUMPER_IDS)
 @settings(max_examples=300, deadline=None)
 @given(DATA)
-def test_what_vcrpys_dumper_writes_reads_line_by_line_as_vcrpy_reads_it(data: Any) -> None:
-    text = yamlserializer.serialize({"interactions": [{"response": {"body": data}}]})
+def test_what_vcrpys_dumper_writes_reads_line_by_line_as_vcrpy_reads_it(
+    dump: Callable[[Any], str], data: Any
+) -> None:
+    text = dump({"interactions": [{"response": {"body": data}}]})
     fast = text_path(text)
     assert fast is None or fast == plain(yamlserializer.deserialize(text))
+    assert text_path(text.encode("utf-8")) == fast  # bytes, as a cassette is read
+
+
+def test_a_cassette_in_another_script_is_written_as_text_and_read_line_by_line() -> None:
+    """Russian (or any) text is written as it is, read back by vcrpy's loader, and still takes
+    the fast path; what YAML cannot hold raw is escaped and goes to libyaml."""
+    data = {"interactions": [{"response": {"body": {"string": "Привет, мир — «ответ» 🙂"}}}]}
+    text = yaml_reader.serialize(data)
+    assert "Привет, мир — «ответ»" in text  # libyaml's dumper still escapes U+1F642
+    assert "\\u" not in text
+    assert yamlserializer.deserialize(text) == data
+    assert text_path(text.encode("utf-8")) == data
+    odd = yaml_reader.serialize({"s": "a\u2028b\x85c\ufeffd"})
+    assert yamlserializer.deserialize(odd) == {"s": "a\u2028b\x85c\ufeffd"}
+    assert yaml_reader.deserialize(odd.encode("utf-8")) == {"s": "a\u2028b\x85c\ufeffd"}
 
 
 # Edits a hand (or a tool) makes to a line; each may keep the text YAML, or not.
@@ -241,7 +268,7 @@ EDITS = [
 def test_edited_cassettes_read_line_by_line_as_vcrpy_reads_them_or_go_to_libyaml(
     data: Any, edits: list[tuple[int, int]]
 ) -> None:
-    lines = yamlserializer.serialize({"interactions": [{"response": {"body": data}}]}).split("\n")
+    lines = yaml_reader.serialize({"interactions": [{"response": {"body": data}}]}).split("\n")
     for at, edit in edits:
         lines[at % len(lines)] = EDITS[edit](lines[at % len(lines)])
     text = "\n".join(lines)

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from cassette_proxy.models.faults import FaultRule
 from cassette_proxy.serving.cassettes import Closed
 from cassette_proxy.serving.faults import Installed
-from cassette_proxy.settings import CASSETTE_OPTIONS
+from cassette_proxy.settings import CASSETTE_OPTIONS, SECRET_OPTIONS
 from cassette_proxy.store.recorder import Recorder
 
 
@@ -34,6 +34,9 @@ class CassetteState(BaseModel):
         options = recorder.settings.model_dump(
             mode="json", include=set(CASSETTE_OPTIONS - {"cassette"})
         )
+        for name in SECRET_OPTIONS & set(options):  # named, never shown (a placeholder's value)
+            value = options[name]
+            options[name] = sorted(value) if isinstance(value, dict) else "<hidden>"
         return cls(
             path=str(recorder.path),
             record_mode=recorder.mode.value,

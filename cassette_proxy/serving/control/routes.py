@@ -23,8 +23,9 @@ from cassette_proxy.errors import (
     ProxyRouteNotFound,
 )
 from cassette_proxy.models.faults import FaultRule
+from cassette_proxy.models.http import CASSETTE_HEADER
 from cassette_proxy.serving.app import AUDIT_LOG, EXCHANGE, PIPELINE
-from cassette_proxy.serving.cassettes import CASSETTE_HEADER, Cassettes, Changed, checked_name
+from cassette_proxy.serving.cassettes import Cassettes, Changed, checked_name
 from cassette_proxy.serving.control.bodies import (
     CassetteAnswer,
     CassetteState,

@@ -51,13 +51,21 @@ async def test_the_state_says_what_is_loaded_its_mode_options_and_counts(
         "startup": None, "cassette_dir": None, "open": [],
     }  # fmt: skip
     cassette = tmp_path / "a.yaml"
-    loaded = await put(proxy, path=str(cassette), allow_playback_repeats=True)
+    loaded = await put(
+        proxy, path=str(cassette), allow_playback_repeats=True,
+        match_ignore=["/user"], placeholders={"CUSTOMER": "cus-7a3f9c2e41d8"},
+    )  # fmt: skip
     assert loaded["mode"] == "once"
     assert loaded["cassette"] == {
         "path": str(cassette), "record_mode": "once", "replays": False, "records": True,
         "options": {"record_mode": "once", "match_on": ["method", "scheme", "host", "port",
                     "path", "query", "body"], "allow_playback_repeats": True,
-                    "replay_timing": "off", "replay_speed": 1.0},
+                    "replay_timing": "off", "replay_speed": 1.0, "match_ignore": ["/user"],
+                    "match_headers": [], "placeholders": ["CUSTOMER"],
+                    "folder_placeholders": True, "filter_headers": [],
+                    "filter_query_parameters": [], "filter_post_data_parameters": [],
+                    "record_auth_failures": False, "drop_unused_requests": False,
+                    "re_record_interval": None, "re_record_action": "record"},
         "interactions": 0, "recorded": 0, "played": 0, "unused": 0,
         "recordings_in_flight": 0, "recovered_from_journal": 0,
     }  # fmt: skip
@@ -249,9 +257,11 @@ async def test_a_cassette_that_cannot_be_opened_leaves_the_loaded_one(
         ({"path": "a.yaml", "match_on": ["smell"]}, "unknown matcher 'smell'"),
         (
             {"path": "a.yaml", "upstream": "http://x"},
-            "unknown option(s) 'upstream'; a cassette "
-            "takes allow_playback_repeats, match_on, path, record_mode, replay_speed, "
-            "replay_timing",
+            "unknown option(s) 'upstream'; a cassette takes allow_playback_repeats, "
+            "drop_unused_requests, filter_headers, filter_post_data_parameters, "
+            "filter_query_parameters, folder_placeholders, match_headers, match_ignore, "
+            "match_on, path, placeholders, re_record_action, re_record_interval, "
+            "record_auth_failures, record_mode, replay_speed, replay_timing",
         ),
         ({}, "give the cassette's 'path'"),
         ({"path": 7}, "'path' must be a file name, not 7"),
