@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cassette_proxy.kept import remembered
+from cassette_proxy.models.usage import Usage
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_text
 
@@ -88,6 +89,13 @@ class ExchangeEvent:
     not_recorded: str | None = None  # why a recording mode did not record this exchange
     # A replay at the recorded times (--replay-timing recorded): how long it waited on purpose.
     replay_wait_ms: float | None = None
+    instance: str = ""  # the proxy that wrote the line (--instance)
+    # How much of the bodies the line shows: full, head, none (--log-bodies), or withheld (the
+    # client sent x-data-logging-enabled: false).
+    bodies: str = "full"
+    model: str | None = None  # the model that answered, its folder cut off
+    tokens: Usage | None = None  # the tokens this exchange accounts for (each response once)
+    trace_id: str | None = None  # the OpenTelemetry trace of this exchange, when tracing
     event: str = "exchange"
 
 

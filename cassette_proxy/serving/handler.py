@@ -24,6 +24,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
+from cassette_proxy import otel
 from cassette_proxy.contract import (
     Checked,
     Route,
@@ -63,6 +64,7 @@ class Pipeline:
     settings: Settings
     transport: Transport
     recorder: Recorder | None
+    tracer: otel.Tracer | None = None  # OpenTelemetry, when the OTEL_* variables ask for it
 
     @property
     def validating(self) -> bool:
@@ -214,6 +216,8 @@ async def forward(
 ) -> UpstreamResponse:
     """Send the request upstream; returns when the response's headers are in."""
     exchange.source = UPSTREAM
+    if pipeline.tracer is not None:  # the upstream call's span, its traceparent sent along
+        request = pipeline.tracer.forwarding(exchange, request)
     try:
         upstream = await pipeline.transport.send(request)
     finally:
