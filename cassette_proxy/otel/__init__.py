@@ -11,7 +11,7 @@ as it documents.
 
 :class:`Tracer` is what the request path sees: an observer told when an exchange is forwarded
 (its upstream call gets a span, and the span's ``traceparent``) and when it is settled
-(:mod:`cassette_proxy.otel.telemetry` implements it).
+(:mod:`cassette_proxy.otel.observer` implements it).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def telemetry(settings: Settings, environ: Mapping[str, str] = os.environ) -> Tr
     if variable is None:
         return None
     try:
-        from cassette_proxy.otel.telemetry import Telemetry  # noqa: PLC0415 - only when asked
+        from cassette_proxy.otel.observer import Telemetry  # noqa: PLC0415 - only when asked
     except ImportError as exc:
         sys.stderr.write(
             f"cassette-proxy: warning: {variable} is set, but OpenTelemetry is not installed "

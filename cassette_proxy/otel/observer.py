@@ -306,7 +306,7 @@ class Telemetry:
     def _measure(
         self, exchange: Exchange, attributes: Mapping[str, Any], seconds: float, error: str | None
     ) -> None:
-        operation = attributes.get("gen_ai.operation.name")
+        operation = genai.OPERATIONS.get(exchange.route.name)
         if operation is None or self.duration is None or self.token_usage is None:
             return
         common: dict[str, Any] = {
@@ -314,9 +314,11 @@ class Telemetry:
             "gen_ai.provider.name": self.provider,
             **self.server,
         }
-        for key in ("gen_ai.request.model", "gen_ai.response.model"):
-            if key in attributes:
-                common[key] = attributes[key]
+        request = exchange.request
+        requested = genai.request_facts(exchange.route.name, request.body if request else b"")
+        for key, value in (*requested.items(), *attributes.items()):
+            if key in {"gen_ai.request.model", "gen_ai.response.model"}:
+                common[key] = value
         if exchange.source == CASSETTE:
             common["cassette_proxy.replayed"] = True
         self.duration.record(seconds, {**common, **({"error.type": error} if error else {})})
