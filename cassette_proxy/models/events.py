@@ -106,3 +106,4 @@ class LifecycleEvent:
     time: str
     event: str
     detail: dict[str, Any]
+    instance: str = ""  # the proxy that wrote the line (--instance)

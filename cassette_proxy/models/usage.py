@@ -124,10 +124,10 @@ class Answered:
 
     @classmethod
     def of_body(cls, body: bytes) -> Answered | None:
-        """From a JSON body (decoded); None for a body that is not a Response. A body that
-        does not mention ``usage`` is not parsed: it cannot report tokens, and most bodies
-        that are not Responses (errors, lists) are skipped without a parse."""
-        if b'"usage"' not in body:
+        """From a JSON body (decoded); None for a body that is not a Response. A body with
+        neither ``"response"`` (its ``object``) nor ``"usage"`` is not parsed: error bodies are
+        skipped without a parse."""
+        if b'"response"' not in body and b'"usage"' not in body:
             return None
         try:
             return cls.of(orjson.loads(body))

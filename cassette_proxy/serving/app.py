@@ -224,6 +224,7 @@ def build_app(
         if recorder is not None:
             recorder.close()
         raise
+    log.instance = settings.instance_name
     timeouts = Timeouts(headers=settings.upstream_timeout, idle=settings.upstream_idle_timeout)
     pipeline = Pipeline(
         settings,

@@ -148,6 +148,7 @@ class AuditLog:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.failures = 0
+        self.instance = ""  # in every line (--instance), set by the application
         # The last write's failure, until a write succeeds again: the log cannot be written,
         # so /_proxy/ready answers 503 (see cassette_proxy.serving.readiness).
         self.failing: Exception | None = None
@@ -207,7 +208,7 @@ class AuditLog:
                     )
 
     def lifecycle(self, event: str, **detail: Any) -> None:
-        self.write(LifecycleEvent(now(), event, detail))
+        self.write(LifecycleEvent(now(), event, detail, self.instance))
 
     def close(self) -> None:
         if self._owned:
