@@ -84,7 +84,7 @@ async def test_sigterm_fails_readiness_first_and_serves_through_the_drain_delay(
         async with asyncio.timeout(5):
             while (await _get(url + "/_proxy/ready"))[0] != 503:
                 await asyncio.sleep(0.02)
-        status, body, _ = await _get(url + "/_proxy/ready")
+        _, body, _ = await _get(url + "/_proxy/ready")
         assert "draining after SIGTERM" in body["error"]["message"]
         assert (await _get(url + "/_proxy/health"))[0] == 200  # alive while draining
         async with (

@@ -56,7 +56,7 @@ async def test_tokens_are_counted_by_model_and_type_once_per_response(
     assert create["model"] == retrieve["model"] == "yandexgpt/rc"
     assert create["tokens"] == {"input": 1840, "cached": 1024, "output": 96, "reasoning": 64}
     assert retrieve["tokens"] is None  # counted with the create
-    assert create["response_id"] is None and retrieve["response_id"] == CREATED_ID
+    assert (create["response_id"], retrieve["response_id"]) == (None, CREATED_ID)
 
 
 async def test_replayed_tokens_are_counted_apart_from_spent_ones(
