@@ -14,6 +14,8 @@ from typing import Any, Final
 
 import orjson
 
+from cassette_proxy.kept import remembered
+
 MAX_MODEL_CHARS: Final = 100  # of a model name as shown; a longer one is cut
 # The types of token a usage counts, as metrics and the log name them.
 TOKEN_TYPES: Final = ("input", "cached", "output", "reasoning")
@@ -26,19 +28,28 @@ def model_name(model: object) -> str | None:
     (any ``scheme://<folder>/`` prefix); another name as it is. Printable, at most 100 chars."""
     if not isinstance(model, str) or not model:
         return None
+    return _shown_model(model)
+
+
+@remembered(maxsize=256, max_chars=256)  # a service has few models, named on every response
+def _shown_model(model: str) -> str | None:
     scheme, separator, rest = model.partition("://")
     if separator and scheme.isalnum():
-        folder, slash, name = rest.partition("/")
-        model = name if slash and name else rest if not folder else name or "(unnamed)"
-    shown = "".join(c if c.isprintable() else "?" for c in model[:MAX_MODEL_CHARS])
+        folder, _, name = rest.partition("/")
+        model = name or ("(unnamed)" if folder else rest)
+    shown = model[:MAX_MODEL_CHARS]
+    if not shown.isprintable():
+        shown = "".join(c if c.isprintable() else "?" for c in shown)
     return shown or None
 
 
 def _count(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+    return value if type(value) is int and value > 0 else 0  # not a bool, not negative
 
 
-@dataclass(frozen=True, slots=True)
+# Slotted, not frozen: built for every response, and a frozen dataclass's __init__ costs several
+# times a plain one's. Nothing changes them once built.
+@dataclass(slots=True)
 class Usage:
     """Token counts as the API reports them: ``input`` includes ``cached``, ``output`` includes
     ``reasoning``."""
@@ -53,17 +64,13 @@ class Usage:
         """From a Response's ``usage`` object (None if it has none)."""
         if not isinstance(usage, dict):
             return None
-        input_details = usage.get("input_tokens_details")
-        output_details = usage.get("output_tokens_details")
+        given = usage.get("input_tokens_details")
+        made = usage.get("output_tokens_details")
         return cls(
-            input=_count(usage.get("input_tokens")),
-            cached=_count(input_details.get("cached_tokens"))
-            if isinstance(input_details, dict)
-            else 0,
-            output=_count(usage.get("output_tokens")),
-            reasoning=_count(output_details.get("reasoning_tokens"))
-            if isinstance(output_details, dict)
-            else 0,
+            _count(usage.get("input_tokens")),
+            _count(given.get("cached_tokens")) if type(given) is dict else 0,
+            _count(usage.get("output_tokens")),
+            _count(made.get("reasoning_tokens")) if type(made) is dict else 0,
         )
 
     def by_type(self) -> dict[str, int]:
@@ -72,7 +79,7 @@ class Usage:
                 "reasoning": self.reasoning}  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Answered:
     """A Response as the proxy saw it answered: id, model (folder cut off), status, usage."""
 
