@@ -8,11 +8,18 @@ from pathlib import Path
 
 import aiohttp
 import openai
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from cassette_proxy.contract.routes import classify
+from cassette_proxy.models.http import ProxyResponse
 from cassette_proxy.models.usage import Answered, Usage, model_name
+from cassette_proxy.serving.exchange import CASSETTE, Exchange
+from cassette_proxy.serving.metrics import MAX_MODELS, OTHER_MODEL, Metrics
+from cassette_proxy.serving.tokens import TokenLedger
 from tests import vectors
 from tests.client import scrape
 from tests.conftest import DUMMY_KEY, StartProxy
@@ -122,3 +129,31 @@ def test_usage_is_read_as_the_api_reports_it() -> None:
     )
     assert Answered.of_body(b'{"error": {"message": "x"}}') is None  # never parsed
     assert Usage.of({"input_tokens": True, "output_tokens": -3}) == Usage()
+
+
+def _answered_exchange(response_id: str, model: str) -> Exchange:
+    body = dict(vectors.V4, id=response_id, model=f"gpt://{FOLDER}/{model}")
+    response = ProxyResponse(
+        200, "OK", CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"})),
+        orjson.dumps(body),
+    )  # fmt: skip
+    exchange = Exchange(classify("POST", f"/v1/responses/{response_id}/cancel"), "POST", "/")
+    exchange.source, exchange.response = CASSETTE, response
+    return exchange
+
+
+def test_what_token_accounting_keeps_is_bounded() -> None:
+    """Ids of counted responses: the last REMEMBERED; model labels: MAX_MODELS, then (other)."""
+    ledger, metrics = TokenLedger(remembered=1_000), Metrics()
+    for number in range(3_000):
+        exchange = _answered_exchange(f"resp_{number}", f"model-{number % 250}")
+        ledger.account(exchange)
+        assert exchange.tokens is not None  # every id is new: every one is counted
+        metrics.observe(exchange, 200, 1.0)
+    assert len(ledger._counted) == 1_000
+    models = {key[0] for key in metrics.tokens.counts}
+    assert len(models) == MAX_MODELS + 1
+    assert OTHER_MODEL in models
+    again = _answered_exchange("resp_2999", "model-1")
+    ledger.account(again)
+    assert again.tokens is None  # remembered: not counted twice

@@ -15,6 +15,8 @@ from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 
 from cassette_proxy.cli import main
+from cassette_proxy.tools.audit import summarise
+from cassette_proxy.tools.audit.summary import MAX_INSTANCES, OTHER
 from tests.conftest import DUMMY_KEY, StartProxy
 from tests.responses_upstream import ResponsesUpstream
 
@@ -146,3 +148,20 @@ def test_a_folder_without_logs_is_a_usage_error(tmp_path: Path) -> None:
     code, output = _audit(str(tmp_path))
     assert code == 2
     assert "no log under" in output
+
+
+def test_instances_broken_down_are_bounded(tmp_path: Path) -> None:
+    line = {
+        "time": "2026-11-30T13:15:29.245Z", "id": "x", "method": "POST", "path": "/v1/responses",
+        "route": "create", "response_id": None, "status": 200, "source": "upstream",
+        "duration_ms": 1.0, "upstream_ms": 0.5, "request": {}, "response": {},
+        "validation": {}, "verdict": "passed", "event": "exchange",
+        "model": "yandexgpt/rc", "tokens": {"input": 1, "cached": 0, "output": 1, "reasoning": 0},
+    }  # fmt: skip
+    log = tmp_path / "many.jsonl"
+    log.write_bytes(b"".join(orjson.dumps(line | {"instance": f"pod-{n}"}) + b"\n"
+                             for n in range(MAX_INSTANCES + 50)))  # fmt: skip
+    summary = summarise([str(log)], by_instance=True)
+    assert len(summary.instances) == MAX_INSTANCES + 1  # the rest pooled
+    assert summary.instances[OTHER].exchanges == 50
+    assert summary.exchanges == MAX_INSTANCES + 50
