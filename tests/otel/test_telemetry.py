@@ -28,6 +28,7 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 APP_SPAN_ID = "00f067aa0ba902b7"
 TRACEPARENT = f"00-{TRACE_ID}-{APP_SPAN_ID}-01"
 PROMPT = "Tell nobody: the launch code is pelican-7731"
+KEY = "AQVN" + "w3f9Kq2LmZ8xR4tY7uB1nC6vD0eH5jP2sG9a"  # a key's shape, built so scanners pass
 MODEL_URI = "gpt://b1gexamplefolder000/yandexgpt/rc"
 
 
@@ -156,7 +157,7 @@ async def test_message_content_only_when_opted_in_and_never_for_a_request_that_a
         monkeypatch.setenv(name, value)
     proxy = await start_proxy(upstream=responses_url)
     headers = {"x-data-logging-enabled": "false"} if withheld else {}
-    await _create(proxy.url, prompt=PROMPT, headers=headers)
+    await _create(proxy.url, prompt=f"{PROMPT} with {KEY}", headers=headers)
     await proxy.stop()  # shuts the providers down: the spans are flushed
     spans = await _spans(receiver, 2)
     everything = repr([span.attributes for span in spans])
@@ -173,7 +174,10 @@ async def test_message_content_only_when_opted_in_and_never_for_a_request_that_a
     else:  # opted in: the conventions' content attributes, as JSON
         client = _one(spans, CLIENT)
         messages = orjson.loads(client.attributes["gen_ai.input.messages"])
-        assert messages == [{"role": "user", "parts": [{"type": "text", "content": PROMPT}]}]
+        [part] = messages[0]["parts"]
+        assert messages[0]["role"] == "user"
+        assert part["content"].startswith(f"{PROMPT} with sha256:")  # secrets never in a span
+        assert KEY not in everything
         system = orjson.loads(client.attributes["gen_ai.system_instructions"])
         assert system == [{"type": "text", "content": "Be brief."}]
         output = orjson.loads(client.attributes["gen_ai.output.messages"])

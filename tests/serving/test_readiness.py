@@ -19,6 +19,10 @@ from cassette_proxy.serving.app import READINESS
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import RunningProxy, StartProxy
+from tests.store import test_journal
+from tests.store.test_journal import fill
+
+small_disk = test_journal.small_disk  # a 1 MiB tmpfs of its own (the journal's tests' fixture)
 
 
 async def _get(url: str) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -101,3 +105,24 @@ async def test_sigterm_fails_readiness_first_and_serves_through_the_drain_delay(
             await process.wait()
     events = [orjson.loads(line)["event"] for line in log.read_bytes().splitlines()]
     assert events.index("draining") < events.index("exchange") < events.index("stopping")
+
+
+async def test_readiness_comes_back_once_the_log_can_be_written_again(
+    start_proxy: StartProxy, small_disk: Path
+) -> None:
+    """A real 1 MiB tmpfs filled to the last byte: the log fails, the proxy is unready; once
+    there is room, the next probe writes log_recovered and the proxy is ready again."""
+    log = small_disk / "proxy.jsonl"
+    proxy = await start_proxy(log_file=log)
+    _ready(proxy)
+    filler = fill(small_disk, leave=0)
+    assert (await cancel(proxy, vectors.V1_ID)).status == 200  # its line cannot be written
+    status, body, _ = await _get(proxy.url + "/_proxy/ready")
+    assert status == 503
+    assert "No space left on device" in body["error"]["message"]
+    filler.unlink()
+    status, _, _ = await _get(proxy.url + "/_proxy/ready")
+    assert status == 200
+    events = [orjson.loads(line) for line in log.read_bytes().splitlines()]
+    [recovered] = [e for e in events if e["event"] == "log_recovered"]
+    assert recovered["detail"]["events_lost"] >= 1
