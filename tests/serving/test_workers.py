@@ -170,3 +170,44 @@ async def test_a_worker_that_cannot_start_stops_all_with_its_one_line(tmp_path: 
 
 def test_vectors_are_what_the_demo_replays() -> None:
     assert vectors.V1_ID in DEMO_IDS
+
+
+async def _pids(url: str) -> set[int]:
+    pids: set[int] = set()
+    for _ in range(200):  # bounded
+        status, body = await _fresh(url + "/_proxy/health")
+        if status == 200:
+            pids.add(orjson.loads(body)["pid"])
+        if len(pids) == 2:
+            break
+    return pids
+
+
+async def test_a_dead_worker_is_replaced_and_sighup_reaches_every_worker(tmp_path: Path) -> None:
+    log = tmp_path / "workers.jsonl"
+    args = ("--cassette", str(DEMO), "--record-mode", "none", "--allow-playback-repeats",
+            "--log-file", str(log))  # fmt: skip
+    async with workers(*args) as (process, url):
+        first = await _pids(url)
+        assert len(first) == 2
+        dead = min(first)
+        os.kill(dead, signal.SIGKILL)
+        assert process.stderr is not None
+        async with asyncio.timeout(30):
+            said = (await process.stderr.readline()).decode()
+        assert f"(pid {dead}) exited with -9; starting another" in said
+        async with asyncio.timeout(30):
+            while True:
+                now = await _pids(url)
+                if len(now) == 2 and dead not in now:
+                    break
+                await asyncio.sleep(0.1)
+        rotated = tmp_path / "workers.jsonl.1"
+        log.rename(rotated)
+        process.send_signal(signal.SIGHUP)
+        async with asyncio.timeout(10):
+            while not log.exists() or log.read_bytes().count(b'"log_reopened"') < 2:
+                await asyncio.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            assert await process.wait() == 0
