@@ -191,8 +191,8 @@ class Settings(BaseSettings):
     )
     instance: str | None = Field(
         default=None,
-        description="This proxy's name in every log line and span (default: the host name), so"
-        " audit can tell sidecars apart.",
+        description="This proxy's name in every log line and span, so audit can tell sidecars"
+        " apart.",
     )
     workers: int = Field(
         default=1,
