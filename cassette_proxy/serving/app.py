@@ -143,7 +143,10 @@ def _account(app: web.Application, exchange: Exchange, response: web.StreamRespo
     app[TOKENS].account(exchange)
     pipeline = app[PIPELINE]
     if pipeline.tracer is not None:
-        pipeline.tracer.finished(exchange, response.status, duration_ms)
+        try:
+            pipeline.tracer.finished(exchange, response.status, duration_ms)
+        except Exception as exc:  # a span lost is not worth the log line: said on stderr
+            sys.stderr.write(f"cassette-proxy: cannot end an exchange's spans: {exc!r}\n")
     app[METRICS].observe(exchange, response.status, duration_ms)
     body = response.body if isinstance(response, web.Response) else b""
     log = app[AUDIT_LOG]

@@ -81,7 +81,7 @@ async def start(
     return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
 
 
-def _ineffective(settings: Settings) -> list[str]:
+def ineffective(settings: Settings) -> list[str]:
     """Options given that this run cannot use, said once at start (they are not errors)."""
     found = []
     if settings.replay_speed != 1.0 and settings.replay_timing is ReplayTiming.OFF:
@@ -169,7 +169,7 @@ async def serve(
     readiness = app[READINESS]
     recorder = app[PIPELINE].recorder
     if on_ready is None:
-        for warning in _ineffective(settings):
+        for warning in ineffective(settings):
             sys.stderr.write(f"cassette-proxy: warning: {warning}\n")
     stop = asyncio.Event()
     received: list[str] = []

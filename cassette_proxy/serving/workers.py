@@ -45,7 +45,7 @@ from typing import Any, Final
 
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.peers import Peers
-from cassette_proxy.serving.serve import refuse_a_missing_cassette, serve
+from cassette_proxy.serving.serve import ineffective, refuse_a_missing_cassette, serve
 from cassette_proxy.settings import RecordMode, Settings
 from cassette_proxy.store.recorder import Policy
 
@@ -297,6 +297,8 @@ def supervise(settings: Settings, run: Run) -> int:
     """Run ``settings.workers`` workers until SIGTERM or SIGINT; the exit code."""
     refuse_a_missing_cassette(settings)
     refuse_what_workers_cannot_do(settings)
+    for warning in ineffective(settings):  # once here, not once per worker
+        sys.stderr.write(f"cassette-proxy: warning: {warning}\n")
     supervisor = Supervisor(settings, run)
     try:
         url = supervisor.start()
