@@ -140,28 +140,31 @@ def _settle(app: web.Application, exchange: Exchange, response: web.StreamRespon
 def _account(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
     """Tokens, spans, metrics and the log line for one exchange."""
     duration_ms = exchange.watch.ms()
-    app[TOKENS].account(exchange)
     pipeline = app[PIPELINE]
+    body = response.body if isinstance(response, web.Response) else b""
+    log = app[AUDIT_LOG]
+    settings = pipeline.settings
+    event = exchange.event(
+        response.status,
+        CIMultiDictProxy(response.headers),
+        body if isinstance(body, bytes) else b"",
+        duration_ms,
+        serialized_only=log.serialized_only,
+        bodies=settings.log_bodies,
+        instance=settings.instance_name,
+    )
+    # The token accounting reads the body the log line has just parsed, when it has it.
+    app[TOKENS].account(exchange, logged=event.response.body)
     if pipeline.tracer is not None:
         try:
             pipeline.tracer.finished(exchange, response.status, duration_ms)
         except Exception as exc:  # a span lost is not worth the log line: said on stderr
             sys.stderr.write(f"cassette-proxy: cannot end an exchange's spans: {exc!r}\n")
+    if exchange.answered is not None:
+        event.model = exchange.answered.model
+    event.tokens, event.trace_id = exchange.tokens, exchange.trace_id
     app[METRICS].observe(exchange, response.status, duration_ms)
-    body = response.body if isinstance(response, web.Response) else b""
-    log = app[AUDIT_LOG]
-    settings = pipeline.settings
-    log.write(
-        exchange.event(
-            response.status,
-            CIMultiDictProxy(response.headers),
-            body if isinstance(body, bytes) else b"",
-            duration_ms,
-            serialized_only=log.serialized_only,
-            bodies=settings.log_bodies,
-            instance=settings.instance_name,
-        )
-    )
+    log.write(event)
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:

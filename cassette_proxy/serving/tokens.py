@@ -17,6 +17,7 @@ from cassette_proxy.contract.routes import CANCEL, CREATE, RETRIEVE
 from cassette_proxy.models.http import ProxyResponse, UndecodableBody
 from cassette_proxy.models.usage import Answered
 from cassette_proxy.serving.exchange import CASSETTE, Exchange
+from cassette_proxy.serving.tee import Captured
 from cassette_proxy.sse import TERMINAL_TYPES, decode_all, is_event_stream
 
 # The routes whose 200 is a Response (or a stream of one).
@@ -49,8 +50,9 @@ def _answer_of(response: ProxyResponse) -> Answered | None:
     return None
 
 
-def answer_of(exchange: Exchange) -> Answered | None:
-    """What the client was answered, as a Response (None if it was not one)."""
+def answer_of(exchange: Exchange, logged: object = None) -> Answered | None:
+    """What the client was answered, as a Response (None if it was not one). ``logged``: the
+    body as the log line parsed it, if it did (then it is not parsed again)."""
     if exchange.route.name not in ANSWERING:
         return None
     if exchange.source == CASSETTE and exchange.response is not None:
@@ -61,9 +63,17 @@ def answer_of(exchange: Exchange) -> Answered | None:
         return None
     if captured.stream is not None:
         return captured.answered
-    # A body not kept whole (over the cap, or past 64 KiB with --validation off) says nothing.
-    whole = not captured.truncated and captured.undecodable is None
-    return Answered.of_body(captured.response.decoded_body()) if whole else None
+    return _whole_body_answer(captured, logged)
+
+
+def _whole_body_answer(captured: Captured, logged: object) -> Answered | None:
+    """A JSON body's answer; a body not kept whole (over the cap, or past 64 KiB with
+    --validation off) says nothing."""
+    if captured.truncated or captured.undecodable is not None:
+        return None
+    if isinstance(logged, dict) and logged.get("object") == "response":
+        return Answered.of(logged)  # parsed for the log line already (redaction keeps usage)
+    return Answered.of_body(captured.response.decoded_body())
 
 
 class TokenLedger:
@@ -73,9 +83,10 @@ class TokenLedger:
         self._counted: OrderedDict[str, None] = OrderedDict()
         self._remembered = remembered
 
-    def account(self, exchange: Exchange) -> None:
-        """Set the exchange's answer and the tokens it accounts for."""
-        answered = exchange.answered = answer_of(exchange)
+    def account(self, exchange: Exchange, logged: object = None) -> None:
+        """Set the exchange's answer and the tokens it accounts for (``logged``: the response
+        body as the log line parsed it, if it did)."""
+        answered = exchange.answered = answer_of(exchange, logged)
         if answered is None or answered.usage is None or not answered.finished:
             return
         response_id = answered.response_id
