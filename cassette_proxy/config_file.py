@@ -20,8 +20,9 @@ from cassette_proxy.errors import StartupError
 
 TABLE: Final = "cassette-proxy"  # [tool.cassette-proxy] in pyproject.toml
 PYPROJECT: Final = "pyproject.toml"
-# Read from the environment only, never from a file that may be committed or shared.
-NEVER_IN_A_FILE: Final = frozenset({"upstream_api_key", "config"})
+# Credentials, read from the environment only, never from a file that may be committed or shared.
+CREDENTIALS: Final = frozenset({"upstream_api_key", "admin_token"})
+NEVER_IN_A_FILE: Final = CREDENTIALS | {"config"}
 
 
 class ConfigFileError(StartupError):
@@ -75,10 +76,10 @@ def options(table: Mapping[str, Any], known: Iterable[str], path: Path) -> dict[
             raise ConfigFileError(
                 f"{key!r} in {where(path)} is not taken from a file: "
                 + (
-                    "the key is read from the environment only "
-                    "(CASSETTE_PROXY_UPSTREAM_API_KEY), so it never lands in a file that may be "
+                    "a credential is read from the environment only "
+                    f"(CASSETTE_PROXY_{field.upper()}), so it never lands in a file that may be "
                     "committed or shared"
-                    if field == "upstream_api_key"
+                    if field in CREDENTIALS
                     else "a file cannot name another options file"
                 ),
                 usage=True,

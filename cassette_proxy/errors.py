@@ -10,6 +10,14 @@ place::
     │   └── ContractRejected       400  strict validation found an error in the request
     ├── HTTPRefusal            4xx  aiohttp itself refused the request (unroutable target)
     ├── ProxyRouteNotFound         404  a /_proxy/ path that is not one of the proxy's own
+    ├── ControlUnauthorized        401  the control API's token is missing or wrong
+    ├── ControlRejected            400  a control API request that cannot be done as asked
+    ├── CassetteNameRefused        400  an X-Cassette-Proxy-Cassette name that is not one
+    ├── CassetteUnavailable        409  a cassette asked for cannot be opened (locked, corrupt)
+    ├── InjectedFault          4xx/5xx  a fault rule answered in the upstream's place
+    ├── FaultStreamError                a fault rule ended an event stream with an error event
+    ├── FaultCut                        a fault rule cut an event stream (logged; no answer)
+    ├── FaultReset                 444  a fault rule reset the connection (logged; no answer)
     ├── BodyTooLarge               413  request body over --max-body-size
     ├── ClientDisconnected         400  the client went away before its body was read
     ├── ShutdownCut                503  still running at --shutdown-timeout (logged; no answer)
@@ -46,7 +54,13 @@ class ProxyError(Exception):
     status: int = 500
     error_type: str = "proxy_error"
     code: str | None = None
-    retryable: bool = False
+    # x-should-retry, which the openai client obeys; None sends none (the client then decides
+    # by status, as it does for the service's own answers).
+    retryable: bool | None = False
+    headers: tuple[tuple[str, str], ...] = ()  # more headers of the answer
+    # After the headers, an event stream ends with this error as an ``error`` event; False: the
+    # connection is cut instead.
+    error_event: bool = True
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -205,6 +219,70 @@ class UpstreamBroken(UpstreamError):
 class UpstreamTimeout(UpstreamError):
     status = 504
     code = "upstream_timeout"
+
+
+class ControlUnauthorized(ProxyError):
+    status = 401
+    error_type = "invalid_request_error"
+    code = "proxy_admin_unauthorized"
+    headers = (("WWW-Authenticate", 'Bearer realm="cassette-proxy"'),)  # RFC 6750
+
+
+class ControlRejected(ProxyError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "proxy_control_invalid"
+
+
+class CassetteNameRefused(ProxyError):
+    status = 400
+    error_type = "invalid_request_error"
+    code = "proxy_cassette_name_refused"
+
+
+class CassetteUnavailable(ProxyError):
+    status = 409
+    error_type = "invalid_request_error"
+    code = "cassette_unavailable"
+
+
+class InjectedFault(ProxyError):
+    """A fault rule's answer: the status, type, code and message it was given (or the
+    service's own for the status), and no ``x-should-retry`` unless the rule sets it."""
+
+    retryable = None
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str,
+        code: str | None,
+        param: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message, param=param)
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+        self.headers = headers
+
+
+class FaultStreamError(InjectedFault):
+    """A fault rule's ``error`` event, ending an event stream after its headers."""
+
+
+class FaultCut(ProxyError):
+    code = "fault_cut"
+    error_event = False
+
+
+class FaultReset(ProxyError):
+    """The connection was reset on purpose; nothing was answered (nginx's 444 in the log)."""
+
+    status = 444
+    code = "fault_reset"
 
 
 class StartupError(Exception):

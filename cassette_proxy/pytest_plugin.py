@@ -90,8 +90,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(record_mode=..., match_on=..., validation=..., upstream=..., cassette=..., "
-        "allow_playback_repeats=..., replay_timing=..., replay_speed=...): configure the "
-        "cassette_proxy fixture for this test.",
+        "allow_playback_repeats=..., replay_timing=..., replay_speed=..., faults=[...]): "
+        "configure the cassette_proxy fixture for this test.",
     )
 
 

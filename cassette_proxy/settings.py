@@ -6,13 +6,15 @@ the command line win. Each field's description is its ``--help`` text.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+import orjson
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -21,6 +23,7 @@ from pydantic_settings import (
 )
 
 from cassette_proxy import config_file
+from cassette_proxy.models.faults import FaultRule
 
 ENV_PREFIX: Final = "CASSETTE_PROXY_"
 
@@ -41,7 +44,8 @@ CASSETTE_OPTIONS: Final = frozenset(
         "replay_speed",
     }
 )
-TEST_OPTIONS: Final = CASSETTE_OPTIONS | {"validation", "upstream"}
+TEST_OPTIONS: Final = CASSETTE_OPTIONS | {"validation", "upstream", "faults"}
+MIN_ADMIN_TOKEN: Final = 16  # characters: a token guards file writes, so it must not be guessable
 
 
 class RecordMode(StrEnum):
@@ -71,6 +75,16 @@ class LogBodies(StrEnum):
     FULL = "full"  # up to 64 KiB, then its first 2 KiB
     HEAD = "head"  # its first 512 bytes
     NONE = "none"  # no body; its size only
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address to listen on) reaches this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
 
 
 def _described(character: str) -> str:
@@ -212,6 +226,25 @@ class Settings(BaseSettings):
         description="TOML file of options (keys are the long option names); flags and"
         " environment variables win over it.",
     )
+    admin: bool = Field(
+        default=False,
+        description="Serve the control API under /_proxy/ (cassettes, exchanges, faults); on a"
+        " host other than loopback it needs --admin-token.",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the control API requires (prefer the environment variable,"
+        " which ps does not show); required with --admin on a host other than loopback.",
+    )
+    cassette_dir: Path | None = Field(
+        default=None,
+        description="Folder of per-request cassettes: a request with 'X-Cassette-Proxy-Cassette:"
+        " NAME' is recorded to or replayed from DIR/NAME.yaml.",
+    )
+    faults: Annotated[tuple[FaultRule, ...], NoDecode] = Field(
+        default=(),
+        description="Fault rules installed at start, as a JSON list (see the README).",
+    )
     upstream_api_key: SecretStr | None = Field(
         default=None,
         description="Environment only: forward 'Authorization: Api-Key <key>' instead of the"
@@ -262,6 +295,49 @@ class Settings(BaseSettings):
                     "cannot carry; set the key alone, in printable ASCII"
                 )
         return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _sendable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A token travels in a header and guards file writes: printable ASCII, no spaces, and
+        long enough not to be guessed. Never quoted."""
+        if value is None:
+            return None
+        token = value.get_secret_value()
+        for position, character in enumerate(token, start=1):
+            if not "!" <= character <= "~":
+                raise ValueError(
+                    f"character {position} of the token ({len(token)} characters) is "
+                    f"{_described(character)}, which a header cannot carry; use printable "
+                    "ASCII without spaces"
+                )
+        if len(token) < MIN_ADMIN_TOKEN:
+            raise ValueError(
+                f"the token has {len(token)} characters; use at least {MIN_ADMIN_TOKEN} "
+                "(e.g. $(openssl rand -hex 16))"
+            )
+        return value
+
+    @field_validator("faults", mode="before")
+    @classmethod
+    def _faults_from_json(cls, value: object) -> object:
+        """From the command line or the environment: a JSON list of rules (or one rule)."""
+        if isinstance(value, str | bytes):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc}); give a list of rules") from exc
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _admin_guarded(self) -> Self:
+        if self.admin and self.admin_token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"--admin on --host {self.host} (not loopback) lets anyone who reaches the port "
+                "load cassettes and write files: set CASSETTE_PROXY_ADMIN_TOKEN (or "
+                "--admin-token), or listen on 127.0.0.1"
+            )
+        return self
 
     @field_validator("upstream", mode="before")
     @classmethod
@@ -314,6 +390,13 @@ class Settings(BaseSettings):
     def _cassette_format(cls, value: Path | None) -> Path | None:
         if value is not None and value.suffix.lower() not in {".yaml", ".yml", ".json"}:
             raise ValueError(f"cassette {str(value)!r} must end in .yaml, .yml or .json")
+        return value
+
+    @field_validator("cassette_dir")
+    @classmethod
+    def _a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and value.exists() and not value.is_dir():
+            raise ValueError(f"{str(value)!r} is not a folder")
         return value
 
     @property

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 sys.path.insert(0, str(ROOT))
 
+import bench_startup  # noqa: E402
 import bench_stream  # noqa: E402
 import bench_workers  # noqa: E402
 import orjson  # noqa: E402
@@ -80,7 +81,7 @@ class Results:
     client: dict[str, float] = field(default_factory=dict)
     loading: list[dict[str, Any]] = field(default_factory=list)
     streaming: dict[str, Any] = field(default_factory=dict)
-    audit: dict[str, Any] = field(default_factory=dict)
+    startup: dict[str, Any] = field(default_factory=dict)  # scripts/bench_startup.py
     ratios: list[dict[str, Any]] = field(default_factory=list)
     redaction: dict[str, float] = field(default_factory=dict)
     workers: dict[str, Any] = field(default_factory=dict)  # replay req/s by --workers
@@ -155,10 +156,17 @@ def _ms(text: str) -> float:
 
 
 def wrk(
-    url: str, connections: int, duration: float, ids: int, script_dir: Path, *, pid: int | None
+    url: str,
+    connections: int,
+    duration: float,
+    ids: int,
+    script_dir: Path,
+    *,
+    pid: int | None,
+    lua: str = LUA,
 ) -> Row:
-    script = script_dir / f"ids{ids}.lua"
-    script.write_text(LUA.format(ids=ids))
+    script = script_dir / f"ids{ids}-{abs(hash(lua))}.lua"
+    script.write_text(lua.format(ids=ids))
     threads = min(connections, 2)  # wrk needs as many connections as threads
     cpu_before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
@@ -320,68 +328,6 @@ def redaction_cost(number: int = 2_000) -> dict[str, float]:
     return out
 
 
-def audit_speed(work: Path, count: int) -> dict[str, Any]:
-    """``audit`` beside ``orjson.loads`` alone on the same pass-through log, in one run.
-
-    The log holds ``count`` lines as the proxy writes them for the load below (wrk's request,
-    the stand-in upstream's body), each with its own time, id and durations. Both read the file
-    line by line; each figure is the best of three runs, in CPU time (wall time on a shared
-    machine measures the neighbours).
-    """
-    import orjson  # noqa: PLC0415 - only this measurement needs these
-
-    from cassette_proxy.models.events import ExchangeEvent as Event  # noqa: PLC0415
-    from cassette_proxy.models.events import MessageRecord, ValidationRecord  # noqa: PLC0415
-    from cassette_proxy.tools.audit import summarise  # noqa: PLC0415
-
-    path = work / "audit.log"
-    body = orjson.loads(BODY)
-    request = {"host": "127.0.0.1:8080", "authorization": "Bearer sha256:6e8a5a5e",
-               "content-type": "application/json", "content-length": "0"}  # fmt: skip
-    response = {"content-type": "application/json", "content-length": str(len(BODY)),
-                "date": "Sun, 22 Nov 2026 07:47:26 GMT", "server": "Python/3.11 aiohttp/3.12",
-                "x-request-id": "req_0123456789abcdef0123456789abcdef"}  # fmt: skip
-    with path.open("wb") as log:
-        for n in range(count):
-            upstream = round(0.5 + n * 7919 % 1000 / 500, 3)
-            event = Event(
-                time=f"2026-11-22T07:{n // 6000 % 60:02d}:{n // 100 % 60:02d}.{n % 1000:03d}Z",
-                id=f"{n:032x}", method="POST", path=f"/v1/responses/resp_bench_{n % 1000}/cancel",
-                route="cancel", response_id=f"resp_bench_{n % 1000}", status=200,
-                source="upstream", duration_ms=round(upstream + 0.9 + n % 13 / 10, 3),
-                upstream_ms=upstream, ttfb_ms=round(upstream * 0.8, 3),
-                request=MessageRecord(request, None, 0),
-                response=MessageRecord(response, body, len(BODY)),
-                validation={"request": ValidationRecord("passed"),
-                            "response": ValidationRecord("passed")},
-                verdict="passed",
-            )  # fmt: skip
-            log.write(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
-
-    def parse_only() -> None:
-        with path.open("rb") as lines:
-            for line in lines:
-                orjson.loads(line)
-
-    def audit() -> None:
-        if summarise([str(path)]).exchanges != count:
-            raise RuntimeError("audit did not count every exchange of the generated log")
-
-    parse_s = audit_s = float("inf")
-    for _ in range(3):
-        started = time.process_time()
-        parse_only()
-        parse_s = min(parse_s, time.process_time() - started)
-        started = time.process_time()
-        audit()
-        audit_s = min(audit_s, time.process_time() - started)
-    size_mb = path.stat().st_size / 2**20
-    path.unlink()
-    return {"lines": count, "file_mb": round(size_mb, 1), "ratio": round(parse_s / audit_s, 3),
-            "orjson_lines_per_s": round(count / parse_s),
-            "audit_lines_per_s": round(count / audit_s)}  # fmt: skip
-
-
 def at_least(name: str, value: float, target: float) -> dict[str, Any]:
     return {"ratio": name, "value": round(value, 3), "target": target, "op": ">=",
             "met": value >= target}  # fmt: skip
@@ -469,7 +415,9 @@ class Bench:
         for path in self.load_cassettes:
             self.results.loading.append(measure_load(path))
             print(f"  {self.results.loading[-1]}", flush=True)
-        self.results.audit = audit_speed(self.work, 8_000 if self.args.quick else 80_000)
+        print("start-up: the plugin's tax, --version, serve's first answer, audit ...", flush=True)
+        self.results.startup = bench_startup.measure(ROOT, BODY, quick=self.args.quick)
+        print(f"  {self.results.startup}", flush=True)
         self.results.ratios = self.ratios() + stream_goals
         self.results.redaction = redaction_cost(200 if self.args.quick else 2_000)
         self.run_workers()
@@ -563,7 +511,8 @@ class Bench:
                 0.85,
             )
         )
-        out.append(at_least("audit / orjson.loads, same log", self.results.audit["ratio"], 0.7))
+        for what, value, op, target in bench_startup.goals(self.results.startup):
+            out.append((at_most if op == "<=" else at_least)(what, value, target))
         for load in self.results.loading:
             if load["interactions"] == 10_000:
                 out.append(at_most(f"load {load['cassette']} (s)", load["load_s"], 1.5))
@@ -681,10 +630,18 @@ def render(results: Results) -> str:
         lines.append(f"load {load['cassette']:<20} {load['interactions']:>7,} interactions "
                      f"{load['file_mb']:>7.1f} MB {load['load_s']:>7.2f} s  "
                      f"RSS +{load['rss_mb']:.0f} MB ({load['rss_over_file']}x)")  # fmt: skip
-    audit = results.audit
-    lines.append(f"audit {audit['lines']:,} lines, {audit['file_mb']} MB: "
-                 f"{audit['audit_lines_per_s']:,} lines/s; orjson.loads alone "
-                 f"{audit['orjson_lines_per_s']:,} lines/s")  # fmt: skip
+    startup = results.startup
+    if startup:
+        plugin, cli, serve, audit = (startup[k] for k in ("plugin", "cli", "serve", "audit"))
+        lines.append(f"pytest, one test: {plugin['installed']} ms with the plugin, "
+                     f"{plugin['disabled']} ms with -p no:cassette_proxy")  # fmt: skip
+        lines.append(f"cassette-proxy --version {cli['version_ms']} ms, --help {cli['help_ms']} ms")
+        lines.append(f"serve: first replayed answer {serve['first_answer_ms']} ms after start; "
+                     f"first request {serve['first_request_ms']} ms, second "
+                     f"{serve['second_request_ms']} ms")  # fmt: skip
+        lines.append(f"audit {audit['lines']:,} lines ({audit['file_mb']} MB): "
+                     f"{audit['audit_ms']:.0f} ms; a process running orjson.loads over them "
+                     f"{audit['orjson_ms']:.0f} ms")  # fmt: skip
     lines.append("")
     for target in results.ratios:
         mark = "ok  " if target["met"] else "MISS"
@@ -706,9 +663,25 @@ def main() -> None:
     parser.add_argument(
         "--workers-only", action="store_true", help="only replay with 1 and N --workers"
     )
+    parser.add_argument(
+        "--steering-only",
+        action="store_true",
+        help="only what steering costs: the check per request, replay CPU, a cassette per case",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        default=None,
+        help="with --steering-only: a source tree to measure replay CPU from too",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: ./scripts/bench installs it (apt-get install wrk)")
+    if args.steering_only:
+        import bench_steering  # noqa: PLC0415 - this run only
+
+        print(json.dumps(bench_steering.run(args), indent=2))
+        return
     started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="cassette-proxy-bench-"))
     try:

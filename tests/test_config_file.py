@@ -63,6 +63,7 @@ def _serve(*args: str) -> tuple[int, str]:
         ("port = 8080\nport_ = 1", 2, "unknown option 'port_'"),
         ('record-mode = "none"\nrecord_mode = "all"', 2, "sets record-mode twice"),
         ('upstream-api-key = "AQVNsecret"', 2, "read from the environment only"),
+        ('admin-token = "AQVNsecret"', 2, "(CASSETTE_PROXY_ADMIN_TOKEN)"),
         ("port = [", 1, "is not valid TOML"),
     ],
 )

@@ -4,14 +4,17 @@ hides an import; no check is timed (`./scripts/bench` times them)."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import click
 import pytest
 
+import cassette_proxy
 from cassette_proxy import cli
 from cassette_proxy.settings import CASSETTE_OPTIONS, TEST_OPTIONS, RecordMode, Settings
 from cassette_proxy.testing.names import KEY_VARIABLE, RECORD_MODES, REWRITE
@@ -144,3 +147,70 @@ def test_the_otel_variables_with_the_extra_load_the_exporter_only_then() -> None
         env=env,
     )  # fmt: skip
     assert "cassette_proxy.otel.observer" in done.stdout.split()
+
+
+# The layers, lowest first: a module may import its own layer and those below it, never above.
+LAYERS = (
+    (
+        "sse",
+        "kept",
+        "pointers",
+        "config_file",
+        "settings",
+        "models",
+        "redact",
+        "errors",
+        "contract",
+    ),
+    ("testing.names", "matching"),
+    ("store",),
+    ("serving", "otel"),  # otel observes the request path, which calls it through a Protocol
+    ("tools", "testing", "cli", "pytest_plugin", "__main__"),
+)
+
+
+def _layer(module: str) -> int:
+    """The layer of ``cassette_proxy.<module>`` (its longest matching prefix)."""
+    found = [
+        (len(prefix), index)
+        for index, prefixes in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    assert found, f"cassette_proxy.{module} is in no layer of tests/test_imports.py"
+    return max(found)[1]
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    root = Path(cassette_proxy.__file__).parent
+    upward = []
+    for path in sorted(root.rglob("*.py")):
+        module = ".".join(path.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+        if module == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            for name in names:
+                if not name.startswith("cassette_proxy.") or name == "cassette_proxy":
+                    continue
+                target = name.removeprefix("cassette_proxy.")
+                if _layer(target) > _layer(module):
+                    upward.append(f"{module} imports {target}")
+    assert upward == []
+
+
+def test_the_control_api_is_loaded_only_with_admin() -> None:
+    code = """
+        from cassette_proxy.serving.app import build_app
+        from cassette_proxy.settings import Settings
+        build_app(Settings(admin={admin}))
+        """
+    without = imported_after(code.format(admin=False))
+    control = "cassette_proxy.serving.control"
+    assert [name for name in ours(without) if name.startswith(control)] == []
+    assert "cassette_proxy.serving.control.routes" in imported_after(code.format(admin=True))

@@ -672,3 +672,106 @@ def test_marker_replays_a_stream_at_its_recorded_timing_scaled(pytester: pytest.
         assert len(streaming.sent) == 1  # the replay never reached the upstream
     finally:
         server.stop()
+
+
+FAULTS_TEST = f"""
+import openai, pytest
+
+CANCEL = "/v1/responses/*/cancel"
+
+@pytest.mark.cassette_proxy(
+    faults=[{{"path": CANCEL, "status": 429, "times": 1, "headers": {{"retry-after-ms": "10"}}}}]
+)
+def test_the_marker_s_fault_is_retried(cassette_proxy):
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy") as client:
+        assert client.responses.cancel("{vectors.V2_ID}").status == "cancelled"
+    faulted, answered = cassette_proxy.exchanges
+    assert (faulted.status, faulted.source, faulted.fault.rule) == (429, "proxy", 1)
+    assert (answered.status, answered.fault) == (200, None)
+
+def test_the_fixture_installs_and_clears_faults(cassette_proxy):
+    number = cassette_proxy.fault(path=CANCEL, status=503)
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0) as client:
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.responses.cancel("{vectors.V2_ID}")
+        assert f"fault rule {{number}}" in caught.value.message
+        assert cassette_proxy.clear_faults() == 1
+        assert client.responses.cancel("{vectors.V2_ID}").status == "cancelled"
+    with pytest.raises(ValueError, match=r"invalid fault rule \\(status\\): Input should be"):
+        cassette_proxy.fault(status=200)
+
+@pytest.mark.cassette_proxy(
+    faults=[{{"path": "/v1/responses", "error_after_events": 2, "times": 1}}]
+)
+def test_a_stream_fault_in_strict_mode(cassette_proxy):
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0) as client:
+        stream = client.responses.create(model="stream-ok", input="x", stream=True)
+        seen = []
+        with pytest.raises(openai.APIError) as caught:
+            for event in stream:
+                seen.append(event.type)
+        assert seen == ["response.created", "response.in_progress"]
+        assert caught.value.code == "server_error"
+        again = client.responses.create(model="stream-ok", input="x", stream=True)
+        assert [event.type for event in again][-1] == "response.completed"
+    assert [e.source for e in cassette_proxy.exchanges] == [
+        "upstream" if cassette_proxy.record_mode == "once" else "cassette"
+    ] * 2
+"""
+
+
+def test_faults_from_the_marker_and_the_fixture_in_record_and_replay(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    """The faulted exchanges are never recorded, so the replay run meets the same faults and
+    the same recordings."""
+    fake, url = upstream
+    streaming = StreamUpstream()
+    stream_server = ServerThread(streaming.app)
+    stream_url = stream_server.start()
+    try:
+        pytester.makepyfile(test_faults=FAULTS_TEST)
+        # The stream test records from the stream upstream; the others from the fake one.
+        pytester.makeconftest(
+            f"""
+            import pytest
+
+            @pytest.fixture
+            def cassette_proxy_config(request):
+                if "stream" in request.node.name:
+                    return {{"upstream": "{stream_url}"}}
+                return {{"upstream": "{url}"}}
+            """
+        )
+        recorded = pytester.runpytest("--cassette-record-mode=once")
+        recorded.assert_outcomes(passed=3)
+        assert fake.cancels == 2
+        replayed = pytester.runpytest()
+        replayed.assert_outcomes(passed=3)
+        assert fake.cancels == 2
+        assert len(streaming.sent) == 2  # recording: the faulted stream and the whole one
+        for test in ("test_the_marker_s_fault_is_retried",
+                     "test_the_fixture_installs_and_clears_faults",
+                     "test_a_stream_fault_in_strict_mode"):  # fmt: skip
+            cassette = cassette_of(pytester, "test_faults", test)
+            assert len(yaml.safe_load(cassette.read_text())["interactions"]) == 1
+    finally:
+        stream_server.stop()
+
+
+def test_a_bad_fault_in_the_marker_fails_in_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_bad="""
+        import pytest
+
+        @pytest.mark.cassette_proxy(faults=[{"status": 500, "colour": "red"}])
+        def test_bad(cassette_proxy):
+            pass
+        """
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*invalid cassette_proxy option faults=*: Extra inputs are not permitted*"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import AnyHttpUrl, ValidationError
+from pydantic import AnyHttpUrl, SecretStr, ValidationError
 
 from cassette_proxy import config_file
 from cassette_proxy.config_file import ConfigFileError
@@ -44,6 +44,9 @@ METAVARS = {
     "workers": "COUNT",
     "drain_delay": "SECONDS",
     "config": "FILE",
+    "admin_token": "TOKEN",
+    "cassette_dir": "DIR",
+    "faults": "JSON",
 }
 # Defaults that are not a value (None), said in words.
 SHOWN_DEFAULTS = {"instance": "the host name"}
@@ -57,7 +60,7 @@ def _metavar(name: str, annotation: Any) -> str:
 
 def _rendered_default(default: Any) -> str | None:
     """A default as a user would type it (None: no default to show)."""
-    if default is None:
+    if default is None or default == ():
         return None
     rendered = str(default)
     if isinstance(default, bool):
@@ -112,13 +115,18 @@ def _source(field: str, given: dict[str, Any]) -> str:
 
 def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     first = error.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "settings"
-    source = _source(field, given)
     message = first["msg"].removeprefix("Value error, ")
-    if field not in CLI_FIELDS and field in Settings.model_fields:  # a secret: never quoted
-        return f"invalid value for {source}: {message}"
+    if not first["loc"]:  # options that do not go together: the message names them
+        return message
+    field = str(first["loc"][0])
+    source = _source(field, given)
+    info = Settings.model_fields.get(field)
+    if info is not None and (field not in CLI_FIELDS or info.annotation == SecretStr | None):
+        return f"invalid value for {source}: {message}"  # a secret: never quoted
     value = given.get(field, first.get("input"))
-    return f"invalid value {value!r} for {source}: {message}"
+    inside = "/".join(str(part) for part in first["loc"][1:])  # a rule of --faults: 0/status
+    at = f" (at {inside})" if inside else ""
+    return f"invalid value {value!r} for {source}{at}: {message}"
 
 
 def run(main: Coroutine[Any, Any, None]) -> None:

@@ -21,9 +21,12 @@ The routes and the checks beside them:
 - :mod:`~cassette_proxy.contract.stream`: an event stream, one event at a time.
 """
 
+from cassette_proxy.contract.check import plan_every_model
 from cassette_proxy.contract.routes import Route, classify
 from cassette_proxy.contract.stream import StreamChecker, stream_checker
 from cassette_proxy.contract.validation import Checked, check_request, check_response
+
+plan_every_model()  # every model is declared now: the drift walk's plans are made here, once
 
 __all__ = [
     "Checked",

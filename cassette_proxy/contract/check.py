@@ -291,14 +291,11 @@ def _all_models() -> Iterator[type[ContractModel]]:
         pending.extend(model.__subclasses__())
 
 
-_PLANS: Final[dict[type[BaseModel], tuple[FieldPlan, ...]]] = {
-    model: tuple(_plan_field(attr, field) for attr, field in model.model_fields.items())
-    for model in _all_models()
-}
+_PLANS: Final[dict[type[BaseModel], tuple[FieldPlan, ...]]] = {}
 
 
 def field_plans(model: type[BaseModel]) -> tuple[FieldPlan, ...]:
-    """The plan of ``model``; one declared after this module was imported is planned once."""
+    """The plan of ``model``, made once (:func:`plan_every_model` makes them all at import)."""
     plan = _PLANS.get(model)
     if plan is None:
         plan = _PLANS[model] = tuple(
@@ -319,6 +316,13 @@ def _walked(model: type[BaseModel]) -> tuple[FieldPlan, ...]:
             f for f in field_plans(model) if f.allowed or f.nested or f.tolerated is not None
         )
     return plan
+
+
+def plan_every_model() -> None:
+    """Plan every contract model declared so far, so that no request makes a plan on its way
+    (:mod:`cassette_proxy.contract` calls it once all its models are declared)."""
+    for model in _all_models():
+        _walked(model)
 
 
 def _drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:

@@ -63,6 +63,17 @@ class StreamRecord:
 
 
 @dataclass(slots=True)
+class FaultRecord:
+    """A fault rule that fired on an exchange (``--faults``, ``POST /_proxy/faults``)."""
+
+    rule: int  # the rule's number, as GET /_proxy/faults lists it
+    action: str  # status | stream_error | stream_cut | reset | gaps | delay
+    delay_ms: float | None = None  # waited on purpose before the headers
+    applied: bool = True  # False: a stream fault on a response it could not act on
+    note: str | None = None  # why it was not applied
+
+
+@dataclass(slots=True)
 class ExchangeEvent:
     """One request and the response the client got."""
 
@@ -96,6 +107,9 @@ class ExchangeEvent:
     model: str | None = None  # the model that answered, its folder cut off
     tokens: Usage | None = None  # the tokens this exchange accounts for (each response once)
     trace_id: str | None = None  # the OpenTelemetry trace of this exchange, when tracing
+    # The X-Cassette-Proxy-Cassette name the request chose its cassette by (--cassette-dir).
+    cassette: str | None = None
+    fault: FaultRecord | None = None  # a fault rule that acted on this exchange
     event: str = "exchange"
 
 

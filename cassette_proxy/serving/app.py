@@ -29,6 +29,7 @@ from cassette_proxy.errors import (
     ProxyRouteNotFound,
 )
 from cassette_proxy.redact import redact_path
+from cassette_proxy.serving.cassettes import Cassettes, log_closed, log_opened
 from cassette_proxy.serving.exchange import (
     DATA_LOGGING_HEADER,
     PROXY,
@@ -42,6 +43,7 @@ from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
 from cassette_proxy.serving.peers import Peers
 from cassette_proxy.serving.readiness import Readiness
+from cassette_proxy.serving.recent import RecentExchanges
 from cassette_proxy.serving.tokens import TokenLedger
 from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
 from cassette_proxy.settings import Settings
@@ -60,13 +62,19 @@ __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 OWN_SEGMENT = "_proxy"  # the first path segment of the proxy's own routes; never forwarded
 OWN_PREFIX = f"/{OWN_SEGMENT}/"
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection first
+CONTROL_ROUTES = (  # with serve --admin (cassette_proxy.serving.control)
+    "GET|PUT|DELETE /_proxy/cassette, POST /_proxy/cassette/rewind, "
+    "GET|DELETE /_proxy/exchanges, GET|POST|DELETE /_proxy/faults, DELETE /_proxy/faults/{id}"
+)
 
 
 def error_response(error: ProxyError) -> web.Response:
     headers = {"Content-Type": "application/json"}
     # The openai client retries 408, 409, 429 and >= 500 unless told otherwise; only a broken
     # or slow upstream is worth another try.
-    headers["x-should-retry"] = "true" if error.retryable else "false"
+    if error.retryable is not None:
+        headers["x-should-retry"] = "true" if error.retryable else "false"
+    headers.update(error.headers)
     return web.Response(status=error.status, body=error.envelope().to_json(), headers=headers)
 
 
@@ -175,15 +183,15 @@ async def health_handler(request: web.Request) -> web.StreamResponse:
     request[EXCHANGE].logged = False
     pipeline = request.app[PIPELINE]
     settings = pipeline.settings
-    recorder = pipeline.recorder
+    recorder = pipeline.recorder  # the cassette loaded now (the control API may change it)
     body = {
         "status": "ok",
         "pid": os.getpid(),
         "instance": settings.instance_name,
-        "mode": "pass-through" if recorder is None else settings.record_mode.value,
+        "mode": "pass-through" if recorder is None else recorder.mode.value,
         "upstream": settings.upstream_base,
         "validation": settings.validation.value,
-        "cassette": str(settings.cassette) if settings.cassette else None,
+        "cassette": str(recorder.path) if recorder else None,
         "interactions": len(recorder.cassette) if recorder else 0,
         "recorded": len(recorder.cassette.recorded) if recorder else 0,
         "played": recorder.cassette.played if recorder else 0,
@@ -212,10 +220,16 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def internal_not_found(request: web.Request) -> web.StreamResponse:
+    control = (
+        "; the control API (/_proxy/cassette, /_proxy/exchanges, /_proxy/faults) is served "
+        "with serve --admin only"
+        if not request.app[PIPELINE].settings.admin
+        else ", and the control API's: " + CONTROL_ROUTES
+    )
     raise ProxyRouteNotFound(
         f"{request.method} {request.path} is not one of cassette-proxy's own routes; paths under "
         "/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/ready, "
-        "GET /_proxy/metrics"
+        f"GET /_proxy/metrics{control}"
     )
 
 
@@ -244,22 +258,24 @@ def build_app(
     app[METRICS] = Metrics()
     app[READINESS] = Readiness()
     app[TOKENS] = TokenLedger()
+    steering = pipeline.steering
+    steering.attach(Cassettes(pipeline, log))
+    for rule in settings.faults:
+        steering.faults.install(rule)
     app.router.add_get("/_proxy/health", health_handler)
     app.router.add_get("/_proxy/ready", ready_handler)
     app.router.add_get("/_proxy/metrics", metrics_handler)
+    if settings.admin:  # the control API and what it reads: loaded and kept only when asked for
+        from cassette_proxy.serving.control.routes import add_control_routes  # noqa: PLC0415
+
+        steering.recent = RecentExchanges()
+        log.tap = steering.recent.keep
+        add_control_routes(app, settings.admin_token)
     app.router.add_route("*", OWN_PREFIX + "{tail:.*}", internal_not_found)
     app.router.add_route("*", "/{tail:.*}", proxy_handler)
     app.cleanup_ctx.append(_lifecycle)
     if recorder is not None:
-        log.lifecycle(
-            "cassette_opened",
-            cassette=str(recorder.path),
-            record_mode=recorder.mode.value,
-            interactions=len(recorder.cassette.loaded),
-            replays=recorder.policy.replay,
-            records=recorder.policy.record,
-            recovered_from_journal=recorder.recovered,
-        )
+        log_opened(log, recorder)
     return app
 
 
@@ -271,16 +287,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await pipeline.transport.close()
         if pipeline.tracer is not None:  # the batch processor's last spans, sent now
             await pipeline.tracer.close()
+        if pipeline.steering.cassettes is not None:  # per-request ones, and those replaced
+            await pipeline.steering.cassettes.close()
         if pipeline.recorder is not None:
-            summary = pipeline.recorder.close()
-            log.lifecycle(
-                "cassette_closed",
-                cassette=summary.cassette,
-                loaded=summary.loaded,
-                recorded=summary.recorded,
-                played=summary.played,
-                recorded_never_played=summary.never_played,
-                saved=summary.saved,
-            )
+            log_closed(log, pipeline.recorder.close())
     finally:
         log.close()

@@ -21,6 +21,7 @@ from cassette_proxy.errors import ProxyError
 from cassette_proxy.kept import dumps_kept, remembered
 from cassette_proxy.models.events import (
     ExchangeEvent,
+    FaultRecord,
     MessageRecord,
     StreamRecord,
     ValidationRecord,
@@ -85,6 +86,8 @@ class Exchange:
     recorded: bool = False  # kept in the cassette
     not_recorded: str | None = None  # why a recording mode did not record it
     logged: bool = True  # the proxy's own routes (health) are not logged
+    cassette: str | None = None  # the per-request cassette's name (X-Cassette-Proxy-Cassette)
+    fault: FaultRecord | None = None  # a fault rule that fired on it
     # Writes the log line and metrics (set by the middleware); called before the response's
     # last byte, or by the middleware once the handler returns.
     settle: Callable[[web.StreamResponse], None] = field(default=lambda _: None, repr=False)
@@ -175,6 +178,8 @@ class Exchange:
             model=self.answered.model if self.answered is not None else None,
             tokens=self.tokens,
             trace_id=self.trace_id,
+            cassette=self.cassette,
+            fault=self.fault,
         )
 
     def _response_validation(self) -> ValidationRecord:

@@ -1,13 +1,20 @@
 """The path a proxied request takes.
 
-    read ─ check request ─┬─ replay from the cassette ─────────────────────┬─ relay: headers,
-                          └─ forward upstream (headers, then the body) ────┘  then each chunk
+    read ─ check request ─ (steer) ─┬─ replay from the cassette ─────────────────┬─ relay: headers,
+                                    └─ forward upstream (headers, then the body) ┘  then each chunk
                                                      └─ tee (≤ cap): check, record, log ┘
 
-Each step is one function below; :func:`handle` runs them in order. Nothing is held back: the
-upstream's headers go to the client when they arrive and its body as it arrives
-(:mod:`cassette_proxy.serving.relay`); validation, recording and the log observe a bounded copy
-through the tee (:mod:`cassette_proxy.serving.tee`) and conclude before the client's last byte.
+Each step is one function below; :func:`handle` runs them in order. *Steer*
+(:mod:`cassette_proxy.serving.steering`) is taken only when something was installed to change
+the path (a fault rule, a cassette being replaced) or the request names its cassette
+(``X-Cassette-Proxy-Cassette``): it picks the request's cassette and lets a fault rule act,
+before the headers or (:func:`cassette_proxy.serving.faults.faulted_body`) on an event stream's
+body.
+
+Nothing is held back: the upstream's headers go to the client when they arrive and its body as
+it arrives (:mod:`cassette_proxy.serving.relay`); validation, recording and the log observe a
+bounded copy through the tee (:mod:`cassette_proxy.serving.tee`) and conclude before the
+client's last byte.
 Anything that makes the proxy answer by itself before the headers have gone is raised as a
 :class:`cassette_proxy.errors.ProxyError` and turned into a response by the middleware in
 :mod:`cassette_proxy.serving.app`; after the headers, the relay ends the response as best it can.
@@ -15,8 +22,9 @@ Anything that makes the proxy answer by itself before the headers have gone is r
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from aiohttp import web
@@ -43,9 +51,11 @@ from cassette_proxy.models.http import ProxyRequest, ProxyResponse, end_to_end
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_bytes, redact_header, redact_path
 from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
+from cassette_proxy.serving.faults import Fired, faulted_body
 from cassette_proxy.serving.log import BODY_LIMIT
 from cassette_proxy.serving.relay import send_known, stream
-from cassette_proxy.serving.replay import frames_of, head_of, stream_record
+from cassette_proxy.serving.replay import FramesBody, frames_of, head_of, stream_record
+from cassette_proxy.serving.steering import CASSETTE_HEADER, CASSETTE_KEY, Steering
 from cassette_proxy.serving.tee import Captured, Tee
 from cassette_proxy.serving.upstream import OutboundRequest, Transport, UpstreamResponse
 from cassette_proxy.settings import Settings, ValidationMode
@@ -54,17 +64,21 @@ from cassette_proxy.store.cassette import Interaction
 from cassette_proxy.store.recorder import Recorder
 
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
-NOT_FORWARDED = frozenset({"host", "expect"})
+NOT_FORWARDED = frozenset({"host", "expect", CASSETTE_HEADER.lower()})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Pipeline:
-    """What a request needs on its way: settings, the network, and the cassette if any."""
+    """What a request needs on its way: settings, the network, and the cassette if any.
+
+    ``recorder`` is the proxy's cassette now: the control API replaces it while the proxy runs
+    (:mod:`cassette_proxy.serving.cassettes`), and a request keeps the one it was given."""
 
     settings: Settings
     transport: Transport
     recorder: Recorder | None
     tracer: otel.Tracer | None = None  # OpenTelemetry, when the OTEL_* variables ask for it
+    steering: Steering = field(default_factory=Steering)
 
     @property
     def validating(self) -> bool:
@@ -176,10 +190,17 @@ def check_incoming(pipeline: Pipeline, exchange: Exchange, incoming: ProxyReques
 
 
 async def replay(
-    pipeline: Pipeline, exchange: Exchange, request: web.Request, interaction: Interaction
+    pipeline: Pipeline,
+    exchange: Exchange,
+    request: web.Request,
+    interaction: Interaction,
+    *,
+    recorder: Recorder,
+    fired: Fired | None = None,
 ) -> web.StreamResponse:
     """Answer from the cassette: its checks are done once per recording, its frames sent as
-    they were recorded (at once, or at the recorded times)."""
+    they were recorded (at once, or at the recorded times of the cassette's options). A stream
+    fault makes the frames a body the relay streams, as it streams the upstream's."""
     exchange.source = CASSETTE
     response = exchange.response = interaction.replay
     stream_record(response)  # the log's summary of a recorded stream, made on first play
@@ -187,11 +208,17 @@ async def replay(
         exchange.response_check = check_recorded(exchange.route, response)
         if pipeline.strict and exchange.response_check.errors:
             raise ResponseRejected(response.status, exchange.response_check.errors)
-    settings = pipeline.settings
-    headers_after, frames = frames_of(interaction, settings.replay_timing, settings.replay_speed)
-    return await send_known(
-        request, exchange, head_of(response), frames, headers_after=headers_after
-    )
+    options = recorder.settings
+    headers_after, frames = frames_of(interaction, options.replay_timing, options.replay_speed)
+    head = head_of(response)
+    if fired is not None and fired.rule.streams:
+        frames_body = FramesBody(frames)
+        body = faulted_body(fired, head, frames_body)
+        if body is not frames_body:
+            await asyncio.sleep(headers_after)
+            tee = Tee(head, pipeline.settings.max_capture_size, None, 0.0, keep=BODY_LIMIT)
+            return await stream(request, exchange, body, tee, conclude=lambda _: None)
+    return await send_known(request, exchange, head, frames, headers_after=headers_after)
 
 
 def check_recorded(route: Route, response: ProxyResponse) -> Checked:
@@ -232,8 +259,11 @@ async def relay_upstream(
     request: web.Request,
     upstream: UpstreamResponse,
     recorded_request: VcrRequest | None,
+    *,
+    recorder: Recorder | None = None,
 ) -> web.StreamResponse:
-    """Pass the upstream's response on as it arrives, observed through the tee."""
+    """Pass the upstream's response on as it arrives, observed through the tee; recorded in
+    ``recorder`` (the request's cassette) when ``recorded_request`` is given."""
     head = upstream.head
     route = exchange.route
     validating = pipeline.validating
@@ -254,7 +284,8 @@ async def relay_upstream(
         if validating:
             exchange.response_check = checked_capture(route, captured, streamed=checker)
         if recorded_request is not None:
-            record(pipeline, exchange, recorded_request, captured)
+            assert recorder is not None
+            record(recorder, exchange, recorded_request, captured)
         if hold and exchange.response_check.errors:
             raise ResponseRejected(head.status, exchange.response_check.errors)
 
@@ -297,11 +328,9 @@ def _unchecked_rest(captured: Captured) -> Violation:
     )
 
 
-def record(pipeline: Pipeline, exchange: Exchange, request: VcrRequest, captured: Captured) -> None:
+def record(recorder: Recorder, exchange: Exchange, request: VcrRequest, captured: Captured) -> None:
     """Keep the response in the cassette (journalled before the client's last byte), unless it
     is not whole; then the log says why."""
-    recorder = pipeline.recorder
-    assert recorder is not None
     reason = captured.recordable
     if reason is not None:
         exchange.not_recorded = reason
@@ -319,13 +348,45 @@ async def handle(
     exchange.request = incoming
     check_incoming(pipeline, exchange, incoming)
     recorder = pipeline.recorder
-    if recorder is not None and (interaction := recorder.play(incoming)) is not None:
-        return await replay(pipeline, exchange, request, interaction)
+    fired = None
+    steering = pipeline.steering
+    if steering.active or CASSETTE_KEY in incoming.headers:
+        recorder, fired = await steering.steer(pipeline, exchange, incoming, request)
+    if recorder is not None:
+        # A faulted exchange is never recorded, and never uses a recording up either.
+        interaction = recorder.play(incoming) if fired is None else recorder.peek(incoming)
+        if interaction is not None:
+            return await replay(
+                pipeline, exchange, request, interaction, recorder=recorder, fired=fired
+            )
     outgoing = outbound(incoming, settings)
     recorded_request = None
     if recorder is not None:
         recorded_request = as_recorded(outgoing)
         if not recorder.policy.record:
             raise recorder.miss(recorded_request)
-    upstream = await forward(pipeline, exchange, outgoing)
-    return await relay_upstream(pipeline, exchange, request, upstream, recorded_request)
+        if fired is not None:  # a faulted exchange is never recorded
+            exchange.not_recorded = f"fault rule {fired.record.rule} acted on it"
+            recorded_request = None
+    if recorded_request is None:
+        upstream = await forward_faulted(pipeline, exchange, outgoing, fired)
+        return await relay_upstream(pipeline, exchange, request, upstream, None)
+    assert recorder is not None
+    recorder.in_flight += 1  # a cassette replaced meanwhile closes once this is journalled
+    try:
+        upstream = await forward(pipeline, exchange, outgoing)
+        return await relay_upstream(
+            pipeline, exchange, request, upstream, recorded_request, recorder=recorder
+        )
+    finally:
+        recorder.in_flight -= 1
+
+
+async def forward_faulted(
+    pipeline: Pipeline, exchange: Exchange, request: OutboundRequest, fired: Fired | None
+) -> UpstreamResponse:
+    """:func:`forward`, with a stream fault in the body when a rule fired on the request."""
+    upstream = await forward(pipeline, exchange, request)
+    if fired is None or not fired.rule.streams:
+        return upstream
+    return replace(upstream, body=faulted_body(fired, upstream.head, upstream.body))

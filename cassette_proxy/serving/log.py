@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -152,6 +153,8 @@ class AuditLog:
         # The last write's failure, until a write succeeds again: the log cannot be written,
         # so /_proxy/ready answers 503 (see cassette_proxy.serving.readiness).
         self.failing: Exception | None = None
+        # Sees each event with the line written for it (GET /_proxy/exchanges keeps them).
+        self.tap: Callable[[ExchangeEvent | LifecycleEvent, bytes], None] | None = None
         if path is None:
             self._fd = sys.stdout.fileno()
             self._owned = False
@@ -191,7 +194,10 @@ class AuditLog:
     def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
         """Write one line. Never raises: the log must not be what breaks a request."""
         try:
-            data = memoryview(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+            line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
+            if self.tap is not None:
+                self.tap(event, line)
+            data = memoryview(line)
             while data:
                 data = data[os.write(self._fd, data) :]
             if self.failing is not None:

@@ -267,7 +267,7 @@ class _Relay:
         has whole events only and the body is chunked; any other body is cut, so the client
         cannot mistake it for a whole one (nor read the error into a half-sent event)."""
         framed = self.response.content_length is None  # else the length is already promised
-        if framed and (between_events or self.tee.between_events):
+        if framed and (between_events or self.tee.between_events) and error.error_event:
             try:
                 await self.write(error.sse_event(self.tee.last_sequence + 1))
                 await self.response.write_eof()

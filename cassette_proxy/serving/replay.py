@@ -9,7 +9,10 @@ stream's summary) is done once, on first play, and kept on the response.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from collections.abc import AsyncIterator
 
 from cassette_proxy.models.events import StreamRecord
 from cassette_proxy.models.http import ProxyResponse, ResponseHead, Timing
@@ -17,6 +20,29 @@ from cassette_proxy.serving.relay import Frame
 from cassette_proxy.settings import ReplayTiming
 from cassette_proxy.sse import TERMINAL_TYPES, decode_all, frame_ends, is_event_stream
 from cassette_proxy.store.cassette import Interaction
+
+
+class FramesBody:
+    """Recorded frames as a :class:`~cassette_proxy.models.http.BodyStream`, each at its time
+    (seconds after the first is asked for): how a replay streams through the relay when a fault
+    rule acts on it, as an upstream's body would."""
+
+    def __init__(self, frames: list[Frame]) -> None:
+        self._frames = frames
+
+    def arrived(self) -> bool:
+        return False
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        started = time.perf_counter()
+        for frame in self._frames:
+            wait = frame.at - (time.perf_counter() - started)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            yield bytes(frame.data)
 
 
 def head_of(response: ProxyResponse) -> ResponseHead:

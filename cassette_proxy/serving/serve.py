@@ -29,6 +29,7 @@ from yarl import URL
 
 from cassette_proxy import __version__
 from cassette_proxy.errors import StartupError
+from cassette_proxy.redact.rules import rule_set
 from cassette_proxy.serving.app import AUDIT_LOG, METRICS, PEERS, PIPELINE, READINESS, build_app
 from cassette_proxy.serving.peers import Peers
 from cassette_proxy.serving.server import RUNNER_OPTIONS, Limits, ProxyRunner
@@ -86,9 +87,29 @@ def ineffective(settings: Settings) -> list[str]:
     found = []
     if settings.replay_speed != 1.0 and settings.replay_timing is ReplayTiming.OFF:
         found.append("--replay-speed has no effect without --replay-timing recorded")
-    if settings.replay_timing is ReplayTiming.RECORDED and settings.cassette is None:
+    if (
+        settings.replay_timing is ReplayTiming.RECORDED
+        and settings.cassette is None
+        and settings.cassette_dir is None
+        and not settings.admin
+    ):
         found.append("--replay-timing recorded has no effect without --cassette (nothing replays)")
+    if settings.admin_token is not None and not settings.admin:
+        found.append("--admin-token has no effect without --admin (the control API is off)")
     return found
+
+
+def _steered(settings: Settings) -> str:
+    """What the line on stderr adds for the control API and per-request cassettes."""
+    parts = []
+    if settings.cassette_dir is not None:
+        parts.append(f"a cassette per request under {settings.cassette_dir}")
+    if settings.admin:
+        guard = "token required" if settings.admin_token is not None else "no token"
+        parts.append(f"control API at /_proxy/ ({guard})")
+    if settings.faults:
+        parts.append(f"{len(settings.faults)} fault rule(s)")
+    return "".join(f"; {part}" for part in parts)
 
 
 def _doing(settings: Settings, recorder: Recorder | None) -> str:
@@ -149,6 +170,13 @@ def _nearest(cassette: Path) -> str:
     return "; did you mean " + " or ".join(repr(str(cassette.parent / name)) for name in close)
 
 
+def warm_up() -> None:
+    """Load now what the first request would otherwise load on its way: the secret rules (their
+    file parsed, their keywords compiled into one set; 25-50 ms on the first request before), so
+    the first request after start-up costs what the second does."""
+    rule_set()
+
+
 async def serve(
     settings: Settings,
     *,
@@ -159,9 +187,14 @@ async def serve(
     """Run until SIGTERM or SIGINT, then drain, save and return. A worker (``--workers``)
     serves on ``sock``, bound by the supervisor, and tells it when it listens (``on_ready``)
     instead of saying so on stderr, and answers the other workers (``peers``) with its
-    metrics."""
+    metrics. (The process's entry: a start-up that fails ends the process, so the collector
+    paused below is not resumed then.)"""
     refuse_a_missing_cassette(settings)
+    # What start-up builds lives as long as the process (the cassette above all): the collector
+    # would walk it again and again while it grows, so it is paused until the proxy listens.
+    gc.disable()
     raise_open_file_limit(settings)
+    warm_up()
     app = build_app(settings)
     if peers is not None:
         app[PEERS] = peers
@@ -184,16 +217,19 @@ async def serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     loop.add_signal_handler(signal.SIGHUP, log.reopen)  # logrotate's postrotate
+    # Everything built so far (the cassette above all) lives as long as the process: moved out
+    # of the collector's reach, a full collection no longer walks it and pauses every request.
+    # Frozen before the socket listens (a client that connects at once would wait for it), and
+    # not collected first: that walk costs ~50 ms of start-up to free ~2,000 objects (measured).
+    gc.freeze()
+    gc.enable()
     runner, url = await start(
         app, settings.host, settings.port, settings.shutdown_timeout, sock=sock
     )
-    # Everything built so far (the cassette above all) lives as long as the process: moved out
-    # of the collector's reach, a full collection no longer walks it and pauses every request.
-    gc.collect()
-    gc.freeze()
     if on_ready is None:
         sys.stderr.write(
-            f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}\n"
+            f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}"
+            f"{_steered(settings)}\n"
         )
         sys.stderr.flush()
     readiness.ready()
@@ -206,6 +242,9 @@ async def serve(
         cassette=str(settings.cassette) if settings.cassette else None,
         validation=settings.validation.value,
         version=__version__,
+        admin=settings.admin,
+        cassette_dir=str(settings.cassette_dir) if settings.cassette_dir else None,
+        faults=len(settings.faults),
     )
     if peers is not None:
         await peers.start(app[METRICS])
@@ -268,6 +307,7 @@ class ServerThread:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        warm_up()
         self.app = self._make_app()
         runner, self.url = await start(self.app, self._host, 0)
         readiness = self.app.get(READINESS)

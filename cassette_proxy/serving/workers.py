@@ -18,6 +18,8 @@ so on stderr, once.
   what to record from the whole run's view of the cassette. Record with one worker; replay (a
   load-test mock, say) with many.
 - **Metrics** are summed over the workers on any scrape (:mod:`cassette_proxy.serving.peers`).
+- **Steering is refused** with several workers (``--admin``, ``--cassette-dir``): the control API
+  and per-request cassettes would act on the one worker a request reaches.
 - **The log** is appended by every worker, one ``write(2)`` a line: whole lines in a file.
   Through a pipe or a socket, lines longer than ``PIPE_BUF`` (4 KiB) written at once by two
   workers could interleave, so several workers logging to one of those are refused in one line:
@@ -77,6 +79,14 @@ def refuse_what_workers_cannot_do(settings: Settings) -> None:
                 "recorder (its lock, its journal, its save on stop), so record with one worker "
                 "and replay with many (--record-mode none)"
             )
+    steered = [flag for flag, on in (("--admin", settings.admin),
+               ("--cassette-dir", settings.cassette_dir is not None)) if on]  # fmt: skip
+    if steered:
+        raise StartupError(
+            f"--workers {settings.workers} cannot serve {' and '.join(steered)}: the control API "
+            "and per-request cassettes act on the worker a request reaches, not on the others "
+            "(a cassette put on one, recorded by one), so steer a proxy with one worker"
+        )
     if settings.log_file is None:
         mode = os.fstat(sys.stdout.fileno()).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):

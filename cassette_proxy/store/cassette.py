@@ -140,8 +140,25 @@ class Cassette:
         self.play_counts[position] += 1
         return self.loaded[position]
 
+    def peek_key(self, key: Key) -> Interaction | None:
+        """What :meth:`play_key` would answer, without moving playback on (nor counting it)."""
+        positions = self._index.get(key)
+        if not positions:
+            return None
+        turn = self._next.get(key, 0)
+        if turn >= len(positions):
+            if not self.allow_playback_repeats:
+                return None
+            turn = 0
+        return self.loaded[positions[turn]]
+
     def record(self, interaction: Interaction) -> None:
         self.recorded.append(interaction)
+
+    def rewind(self) -> None:
+        """Start playback over, as if just loaded: every recording playable again, none played."""
+        self._next.clear()
+        self.play_counts = [0] * len(self.loaded)
 
     @property
     def played(self) -> int:

@@ -191,7 +191,11 @@ class Recorder:
         and opens its own journal. A replayer reads the cassette and creates nothing, so it
         works from a read-only folder. A start-up that fails leaves no file behind."""
         assert settings.cassette is not None
+        self.settings = settings  # its options; a cassette loaded at run time has its own
         self.path = settings.cassette
+        # Recordings in flight (counted by the request path): a cassette swapped out at run
+        # time is closed only once they have ended, so each finishes on the cassette it began on.
+        self.in_flight = 0
         self.mode = settings.record_mode
         self.upstream = settings.upstream_base
         self._lock = CassetteLock(self.path)
@@ -272,6 +276,13 @@ class Recorder:
         if not self.policy.replay:
             return None
         return self.cassette.play_key(self._key(request.method, request.raw_path, request.body))
+
+    def peek(self, request: ProxyRequest) -> Interaction | None:
+        """What :meth:`play` would answer, without using it up: for an exchange a fault rule
+        acts on, which is never recorded either, so recording and replay meet the same ones."""
+        if not self.policy.replay:
+            return None
+        return self.cassette.peek_key(self._key(request.method, request.raw_path, request.body))
 
     def _key_of(self, method: str, raw_path: str, body: bytes) -> Key:
         """The match key of a request as it arrived. Remembered for the last 1,024 requests

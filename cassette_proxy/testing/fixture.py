@@ -28,6 +28,7 @@ from cassette_proxy import config_file
 from cassette_proxy.errors import CassetteLocked, StartupError
 from cassette_proxy.matching.hints import PytestHints
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
+from cassette_proxy.models.faults import FaultRule
 from cassette_proxy.serving.app import PIPELINE, build_app
 from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.serving.serve import ServerThread
@@ -126,6 +127,23 @@ class CassetteProxy:
     def exchanges(self) -> list[ExchangeEvent]:
         """Every exchange the proxy logged, in order (the same events as its JSON log)."""
         return list(self._log.exchanges)
+
+    def fault(self, **rule: Any) -> int:
+        """Install a fault rule (the fields of ``POST /_proxy/faults``: ``status=429,
+        headers={"Retry-After": "1"}, times=1``, ``error_after_events=2``, ...) for the rest of
+        the test; its number, as the log's ``fault.rule`` names it."""
+        try:
+            checked = FaultRule(**rule)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = "/".join(str(part) for part in first["loc"]) or "rule"
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"invalid fault rule ({where}): {message}") from None
+        return self._app[PIPELINE].steering.faults.install(checked).id
+
+    def clear_faults(self) -> int:
+        """Remove every fault rule (those of the marker too); how many there were."""
+        return self._app[PIPELINE].steering.faults.clear()
 
     def failures(self) -> list[ExchangeEvent]:
         """Exchanges the proxy answered with an error that must fail the test."""

@@ -141,6 +141,11 @@ async def test_recording_with_several_workers_is_refused_in_one_line(tmp_path: P
     assert "record mode 'all' records" in line
 
 
+async def test_steering_several_workers_is_refused_in_one_line(tmp_path: Path) -> None:
+    line = await _refused("--port", "0", "--admin", "--cassette-dir", str(tmp_path))
+    assert line.startswith("Error: --workers 2 cannot serve --admin and --cassette-dir")
+
+
 async def test_a_port_in_use_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
     log = str(tmp_path / "log.jsonl")
     with socket.socket() as taken:
