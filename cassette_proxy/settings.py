@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
+import socket
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Final, Self
+from typing import Annotated, Any, Final, Self
 
 import orjson
 from pydantic import (
@@ -30,6 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from cassette_proxy import config_file
 from cassette_proxy.models.faults import FaultRule
 
 ENV_PREFIX: Final = "CASSETTE_PROXY_"
@@ -104,6 +107,15 @@ class ValidationMode(StrEnum):
     OFF = "off"
     WARN = "warn"
     STRICT = "strict"
+
+
+class LogBodies(StrEnum):
+    """How much of each body a log line shows (a request that sends
+    ``x-data-logging-enabled: false`` gets none, whatever this says)."""
+
+    FULL = "full"  # up to 64 KiB, then its first 2 KiB
+    HEAD = "head"  # its first 512 bytes
+    NONE = "none"  # no body; its size only
 
 
 def is_loopback(host: str) -> bool:
@@ -253,6 +265,35 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds SIGTERM/SIGINT wait for in-flight requests; those still running then"
         " are cut, and the cassette is saved.",
+    )
+    log_bodies: LogBodies = Field(
+        default=LogBodies.FULL,
+        description="Bodies in the log: full (up to 64 KiB), head (the first 512 bytes) or none"
+        " (sizes only). A request with x-data-logging-enabled: false is logged without bodies"
+        " whatever this says; recording is not affected.",
+    )
+    instance: str | None = Field(
+        default=None,
+        description="This proxy's name in every log line and span, so audit can tell sidecars"
+        " apart.",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Processes serving one port (SO_REUSEPORT); metrics are summed over all of"
+        " them. Recording needs one.",
+    )
+    drain_delay: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds after SIGTERM during which /_proxy/ready answers 503 while requests"
+        " are still served, before the proxy stops accepting connections.",
+    )
+    config: Path | None = Field(
+        default=None,
+        description="TOML file of options (keys are the long option names); flags and"
+        " environment variables win over it.",
     )
     admin: bool = Field(
         default=False,
@@ -547,6 +588,18 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("instance")
+    @classmethod
+    def _instance_name(cls, value: str | None) -> str:
+        """The host name by default; a name fit for a log line and a span attribute."""
+        name = socket.gethostname() if value is None else value
+        if not name or len(name) > 128 or not name.isprintable() or " " in name:
+            raise ValueError(
+                "the instance name must be 1 to 128 printable characters without spaces "
+                "(such as a host, pod or service name)"
+            )
+        return name
+
     @field_validator("cassette")
     @classmethod
     def _cassette_format(cls, value: Path | None) -> Path | None:
@@ -565,6 +618,37 @@ class Settings(BaseSettings):
     def upstream_base(self) -> str:
         """The upstream URL without a trailing slash, ready to prefix a raw path."""
         return str(self.upstream).rstrip("/")
+
+    @property
+    def instance_name(self) -> str:
+        """The instance's name (set, or the host name: never None once validated)."""
+        return self.instance or socket.gethostname()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Flags (given as values), then the environment, then the --config file."""
+        return (init_settings, env_settings, ConfigFileSource(settings_cls))
+
+
+class ConfigFileSource(PydanticBaseSettingsSource):
+    """The values of the ``--config`` file (or ``CASSETTE_PROXY_CONFIG``), below flags and the
+    environment: the file is named by them, so it is found from what they gave."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads the whole file at once
+
+    def __call__(self) -> dict[str, Any]:
+        path = self.current_state.get("config") or os.environ.get(f"{ENV_PREFIX}CONFIG") or None
+        if path is None:
+            return {}
+        return config_file.load(Path(path), self.settings_cls.model_fields)
 
 
 class GivenSettings(Settings):

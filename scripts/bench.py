@@ -1,6 +1,6 @@
 """The benchmark: cassette-proxy beside its references, in one run, as ratios.
 
-    ./scripts/bench [--duration SECONDS] [--repeat N] [--quick] [--streams-only]
+    ./scripts/bench [--duration SECONDS] [--repeat N] [--quick] [--streams-only] [--workers-only]
 
 Every server is started here on 127.0.0.1 and stopped before the script ends; every load loop
 is bounded (wrk runs for --duration seconds; the client loops make a fixed number of calls).
@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 import bench_startup  # noqa: E402
 import bench_stream  # noqa: E402
+import bench_workers  # noqa: E402
 import orjson  # noqa: E402
 from fast_upstream import BODY  # noqa: E402
 from vcr.request import Request as VcrRequest  # noqa: E402
@@ -84,6 +85,7 @@ class Results:
     ratios: list[dict[str, Any]] = field(default_factory=list)
     redaction: dict[str, float] = field(default_factory=dict)
     placeholders: dict[str, float] = field(default_factory=dict)
+    workers: dict[str, Any] = field(default_factory=dict)  # replay req/s by --workers
 
 
 def free_port() -> int:
@@ -379,7 +381,20 @@ class Bench:
         with process(*proxy_args(port, upstream, "--log-file", log, *extra), port=port) as proc:
             yield f"http://127.0.0.1:{port}", proc.pid
 
+    def run_workers(self) -> None:
+        print("workers (replay, 1 and N processes) ...", flush=True)
+        cassette = self.work / "workers-10.json"
+        make_cassette(cassette, "http://127.0.0.1:9", 10)
+        self.results.workers = bench_workers.run(
+            self.proxy, wrk, cassette, self.work,
+            duration=self.args.duration, repeat=self.args.repeat,
+        )  # fmt: skip
+        print(f"  {self.results.workers}", flush=True)
+
     def run(self) -> Results:
+        if self.args.workers_only:
+            self.run_workers()
+            return self.results
         if not self.args.streams_only:
             upstream_port = free_port()
             upstream = f"http://127.0.0.1:{upstream_port}"
@@ -407,6 +422,7 @@ class Bench:
         self.results.ratios = self.ratios() + stream_goals
         self.results.redaction = redaction_cost(200 if self.args.quick else 2_000)
         self.results.placeholders = placeholder_cost(2_000 if self.args.quick else 20_000)
+        self.run_workers()
         return self.results
 
     def run_against(self, upstream: str, upstream_pid: int) -> None:
@@ -658,6 +674,12 @@ def placeholder_cost(rounds: int = 20_000, repeat: int = 5) -> dict[str, float]:
 
 def render(results: Results) -> str:
     lines = [f"machine: {results.machine}", ""]
+    if results.workers:
+        lines.append(f"replay with --workers, req/s at c={results.workers['connections']}: "
+                     + ", ".join(f"{k} {v}" for k, v in results.workers.items()
+                                 if k not in {"connections", "cpus"}))  # fmt: skip
+        if not results.rows:
+            return "\n".join(lines)
     lines.append(f"{'target':<32} {'conns':>5} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
                  f"{'errors':>6} {'peak MB':>8} {'CPU us/req':>10}")  # fmt: skip
     for r in results.rows:
@@ -731,6 +753,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small cassettes, fewer calls")
     parser.add_argument(
         "--streams-only", action="store_true", help="only the streaming figures (about a minute)"
+    )
+    parser.add_argument(
+        "--workers-only", action="store_true", help="only replay with 1 and N --workers"
     )
     parser.add_argument(
         "--steering-only",

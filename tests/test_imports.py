@@ -5,6 +5,7 @@ hides an import; no check is timed (`./scripts/bench` times them)."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import textwrap
@@ -113,12 +114,63 @@ def test_the_plugins_plain_constants_agree_with_the_settings() -> None:
     assert set(TEST_OPTIONS) <= set(Settings.model_fields) | set(TestSettings.model_fields)
 
 
+BUILD_AN_APP = """
+import os
+from cassette_proxy.serving.app import build_app
+from cassette_proxy.settings import Settings
+build_app(Settings(upstream="http://127.0.0.1:9", log_file=os.devnull))
+"""
+
+
+def test_serving_without_the_otel_variables_imports_nothing_of_opentelemetry() -> None:
+    modules = imported_after(BUILD_AN_APP)
+    assert [name for name in modules if name.startswith("opentelemetry")] == []
+    assert "cassette_proxy.otel.observer" not in modules
+
+
+def test_the_otel_variables_without_the_extra_warn_once_and_serve_as_before() -> None:
+    """The extra is installed here, so its absence is made: a module set to None in
+    sys.modules cannot be imported."""
+    probe = "import sys\nsys.modules['opentelemetry'] = None\n" + BUILD_AN_APP
+    done = subprocess.run(  # noqa: S603 - this interpreter, on the test's own code
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
+    )
+    [line] = done.stderr.strip().splitlines()
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT is set, but OpenTelemetry is not installed" in line
+    assert "pip install 'cassette-proxy[otel]'" in line
+
+
+def test_the_otel_variables_with_the_extra_load_the_exporter_only_then() -> None:
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}
+    probe = BUILD_AN_APP + "\nimport sys\nprint('\\n'.join(sorted(sys.modules)))\n"
+    done = subprocess.run(  # noqa: S603 - this interpreter, on the test's own code
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60,
+        env=env,
+    )  # fmt: skip
+    assert "cassette_proxy.otel.observer" in done.stdout.split()
+
+
 # The layers, lowest first: a module may import its own layer and those below it, never above.
 LAYERS = (
-    ("sse", "kept", "pointers", "settings", "models", "redact", "errors", "contract"),
+    (
+        "sse",
+        "kept",
+        "pointers",
+        "config_file",
+        "settings",
+        "models",
+        "redact",
+        "errors",
+        "contract",
+    ),
     ("testing.names", "matching"),
     ("store",),
-    ("serving",),
+    ("serving", "otel"),  # otel observes the request path, which calls it through a Protocol
     ("tools", "testing", "cli", "pytest_plugin", "__main__"),
 )
 

@@ -92,7 +92,7 @@ def test_no_500_of_its_own_and_every_exchange_logged(
     lines = log.read_bytes().splitlines()
     events = [orjson.loads(line) for line in lines]
     assert not [e for e in events if e["event"] == "internal_error"]
-    own = path.split("?", maxsplit=1)[0] in {"/_proxy/health", "/_proxy/metrics"}
+    own = path.split("?", maxsplit=1)[0] in {"/_proxy/health", "/_proxy/ready", "/_proxy/metrics"}
     is_health = own and method == "GET"
     if not is_health:
         assert len(lines) == before + 1  # exactly this exchange was logged

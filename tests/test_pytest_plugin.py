@@ -444,6 +444,42 @@ def test_ini_options_set_the_upstream_and_record_mode_once_for_every_run(
     assert cassette["interactions"][0]["request"]["uri"].startswith(url)
 
 
+def test_the_plugin_reads_serve_options_from_the_projects_pyproject(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    """``[tool.cassette-proxy]`` is the table ``serve --config pyproject.toml`` reads: the
+    plugin takes a test's options from it (below the ini options and flags) and leaves the
+    ones only a sidecar has (port, log file, workers) to ``serve``."""
+    fake, url = upstream
+    pytester.makefile(
+        ".toml",
+        pyproject=f"""
+        [tool.cassette-proxy]
+        upstream = "{url}"
+        record-mode = "once"
+        allow_playback_repeats = true
+        port = 9999
+        workers = 4
+        """,
+    )
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    pytester.runpytest().assert_outcomes(passed=1)  # recorded from the table's upstream
+    assert fake.cancels == 1
+    pytester.runpytest("--cassette-record-mode=none").assert_outcomes(passed=1)  # flag wins
+    assert fake.cancels == 1
+
+
+def test_an_unknown_key_in_the_projects_table_fails_in_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", pyproject='[tool.cassette-proxy]\nrecod-mode = "once"\n')
+    pytester.makepyfile(test_sync=SYNC_TEST)
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)  # at set-up, as a missing cassette
+    result.stdout.fnmatch_lines(["*unknown option 'recod-mode' in [[]tool.cassette-proxy] of *"])
+    result.stdout.no_fnmatch_line("*During handling*")
+
+
 HERMETIC_TEST = f"""
 import openai, pytest
 

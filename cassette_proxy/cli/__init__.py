@@ -23,7 +23,7 @@ COMMANDS: Final = {
     "audit": (
         "cassette_proxy.cli.audit",
         "audit",
-        "Summarise JSON-lines traffic logs (plain, .gz, or - for stdin).",
+        "Summarise JSON-lines traffic logs (plain, .gz, folders of them, or - for stdin).",
     ),
     "cassette": ("cassette_proxy.cli.cassette", "cassette", "Inspect and clean cassettes."),
     "serve": (

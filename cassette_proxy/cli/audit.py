@@ -12,6 +12,8 @@ import click
 from cassette_proxy.tools.audit import Filters, parse_status, parse_time, summarise
 from cassette_proxy.tools.audit.gates import FORMS, Gate
 from cassette_proxy.tools.audit.report import Report
+from cassette_proxy.tools.audit.tokens import Prices, PriceTableError
+from cassette_proxy.tools.files import NoLogs, log_paths
 from cassette_proxy.tools.progress import Progress
 
 SOURCES = ("upstream", "cassette", "proxy")
@@ -30,7 +32,7 @@ Thresholds for --fail-on: {FORMS}
 (a bare name means >0; latency is the whole exchange's, over the exchanges the filters keep).
 Exit codes: 0 the report was written and no threshold was crossed; 1 a --fail-on threshold was
 crossed, or no line is a cassette-proxy log event; 2 a usage error (an unknown option, a log
-that is not a file)."""
+that is not a file, a folder without logs, a price table that cannot be read)."""
 
 
 def _renderer(fmt: str) -> Callable[[Report], str]:
@@ -52,6 +54,15 @@ def _gates(_: click.Context, __: click.Parameter, values: tuple[str, ...]) -> li
     try:
         return [Gate.parse(value) for value in values]
     except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _prices(_: click.Context, __: click.Parameter, value: Path | None) -> Prices | None:
+    if value is None:
+        return None
+    try:
+        return Prices.load(value)
+    except PriceTableError as exc:
         raise click.BadParameter(str(exc)) from exc
 
 
@@ -118,6 +129,19 @@ def _statuses(_: click.Context, __: click.Parameter, values: tuple[str, ...]) ->
     show_default=True,
     help="html: one self-contained page with charts.",
 )
+@click.option(
+    "--by-instance",
+    is_flag=True,
+    help="Break the tables down by instance (--instance of each proxy), after the whole.",
+)
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_prices,
+    metavar="FILE",
+    help='A TOML price table (per, [models."<name>"] input, cached, output): the tokens '
+    "table then says what they cost. No price is guessed.",
+)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report to this file instead of stdout.")  # fmt: skip
 def audit(
@@ -132,17 +156,29 @@ def audit(
     gates: list[Gate],
     slowest: int,
     fmt: str,
+    by_instance: bool,
+    prices: Prices | None,
     output: Path | None,
 ) -> None:
-    """Summarise JSON-lines traffic logs (plain, .gz, or - for stdin)."""
-    for log in logs:
+    """Summarise JSON-lines traffic logs (plain, .gz, folders of them, or - for stdin)."""
+    try:
+        files = log_paths(logs)
+    except NoLogs as exc:
+        raise click.BadParameter(str(exc), param_hint="LOGS") from exc
+    for log in files:
         if log != "-" and not Path(log).is_file():
-            raise click.BadParameter(f"{log!r} is not a file", param_hint="LOGS")
+            raise click.BadParameter(f"{log!r} is not a file or a folder", param_hint="LOGS")
     filters = Filters(
         frozenset(routes), statuses, frozenset(sources), frozenset(verdicts), since, until
     )
-    summary = summarise(logs, filters=filters, slowest=slowest, progress=Progress.on_terminal())
-    report = Report.of(summary, gates)
+    summary = summarise(
+        files,
+        filters=filters,
+        slowest=slowest,
+        progress=Progress.on_terminal(),
+        by_instance=by_instance,
+    )
+    report = Report.of(summary, gates, prices)
     rendered = _renderer(fmt)(report)
     if output is None:
         click.echo(rendered, nl=False)

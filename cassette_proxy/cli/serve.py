@@ -5,14 +5,18 @@ once."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import click
 from pydantic import AnyHttpUrl, ValidationError
 
+from cassette_proxy import config_file
+from cassette_proxy.config_file import ConfigFileError
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.serve import serve
 from cassette_proxy.settings import ENV_PREFIX, SECRET_OPTIONS, Settings
@@ -36,12 +40,18 @@ METAVARS = {
     "keepalive_timeout": "SECONDS",
     "max_connections": "COUNT",
     "replay_speed": "FACTOR",
+    "instance": "NAME",
+    "workers": "COUNT",
+    "drain_delay": "SECONDS",
+    "config": "FILE",
     "admin_token": "TOKEN",
     "cassette_dir": "DIR",
     "faults": "JSON",
     "match_ignore": "POINTER",
     "match_headers": "NAME",
 }
+# Defaults that are not a value (None), said in words.
+SHOWN_DEFAULTS = {"instance": "the host name"}
 
 
 def _metavar(name: str, annotation: Any) -> str:
@@ -87,7 +97,9 @@ def _settings_options(command: Any) -> Any:
         info = Settings.model_fields[name]
         flag = flag_of(name)
         extra = _extra(name)
-        default = _rendered_default(info.default if info.default_factory is None else None)
+        default = SHOWN_DEFAULTS.get(name) or _rendered_default(
+            info.default if info.default_factory is None else None
+        )
         shown = f"; default: {default}" if default is not None else ""
         if extra.get("repeatable"):
             shown += "; repeatable, comma-separated in the environment"
@@ -108,13 +120,31 @@ def _settings_options(command: Any) -> Any:
     return command
 
 
+def _source(field: str, given: dict[str, Any]) -> str:
+    """Where a value came from, as the one-line error names it: a flag, a variable, the file."""
+    if field in given:
+        return flag_of(field)
+    variable = f"{ENV_PREFIX}{field.upper()}"
+    if os.environ.get(variable):
+        return variable
+    path = given.get("config") or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if path:
+        try:
+            in_file = field in config_file.load(Path(path), Settings.model_fields)
+        except ConfigFileError:
+            in_file = False
+        if in_file:
+            return f"{config_file.option_name(field)} in {config_file.where(Path(path))}"
+    return variable
+
+
 def _one_line(error: ValidationError, given: dict[str, Any]) -> str:
     first = error.errors()[0]
     message = first["msg"].removeprefix("Value error, ")
     if not first["loc"]:  # options that do not go together: the message names them
         return message
     field = str(first["loc"][0])
-    source = flag_of(field) if field in given else f"{ENV_PREFIX}{field.upper()}"
+    source = _source(field, given)
     if field in SECRET_OPTIONS or field not in Settings.model_fields or field not in CLI_FIELDS:
         # a key, a token, values that may be secrets: never quoted
         return f"invalid value for {source}: {message}"
@@ -150,7 +180,14 @@ def serve_command(**options: Any) -> None:
     except ValidationError as error:
         click.echo(f"Error: {_one_line(error, given)}", err=True)
         sys.exit(2)
+    except ConfigFileError as error:
+        click.echo(f"Error: {error}", err=True)
+        sys.exit(2 if error.usage else 1)
     try:
+        if settings.workers > 1:
+            from cassette_proxy.serving.workers import supervise  # noqa: PLC0415 - only then
+
+            sys.exit(supervise(settings, run))
         run(serve(settings))
     except StartupError as error:
         click.echo(f"Error: {error}", err=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cassette_proxy.kept import remembered
+from cassette_proxy.models.usage import Usage
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_text
 
@@ -99,6 +100,13 @@ class ExchangeEvent:
     not_recorded: str | None = None  # why a recording mode did not record this exchange
     # A replay at the recorded times (--replay-timing recorded): how long it waited on purpose.
     replay_wait_ms: float | None = None
+    instance: str = ""  # the proxy that wrote the line (--instance)
+    # How much of the bodies the line shows: full, head, none (--log-bodies), or withheld (the
+    # client sent x-data-logging-enabled: false).
+    bodies: str = "full"
+    model: str | None = None  # the model that answered, its folder cut off
+    tokens: Usage | None = None  # the tokens this exchange accounts for (each response once)
+    trace_id: str | None = None  # the OpenTelemetry trace of this exchange, when tracing
     # The X-Cassette-Proxy-Cassette name the request chose its cassette by (--cassette-dir).
     cassette: str | None = None
     fault: FaultRecord | None = None  # a fault rule that acted on this exchange
@@ -112,3 +120,4 @@ class LifecycleEvent:
     time: str
     event: str
     detail: dict[str, Any]
+    instance: str = ""  # the proxy that wrote the line (--instance)

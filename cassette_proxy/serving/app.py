@@ -9,6 +9,7 @@ last byte has gone. ``X-Proxy-Source`` and ``X-Proxy-Validation`` come from the 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import traceback
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDictProxy
 
+from cassette_proxy import otel
 from cassette_proxy.contract import classify
 from cassette_proxy.errors import (
     ClientDisconnected,
@@ -29,11 +31,21 @@ from cassette_proxy.errors import (
 from cassette_proxy.matching.hints import Hints
 from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.cassettes import Cassettes, log_closed, log_opened
-from cassette_proxy.serving.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
+from cassette_proxy.serving.exchange import (
+    DATA_LOGGING_HEADER,
+    PROXY,
+    SOURCE_HEADER,
+    VALIDATION_HEADER,
+    Exchange,
+    data_logging_refused,
+)
 from cassette_proxy.serving.handler import Pipeline, handle, refuse_foreign_target
 from cassette_proxy.serving.log import AuditLog
 from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
+from cassette_proxy.serving.peers import Peers
+from cassette_proxy.serving.readiness import Readiness
 from cassette_proxy.serving.recent import RecentExchanges
+from cassette_proxy.serving.tokens import TokenLedger
 from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
 from cassette_proxy.settings import Settings
 from cassette_proxy.store.filters import RecordFilters
@@ -43,6 +55,9 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 METRICS = web.AppKey("metrics", Metrics)
 AUDIT_LOG = web.AppKey("audit_log", AuditLog)
 EXCHANGE = web.RequestKey("exchange", Exchange)
+READINESS = web.AppKey("readiness", Readiness)
+TOKENS = web.AppKey("tokens", TokenLedger)
+PEERS = web.AppKey("peers", Peers)  # the other workers, with --workers
 
 __all__ = ["SOURCE_HEADER", "VALIDATION_HEADER", "build_app", "error_response"]
 
@@ -97,6 +112,7 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
     )
     request[EXCHANGE] = exchange
     exchange.settle = partial(_settle, request.app, exchange)
+    exchange.withheld = data_logging_refused(request.headers.get(DATA_LOGGING_HEADER))
     try:
         refuse_foreign_target(request)
         response = await handler(request)
@@ -132,20 +148,33 @@ def _settle(app: web.Application, exchange: Exchange, response: web.StreamRespon
 
 
 def _account(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
-    """Metrics and the log line for one exchange."""
+    """Tokens, spans, metrics and the log line for one exchange."""
     duration_ms = exchange.watch.ms()
-    app[METRICS].observe(exchange, response.status, duration_ms)
+    pipeline = app[PIPELINE]
     body = response.body if isinstance(response, web.Response) else b""
     log = app[AUDIT_LOG]
-    log.write(
-        exchange.event(
-            response.status,
-            CIMultiDictProxy(response.headers),
-            body if isinstance(body, bytes) else b"",
-            duration_ms,
-            serialized_only=log.serialized_only,
-        )
+    settings = pipeline.settings
+    event = exchange.event(
+        response.status,
+        CIMultiDictProxy(response.headers),
+        body if isinstance(body, bytes) else b"",
+        duration_ms,
+        serialized_only=log.serialized_only,
+        bodies=settings.log_bodies,
+        instance=settings.instance_name,
     )
+    # The token accounting reads the body the log line has just parsed, when it has it.
+    app[TOKENS].account(exchange, logged=event.response.body)
+    if pipeline.tracer is not None:
+        try:
+            pipeline.tracer.finished(exchange, response.status, duration_ms)
+        except Exception as exc:  # a span lost is not worth the log line: said on stderr
+            sys.stderr.write(f"cassette-proxy: cannot end an exchange's spans: {exc!r}\n")
+    if exchange.answered is not None:
+        event.model = exchange.answered.model
+    event.tokens, event.trace_id = exchange.tokens, exchange.trace_id
+    app[METRICS].observe(exchange, response.status, duration_ms)
+    log.write(event)
 
 
 async def proxy_handler(request: web.Request) -> web.StreamResponse:
@@ -159,6 +188,8 @@ async def health_handler(request: web.Request) -> web.StreamResponse:
     recorder = pipeline.recorder  # the cassette loaded now (the control API may change it)
     body = {
         "status": "ok",
+        "pid": os.getpid(),
+        "instance": settings.instance_name,
         "mode": "pass-through" if recorder is None else recorder.mode.value,
         "upstream": settings.upstream_base,
         "validation": settings.validation.value,
@@ -170,11 +201,24 @@ async def health_handler(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
+async def ready_handler(request: web.Request) -> web.StreamResponse:
+    """200 when ready to serve what it was configured for, else 503 saying why (not logged)."""
+    request[EXCHANGE].logged = False
+    request.app[READINESS].check(request.app[AUDIT_LOG])
+    return web.json_response({"status": "ready", "pid": os.getpid()})
+
+
 async def metrics_handler(request: web.Request) -> web.StreamResponse:
     request[EXCHANGE].logged = False
-    return web.Response(
-        body=request.app[METRICS].exposition(), headers={"Content-Type": CONTENT_TYPE}
-    )
+    metrics = request.app[METRICS]
+    peers = request.app.get(PEERS)
+    if peers is not None:  # --workers: this worker's counts and every other one's, summed
+        summed = Metrics()
+        summed.absorb(metrics.snapshot())
+        for snapshot in await peers.gather():
+            summed.absorb(snapshot)
+        metrics = summed
+    return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
 
 async def internal_not_found(request: web.Request) -> web.StreamResponse:
@@ -186,7 +230,8 @@ async def internal_not_found(request: web.Request) -> web.StreamResponse:
     )
     raise ProxyRouteNotFound(
         f"{request.method} {request.path} is not one of cassette-proxy's own routes; paths under "
-        f"/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/metrics{control}"
+        "/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/ready, "
+        f"GET /_proxy/metrics{control}"
     )
 
 
@@ -208,19 +253,26 @@ def build_app(
         if recorder is not None:
             recorder.close()
         raise
+    log.instance = settings.instance_name
     timeouts = Timeouts(headers=settings.upstream_timeout, idle=settings.upstream_idle_timeout)
     pipeline = Pipeline(
-        settings, transport or AiohttpTransport(timeouts, settings.max_connections), recorder
+        settings,
+        transport or AiohttpTransport(timeouts, settings.max_connections),
+        recorder,
+        tracer=otel.telemetry(settings),
     )
     app = web.Application(middlewares=[exchange_middleware], client_max_size=settings.max_body_size)
     app[PIPELINE] = pipeline
     app[AUDIT_LOG] = log
     app[METRICS] = Metrics()
+    app[READINESS] = Readiness()
+    app[TOKENS] = TokenLedger()
     steering = pipeline.steering
     steering.attach(Cassettes(pipeline, log, filters, hints))
     for rule in settings.faults:
         steering.faults.install(rule)
     app.router.add_get("/_proxy/health", health_handler)
+    app.router.add_get("/_proxy/ready", ready_handler)
     app.router.add_get("/_proxy/metrics", metrics_handler)
     if settings.admin:  # the control API and what it reads: loaded and kept only when asked for
         from cassette_proxy.serving.control.routes import add_control_routes  # noqa: PLC0415
@@ -242,6 +294,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     log = app[AUDIT_LOG]
     try:
         await pipeline.transport.close()
+        if pipeline.tracer is not None:  # the batch processor's last spans, sent now
+            await pipeline.tracer.close()
         if pipeline.steering.cassettes is not None:  # per-request ones, and those replaced
             await pipeline.steering.cassettes.close()
         if pipeline.recorder is not None:

@@ -7,9 +7,10 @@ event.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from aiohttp import web
@@ -26,9 +27,11 @@ from cassette_proxy.models.events import (
     ValidationRecord,
 )
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
+from cassette_proxy.models.usage import Answered, Usage
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
-from cassette_proxy.serving.log import Stopwatch, message_record, now
+from cassette_proxy.serving.log import FULL, HEAD, Shown, Stopwatch, message_record, now
+from cassette_proxy.settings import LogBodies
 
 if TYPE_CHECKING:
     from cassette_proxy.serving.tee import Captured
@@ -39,6 +42,24 @@ VALIDATION_HEADER: Final = "X-Proxy-Validation"
 UPSTREAM: Final = "upstream"
 CASSETTE: Final = "cassette"
 PROXY: Final = "proxy"
+
+# Yandex AI Studio's header asking the service not to log a request's data: the proxy logs and
+# traces such an exchange without its bodies, whatever --log-bodies says.
+DATA_LOGGING_HEADER: Final = "x-data-logging-enabled"
+_NO: Final = frozenset({"false", "0", "no", "off"})
+WITHHELD: Final = "withheld"  # the log line's "bodies" for such an exchange
+_SHOWN: Final[dict[LogBodies, Shown | None]] = {
+    LogBodies.FULL: FULL,
+    LogBodies.HEAD: HEAD,
+    LogBodies.NONE: None,
+}
+# A quoted value in a violation's message ("got string \"...\""): masked in a withheld line.
+_QUOTED: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def data_logging_refused(value: str | None) -> bool:
+    """Whether an ``x-data-logging-enabled`` value asks not to log the data."""
+    return value is not None and value.strip().lower() in _NO
 
 
 @dataclass(slots=True)
@@ -71,6 +92,12 @@ class Exchange:
     # last byte, or by the middleware once the handler returns.
     settle: Callable[[web.StreamResponse], None] = field(default=lambda _: None, repr=False)
     settled: bool = False
+    # The client sent x-data-logging-enabled: false: no body in the log line or a span.
+    withheld: bool = False
+    answered: Answered | None = None  # the Response the client got (id, model, usage)
+    tokens: Usage | None = None  # the tokens this exchange accounts for (each response once)
+    trace: Any = None  # the tracer's state for this exchange (spans), when tracing is on
+    trace_id: str | None = None  # the trace this exchange's spans belong to
 
     @property
     def verdict(self) -> Verdict:
@@ -98,20 +125,32 @@ class Exchange:
         duration_ms: float,
         *,
         serialized_only: bool = False,
+        bodies: LogBodies = LogBodies.FULL,
+        instance: str = "",
     ) -> ExchangeEvent:
         """The log event, given what the client actually got (``headers`` and ``body`` are
         used for a response the proxy made up). ``serialized_only``: the event will only be
-        serialized, so a replayed body may be given pre-serialized."""
+        serialized, so a replayed body may be given pre-serialized. ``bodies``: how much of
+        each body to show (none, for a client that asked not to be logged)."""
         verdict = self.verdict
         answered = self._answered()
         replaced = answered is not None and self.source == PROXY
         captured = self.captured
+        shown = None if self.withheld else _SHOWN[bodies]
         if captured is not None and not replaced:
-            response = _captured_record(captured)
+            response = _captured_record(captured, shown)
         elif answered is not None and not replaced:
-            response = _response_record(answered, serialized=serialized_only)
+            response = _response_record(answered, serialized=serialized_only, shown=shown)
         else:
-            response = _record(headers, body)
+            response = message_record(headers, body, len(body), shown=shown)
+        validation = {
+            "request": ValidationRecord.of(
+                self.request_check.verdict.value, self.request_check.violations
+            ),
+            "response": self._response_validation(),
+        }
+        if self.withheld:
+            validation = {side: _masked(record) for side, record in validation.items()}
         return ExchangeEvent(
             time=self.started,
             id=self.id,
@@ -123,22 +162,22 @@ class Exchange:
             source=self.source,
             duration_ms=duration_ms,
             upstream_ms=self.upstream_ms,
-            request=self._request_record(),
+            request=self._request_record(shown),
             response=response,
-            validation={
-                "request": ValidationRecord.of(
-                    self.request_check.verdict.value, self.request_check.violations
-                ),
-                "response": self._response_validation(),
-            },
+            validation=validation,
             verdict=verdict.value,
             error=self.error.code if self.error is not None else None,
             original_status=answered.status if replaced and answered else None,
-            original=_response_record(answered) if replaced and answered else None,
+            original=_response_record(answered, shown=shown) if replaced and answered else None,
             ttfb_ms=self.ttfb_ms,
             stream=self._stream_record(),
             not_recorded=self.not_recorded,
             replay_wait_ms=self.replay_wait_ms,
+            instance=instance,
+            bodies=WITHHELD if self.withheld else bodies.value,
+            model=self.answered.model if self.answered is not None else None,
+            tokens=self.tokens,
+            trace_id=self.trace_id,
             cassette=self.cassette,
             fault=self.fault,
         )
@@ -169,10 +208,12 @@ class Exchange:
             return self.response.memo.get("stream")
         return None
 
-    def _request_record(self) -> MessageRecord:
+    def _request_record(self, shown: Shown | None) -> MessageRecord:
         if self.request is None:
             return MessageRecord({}, None, 0)
-        return message_record(self.request.headers, self.request.body, len(self.request.body))
+        return message_record(
+            self.request.headers, self.request.body, len(self.request.body), shown=shown
+        )
 
 
 @remembered(maxsize=4096, max_chars=256)
@@ -182,22 +223,32 @@ def _logged_id(response_id: str | None) -> str | None:
     return None if response_id is None else printable(redact_text(response_id))
 
 
-def _record(headers: CIMultiDictProxy[str], body: bytes) -> MessageRecord:
-    return message_record(headers, body, len(body))
+def _masked(record: ValidationRecord) -> ValidationRecord:
+    """A withheld exchange's findings: every value a message quotes is masked (a prompt sent
+    where a number belongs would be quoted); pointers, kinds and severities stay."""
+    if not record.violations:
+        return record
+    return ValidationRecord(
+        record.verdict,
+        [v | {"message": _QUOTED.sub('"…"', v["message"])} for v in record.violations],
+    )
 
 
-def _response_record(response: ProxyResponse, *, serialized: bool = False) -> MessageRecord:
-    """The response as logged; built once per response object (so once per replayed one).
-    ``serialized``: its body pre-serialized, as the log line embeds it (the largest part of a
-    replay's log line, then serialized once per recording instead of once per play)."""
-    key = "log:serialized" if serialized else "log"
+def _response_record(
+    response: ProxyResponse, *, serialized: bool = False, shown: Shown | None = FULL
+) -> MessageRecord:
+    """The response as logged; built once per response object and way of showing it (so once
+    per replayed one). ``serialized``: its body pre-serialized, as the log line embeds it (the
+    largest part of a replay's log line, then serialized once per recording instead of once per
+    play)."""
+    key = f"{'log:serialized' if serialized else 'log'}:{shown.limit if shown else 'none'}"
     record = response.memo.get(key)
     if record is None:
         try:
             body = response.decoded_body()
         except UndecodableBody:
             body = response.body
-        record = message_record(response.headers, body, len(response.body))
+        record = message_record(response.headers, body, len(response.body), shown=shown)
         if serialized and record.body is not None:  # only the bytes are kept, not the values
             record = replace(record, body=orjson.Fragment(dumps_kept(record.body)))
         response.memo[key] = record
@@ -205,11 +256,13 @@ def _response_record(response: ProxyResponse, *, serialized: bool = False) -> Me
     return record
 
 
-def _captured_record(captured: Captured) -> MessageRecord:
+def _captured_record(captured: Captured, shown: Shown | None = FULL) -> MessageRecord:
     """A response that streamed, as logged: what the tee kept, with its real size."""
     response = captured.response
     try:
         body = response.decoded_body()
     except UndecodableBody:
         body = response.body
-    return message_record(response.headers, body, captured.size, truncated=captured.truncated)
+    return message_record(
+        response.headers, body, captured.size, truncated=captured.truncated, shown=shown
+    )

@@ -32,6 +32,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from vcr.request import Request as VcrRequest
 from yarl import URL
 
+from cassette_proxy import otel
 from cassette_proxy.contract import (
     Checked,
     Route,
@@ -80,6 +81,7 @@ class Pipeline:
     settings: Settings
     transport: Transport
     recorder: Recorder | None
+    tracer: otel.Tracer | None = None  # OpenTelemetry, when the OTEL_* variables ask for it
     steering: Steering = field(default_factory=Steering)
 
     @property
@@ -244,6 +246,8 @@ async def forward(
 ) -> UpstreamResponse:
     """Send the request upstream; returns when the response's headers are in."""
     exchange.source = UPSTREAM
+    if pipeline.tracer is not None:  # the upstream call's span, its traceparent sent along
+        request = pipeline.tracer.forwarding(exchange, request)
     try:
         upstream = await pipeline.transport.send(request)
     finally:

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -26,6 +27,20 @@ from cassette_proxy.redact import redact_bytes, redact_header, redacted_head
 
 BODY_LIMIT: Final = 64 * 1024  # bytes of body kept in a log line
 TRUNCATED_HEAD: Final = 2048  # characters shown of a truncated body
+HEAD_LIMIT: Final = 512  # bytes of body shown with --log-bodies head
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """How much of a body a log line shows: whole up to ``limit`` bytes, else its first
+    ``head`` bytes in a ``{"truncated": true, ...}`` marker."""
+
+    limit: int
+    head: int
+
+
+FULL: Final = Shown(BODY_LIMIT, TRUNCATED_HEAD)
+HEAD: Final = Shown(HEAD_LIMIT, HEAD_LIMIT)
 
 
 # The last second formatted: (second, its text up to the seconds), replaced whole, so threads
@@ -78,15 +93,17 @@ def _headers_record(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
     return record
 
 
-def body_record(body: bytes, content_type: str | None, size: int | None = None) -> Any:
+def body_record(
+    body: bytes, content_type: str | None, size: int | None = None, shown: Shown = FULL
+) -> Any:
     """The body as a log line embeds it (already decoded; redacted here). ``size``: the real
-    size of a body of which ``body`` is only the start."""
+    size of a body of which ``body`` is only the start; ``shown``: how much of it to show."""
     if not body:
         return None
-    if len(body) > BODY_LIMIT or (size is not None and size > len(body)):
+    if len(body) > shown.limit or (size is not None and size > len(body)):
         # Redacted across the cut, and never ending in part of a token: the head of a key
         # that the cut goes through is too short for any rule to know it.
-        head = redacted_head(body, TRUNCATED_HEAD).decode("utf-8", "replace")
+        head = redacted_head(body, shown.head).decode("utf-8", "replace")
         return {"truncated": True, "size": size or len(body), "head": head}
     body = redact_bytes(body)
     if content_type is None or "json" in content_type or body[:1] in {b"{", b"["}:
@@ -101,13 +118,21 @@ def body_record(body: bytes, content_type: str | None, size: int | None = None) 
 
 
 def message_record(
-    headers: CIMultiDictProxy[str], body: bytes, size: int, *, truncated: bool = False
+    headers: CIMultiDictProxy[str],
+    body: bytes,
+    size: int,
+    *,
+    truncated: bool = False,
+    shown: Shown | None = FULL,
 ) -> MessageRecord:
-    """One side of an exchange; ``truncated``: ``body`` is only the start of ``size`` bytes."""
+    """One side of an exchange; ``truncated``: ``body`` is only the start of ``size`` bytes;
+    ``shown``: how much of the body the line shows (None: none of it, only its size)."""
     content_type = headers.get("Content-Type")
     return MessageRecord(
         headers_record(headers),
-        body_record(body, content_type, size if truncated else None),
+        None
+        if shown is None
+        else body_record(body, content_type, size if truncated else None, shown),
         size,
         truncated,
     )
@@ -124,6 +149,10 @@ class AuditLog:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.failures = 0
+        self.instance = ""  # in every line (--instance), set by the application
+        # The last write's failure, until a write succeeds again: the log cannot be written,
+        # so /_proxy/ready answers 503 (see cassette_proxy.serving.readiness).
+        self.failing: Exception | None = None
         # Sees each event with the line written for it (GET /_proxy/exchanges keeps them).
         self.tap: Callable[[ExchangeEvent | LifecycleEvent, bytes], None] | None = None
         if path is None:
@@ -132,13 +161,35 @@ class AuditLog:
         else:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                self._fd = _open_for_appending(path)
             except OSError as exc:
                 raise StartupError(
                     f"cannot open the log file {str(path)!r} (--log-file) for appending: "
                     f"{exc.strerror or exc}"
                 ) from exc
             self._owned = True
+
+    def reopen(self) -> None:
+        """Open the log file at its path again (SIGHUP, after logrotate moved it), in place of
+        the one open now: ``dup2`` swaps them in one step, so every line goes whole to the old
+        file or to the new one, none is lost. Lines go on to the old file if the path cannot be
+        opened (said on stderr); stdout is left as it is."""
+        if not self._owned or self.path is None:
+            return
+        try:
+            fresh = _open_for_appending(self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                sys.stderr.write(
+                    f"cassette-proxy: cannot reopen the log file {str(self.path)!r} "
+                    f"({exc.strerror or exc}); still writing to the file open before\n"
+                )
+            return
+        try:
+            os.dup2(fresh, self._fd)
+        finally:
+            os.close(fresh)
+        self.lifecycle("log_reopened", path=str(self.path))
 
     def write(self, event: ExchangeEvent | LifecycleEvent) -> None:
         """Write one line. Never raises: the log must not be what breaks a request."""
@@ -149,8 +200,12 @@ class AuditLog:
             data = memoryview(line)
             while data:
                 data = data[os.write(self._fd, data) :]
+            if self.failing is not None:
+                self.failing = None
         except (OSError, TypeError, ValueError) as exc:  # broken pipe, full disk, bad value
             self.failures += 1
+            if isinstance(exc, OSError):
+                self.failing = exc
             if self.failures == 1 or self.failures % 1000 == 0:
                 with contextlib.suppress(OSError):
                     sys.stderr.write(
@@ -159,12 +214,16 @@ class AuditLog:
                     )
 
     def lifecycle(self, event: str, **detail: Any) -> None:
-        self.write(LifecycleEvent(now(), event, detail))
+        self.write(LifecycleEvent(now(), event, detail, self.instance))
 
     def close(self) -> None:
         if self._owned:
             os.close(self._fd)
             self._owned = False
+
+
+def _open_for_appending(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
 
 class Stopwatch:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import metrics as prometheus_metrics
@@ -50,6 +50,11 @@ UPSTREAM_ERRORS: Final = {
 Key: TypeAlias = tuple[str | int, ...]
 
 
+MAX_MODELS: Final = 100  # distinct model labels; more are counted as OTHER_MODEL
+OTHER_MODEL: Final = "(other)"
+UNKNOWN_MODEL: Final = "(unknown)"
+
+
 def _created_series() -> bool:
     """Whether ``_created`` samples are written: prometheus_client's own switch, which
     ``PROMETHEUS_DISABLE_CREATED_SERIES`` and ``disable_created_metrics()`` turn off."""
@@ -72,11 +77,11 @@ class _Counter:
             self.counts[()] = 0
             self.created[()] = time.time()
 
-    def inc(self, key: Key) -> None:
+    def inc(self, key: Key, amount: int = 1) -> None:
         try:
-            self.counts[key] += 1
+            self.counts[key] += amount
         except KeyError:
-            self.counts[key] = 1
+            self.counts[key] = amount
             self.created[key] = time.time()
 
     def family(self) -> Metric:
@@ -172,6 +177,14 @@ class Metrics(Collector):
             "Upstream failures by kind (unreachable, broken, timeout).",
             ("kind",),
         )
+        self.tokens = _Counter(
+            "cassette_proxy_tokens",
+            "Tokens by model (its folder cut off), type (input, cached, output, reasoning: input"
+            " includes cached, output includes reasoning) and source (upstream or cassette);"
+            " each response counted once.",
+            ("model", "type", "source"),
+        )
+        self._models: set[str] = set()
         self.registry = CollectorRegistry(auto_describe=True)
         self.registry.register(self)
 
@@ -195,6 +208,72 @@ class Metrics(Collector):
             self.recorded.inc(())
         if code in UPSTREAM_ERRORS:
             self.upstream_errors.inc((UPSTREAM_ERRORS[code],))
+        tokens = exchange.tokens
+        if tokens is not None:
+            answered = exchange.answered
+            model = self._model_label(answered.model if answered is not None else None)
+            source = exchange.source
+            for kind, count in tokens.by_type().items():
+                if count:
+                    self.tokens.inc((model, kind, source), count)
+
+    def _model_label(self, model: str | None) -> str:
+        """A model as a label value: upstreams name models, so their number is capped."""
+        if model is None:
+            return UNKNOWN_MODEL
+        if model in self._models:
+            return model
+        if len(self._models) >= MAX_MODELS:
+            return OTHER_MODEL
+        self._models.add(model)
+        return model
+
+    def _counters(self) -> dict[str, _Counter]:
+        return {"requests": self.requests, "violations": self.violations, "replay": self.replay,
+                "recorded": self.recorded, "upstream_errors": self.upstream_errors,
+                "tokens": self.tokens}  # fmt: skip
+
+    def _histograms(self) -> dict[str, _Histogram]:
+        return {"duration": self.duration, "upstream_duration": self.upstream_duration}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every count, as JSON-ready data (for another worker to add to its own)."""
+        return {
+            "counters": {
+                name: [[list(key), count, counter.created.get(key)]
+                       for key, count in counter.counts.items()]
+                for name, counter in self._counters().items()
+            },
+            "histograms": {
+                name: {route: [b.counts, b.sum, b.created] for route, b in h.routes.items()}
+                for name, h in self._histograms().items()
+            },
+        }  # fmt: skip
+
+    def absorb(self, snapshot: dict[str, Any]) -> None:
+        """Add another worker's counts (a :meth:`snapshot`) to these."""
+        counters = self._counters()
+        for name, rows in snapshot.get("counters", {}).items():
+            counter = counters.get(name)
+            if counter is None:
+                continue
+            for key, count, created in rows:
+                label = tuple(key)
+                counter.counts[label] = counter.counts.get(label, 0) + count
+                if created is not None:
+                    counter.created[label] = min(counter.created.get(label, created), created)
+        histograms = self._histograms()
+        for name, routes in snapshot.get("histograms", {}).items():
+            histogram = histograms.get(name)
+            for route, (counts, total, created) in routes.items() if histogram else ():
+                assert histogram is not None
+                buckets = histogram.routes.get(route)
+                if buckets is None:
+                    buckets = histogram.routes[route] = _Buckets()
+                    buckets.created = created
+                buckets.counts = [a + b for a, b in zip(buckets.counts, counts, strict=True)]
+                buckets.sum += total
+                buckets.created = min(buckets.created, created)
 
     def collect(self) -> Iterator[Metric]:
         """The metric families, in the order the exposition has always had them."""
@@ -205,6 +284,7 @@ class Metrics(Collector):
         yield self.replay.family()
         yield self.recorded.family()
         yield self.upstream_errors.family()
+        yield self.tokens.family()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,22 +1,28 @@
 """Running the proxy: as a process (:func:`serve`) or inside another program, such as a test
 run, on a thread of its own (:class:`ServerThread`).
 
-SIGTERM and SIGINT stop accepting connections, let in-flight requests finish (up to
-``--shutdown-timeout`` seconds, a hard deadline: requests still running then are cut), then save
-the cassette and return: the process exits 0.
+SIGTERM and SIGINT turn ``/_proxy/ready`` to 503 (for ``--drain-delay`` seconds the proxy still
+serves, so load balancers take it out first), then stop accepting connections, let in-flight
+requests finish (up to ``--shutdown-timeout`` seconds, a hard deadline: requests still running
+then are cut), then save the cassette and return: the process exits 0. SIGHUP reopens the log
+file at its path (after logrotate moved it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import errno
 import gc
+import itertools
 import resource
 import signal
+import socket
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -25,19 +31,27 @@ from yarl import URL
 from cassette_proxy import __version__
 from cassette_proxy.errors import StartupError
 from cassette_proxy.redact.rules import rule_set
-from cassette_proxy.serving.app import AUDIT_LOG, PIPELINE, build_app
+from cassette_proxy.serving.app import AUDIT_LOG, METRICS, PEERS, PIPELINE, READINESS, build_app
+from cassette_proxy.serving.peers import Peers
 from cassette_proxy.serving.server import RUNNER_OPTIONS, Limits, ProxyRunner
 from cassette_proxy.settings import RecordMode, ReplayTiming, Settings
+from cassette_proxy.store.journal import journal_path
 from cassette_proxy.store.recorder import Recorder, Summary
 
 SHUTDOWN_GRACE: Final = 30.0
 
 
 async def start(
-    app: web.Application, host: str, port: int, shutdown_timeout: float = SHUTDOWN_GRACE
+    app: web.Application,
+    host: str,
+    port: int,
+    shutdown_timeout: float = SHUTDOWN_GRACE,
+    *,
+    sock: socket.socket | None = None,
 ) -> tuple[web.AppRunner, str]:
-    """Serve ``app`` on ``host:port``; the runner (to clean up, within ``shutdown_timeout``
-    seconds for requests in flight) and the URL it listens on."""
+    """Serve ``app`` on ``host:port`` (or on ``sock``, bound already: a worker's); the runner
+    (to clean up, within ``shutdown_timeout`` seconds for requests in flight) and the URL it
+    listens on."""
     pipeline = app.get(PIPELINE)
     keepalive = pipeline.settings.keepalive_timeout if pipeline else Limits().keepalive_timeout
     runner = ProxyRunner(
@@ -52,7 +66,9 @@ async def start(
         **RUNNER_OPTIONS,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site: web.BaseSite = (
+        web.SockSite(runner, sock) if sock is not None else web.TCPSite(runner, host, port)
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -67,7 +83,7 @@ async def start(
     return runner, str(URL.build(scheme="http", host=bound_host, port=bound_port))
 
 
-def _ineffective(settings: Settings) -> list[str]:
+def ineffective(settings: Settings) -> list[str]:
     """Options given that this run cannot use, said once at start (they are not errors)."""
     found = []
     if settings.replay_speed != 1.0 and settings.replay_timing is ReplayTiming.OFF:
@@ -166,6 +182,35 @@ def raise_open_file_limit(settings: Settings) -> None:
         )
 
 
+def refuse_a_missing_cassette(settings: Settings) -> None:
+    """``--record-mode none`` with a cassette that does not exist (and no journal of a crashed
+    first recording) would answer every request 501 while health checks pass: a start-up
+    error instead, naming the nearest cassettes in its folder (a typo, most often)."""
+    cassette = settings.cassette
+    if cassette is None or settings.record_mode is not RecordMode.NONE:
+        return
+    if cassette.exists() or journal_path(cassette).exists():
+        return
+    raise StartupError(
+        f"cassette {str(cassette)!r} does not exist, and record mode 'none' does not record, so "
+        f"every request would be answered 501{_nearest(cassette)}. Check the path, or record "
+        "it first (--record-mode once)"
+    )
+
+
+def _nearest(cassette: Path) -> str:
+    try:
+        siblings = [
+            p.name for p in cassette.parent.iterdir() if p.suffix in {".yaml", ".yml", ".json"}
+        ]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(cassette.name, siblings, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(str(cassette.parent / name)) for name in close)
+
+
 def warm_up() -> None:
     """Load now what the first request would otherwise load on its way: the secret rules (their
     file parsed, their keywords compiled into one set; 25-50 ms on the first request before), so
@@ -173,50 +218,61 @@ def warm_up() -> None:
     rule_set()
 
 
-async def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then drain, save and return. (The process's entry: a start-up
-    that fails ends the process, so the collector paused below is not resumed then.)"""
+async def serve(
+    settings: Settings,
+    *,
+    sock: socket.socket | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    peers: Peers | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT, then drain, save and return. A worker (``--workers``)
+    serves on ``sock``, bound by the supervisor, and tells it when it listens (``on_ready``)
+    instead of saying so on stderr, and answers the other workers (``peers``) with its
+    metrics. (The process's entry: a start-up that fails ends the process, so the collector
+    paused below is not resumed then.)"""
+    refuse_a_missing_cassette(settings)
     # What start-up builds lives as long as the process (the cassette above all): the collector
     # would walk it again and again while it grows, so it is paused until the proxy listens.
     gc.disable()
     raise_open_file_limit(settings)
     warm_up()
     app = build_app(settings)
+    if peers is not None:
+        app[PEERS] = peers
     log = app[AUDIT_LOG]
+    readiness = app[READINESS]
     recorder = app[PIPELINE].recorder
-    if recorder is not None and not recorder.existed and not recorder.policy.record:
-        sys.stderr.write(
-            f"cassette-proxy: warning: cassette {str(recorder.path)!r} does not exist and "
-            f"record mode {recorder.mode.value!r} does not record: every request will be "
-            "answered 501. Record it first (--record-mode once)\n"
-        )
-    for warning in _ineffective(settings):
-        sys.stderr.write(f"cassette-proxy: warning: {warning}\n")
-    for line in _cassette_notes(settings, recorder):
-        sys.stderr.write(f"cassette-proxy: {line}\n")
+    if on_ready is None:  # said once, by the process the user started (not by each worker)
+        _say([f"warning: {w}" for w in ineffective(settings)], _cassette_notes(settings, recorder))
     stop = asyncio.Event()
     received: list[str] = []
 
     def on_signal(sig: signal.Signals) -> None:
         received.append(sig.name)
+        readiness.drain()  # /_proxy/ready fails from now on, while requests are still served
         stop.set()
 
     # Before listening is announced, so a SIGTERM sent as soon as it is still drains and saves.
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    loop.add_signal_handler(signal.SIGHUP, log.reopen)  # logrotate's postrotate
     # Everything built so far (the cassette above all) lives as long as the process: moved out
     # of the collector's reach, a full collection no longer walks it and pauses every request.
     # Frozen before the socket listens (a client that connects at once would wait for it), and
     # not collected first: that walk costs ~50 ms of start-up to free ~2,000 objects (measured).
     gc.freeze()
     gc.enable()
-    runner, url = await start(app, settings.host, settings.port, settings.shutdown_timeout)
-    sys.stderr.write(
-        f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}"
-        f"{_steered(settings)}\n"
+    runner, url = await start(
+        app, settings.host, settings.port, settings.shutdown_timeout, sock=sock
     )
-    sys.stderr.flush()
+    if on_ready is None:
+        sys.stderr.write(
+            f"cassette-proxy listening on {url} (base_url {url}/v1), {_doing(settings, recorder)}"
+            f"{_steered(settings)}\n"
+        )
+        sys.stderr.flush()
+    readiness.ready()
     log.lifecycle(
         "listening",
         url=url,
@@ -230,14 +286,28 @@ async def serve(settings: Settings) -> None:
         cassette_dir=str(settings.cassette_dir) if settings.cassette_dir else None,
         faults=len(settings.faults),
     )
+    if peers is not None:
+        await peers.start(app[METRICS])
+    if on_ready is not None:
+        on_ready(_doing(settings, recorder))
     try:
         await stop.wait()
+        if settings.drain_delay > 0:  # still serving, with readiness failing
+            log.lifecycle("draining", signal=received[0], seconds=settings.drain_delay)
+            await asyncio.sleep(settings.drain_delay)
     finally:
         log.lifecycle("stopping", signal=received[0] if received else None)
         await runner.cleanup()  # drains in-flight requests, saves the cassette, closes the log
         if recorder is not None and recorder.summary is not None:
-            for line in _closing_notes(recorder.summary):
-                sys.stderr.write(f"cassette-proxy: {line}\n")
+            _say(_closing_notes(recorder.summary))
+        if peers is not None:
+            await peers.close()
+
+
+def _say(*lines: Iterable[str]) -> None:
+    """Lines for the person who started the proxy, on stderr."""
+    for line in itertools.chain(*lines):
+        sys.stderr.write(f"cassette-proxy: {line}\n")
 
 
 class ServerThread:
@@ -288,6 +358,9 @@ class ServerThread:
         warm_up()
         self.app = self._make_app()
         runner, self.url = await start(self.app, self._host, 0)
+        readiness = self.app.get(READINESS)
+        if readiness is not None:
+            readiness.ready()
         self._ready.set()
         try:
             await self._stop.wait()

@@ -10,11 +10,14 @@ is handed to the stream checker, which holds no events.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final
+
+import orjson
 
 from cassette_proxy.contract import StreamChecker
 from cassette_proxy.models.events import StreamRecord
@@ -26,6 +29,7 @@ from cassette_proxy.models.http import (
     UndecodableBody,
     content_coding,
 )
+from cassette_proxy.models.usage import Answered
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.sse import TERMINAL_TYPES, SseDecoder, SseEvent, is_event_stream
 
@@ -48,6 +52,7 @@ class Captured:
     timing: Timing
     stream: StreamRecord | None
     violations: list[Violation] = field(default_factory=list)  # from the stream checker
+    answered: Answered | None = None  # an event stream's final Response (its terminal event)
 
     @property
     def recordable(self) -> str | None:
@@ -107,6 +112,7 @@ class Tee:
         self.last_sequence = -1  # the last event's sequence_number (for an error event after it)
         self.violations: list[Violation] = []
         self._dropped = 0
+        self.answered: Answered | None = None
 
     @property
     def identity(self) -> bool:
@@ -177,6 +183,9 @@ class Tee:
                 self._types[OTHER] += 1
             if kind in TERMINAL_TYPES:
                 self._terminal = True
+                # Already parsed for its type: the final Response, with its usage.
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    self.answered = Answered.of_event(event.json())
             number = event.sequence_number
             if number is not None:
                 self.last_sequence = number
@@ -232,6 +241,7 @@ class Tee:
             timing=Timing(self.ttfb_ms, tuple(zip(self._ends, self._times, strict=True))),
             stream=stream,
             violations=self.violations,
+            answered=self.answered,
         )
 
     def _since(self) -> float:

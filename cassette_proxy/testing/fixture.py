@@ -4,10 +4,11 @@ Loaded by :mod:`cassette_proxy.pytest_plugin` when a test first asks for the ``c
 fixture. Configuration, most specific first: the ``@pytest.mark.cassette_proxy(...)`` marker, the
 ``cassette_proxy_config`` fixture (a dict, any scope), the command line
 (``--cassette-record-mode``, ``--cassette-upstream``), the ini options
-(``cassette_proxy_record_mode``, ``cassette_proxy_upstream``), then the defaults (record mode
-``none``). Nothing else: ``CASSETTE_PROXY_*`` variables, which configure ``serve``, are not read,
-so a shell's exports cannot change a test's outcome; the one exception is the key recordings
-are made with, ``CASSETTE_PROXY_UPSTREAM_API_KEY``.
+(``cassette_proxy_record_mode``, ``cassette_proxy_upstream``), ``[tool.cassette-proxy]`` in the
+project's ``pyproject.toml`` (the keys ``serve --config`` takes; those of a test's proxy are
+used), then the defaults (record mode ``none``). Nothing else: ``CASSETTE_PROXY_*`` variables,
+which configure ``serve``, are not read, so a shell's exports cannot change a test's outcome;
+the one exception is the key recordings are made with, ``CASSETTE_PROXY_UPSTREAM_API_KEY``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from aiohttp import web
 from pydantic import ValidationError
 
+from cassette_proxy import config_file
 from cassette_proxy.errors import CassetteLocked, StartupError
 from cassette_proxy.matching.hints import PytestHints
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
@@ -52,6 +54,7 @@ from cassette_proxy.testing.names import (
     BY_DEFAULT,
     BY_INI,
     BY_MARKER,
+    BY_PROJECT,
     HOOK_OPTIONS,
     INI_MATCH_IGNORE,
     INI_RECORD_MODE,
@@ -64,6 +67,9 @@ from cassette_proxy.testing.names import (
 
 # What the marker and cassette_proxy_config take: the settings' and Python's.
 OPTIONS: Final = TEST_OPTIONS | set(HOOK_OPTIONS)
+# What a test takes from [tool.cassette-proxy]: a test's own options but its cassette (one per
+# test); the table's other keys configure `serve` (port, log file, workers...), not a test.
+PROJECT_OPTIONS: Final = TEST_OPTIONS - {"cassette"}
 # Errors of the proxy's own that mean the test did not see what it thinks it saw.
 FAILING_CODES: Final = frozenset(
     {"cassette_miss", "cassette_chain_broken", "contract_violation", "upstream_unreachable",
@@ -204,6 +210,7 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
     options: dict[str, Any] = {"validation": ValidationMode.STRICT.value}
     set_by = {"record_mode": BY_DEFAULT, "upstream": BY_DEFAULT}
     layers: list[tuple[str, Mapping[str, Any]]] = [
+        (BY_PROJECT, project_options(request.config)),
         (BY_INI, _ini_options(request.config)),
         (BY_COMMAND_LINE, _command_line_options(request.config)),
         (BY_CONFIG, config),
@@ -233,6 +240,29 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
             pytrace=False,
         )
     return Resolved(options, set_by["record_mode"], set_by["upstream"], filters)
+
+
+_PROJECT: Final = pytest.StashKey[dict[str, Any]]()
+
+
+def project_options(config: pytest.Config) -> dict[str, Any]:
+    """The test options in ``[tool.cassette-proxy]`` of the project's ``pyproject.toml`` (read
+    once a run); a key that is no option of ``serve`` fails the test in one line."""
+    found = config.stash.get(_PROJECT, None)
+    if found is None:
+        path = config.rootpath / config_file.PYPROJECT
+        failure: str | None = None
+        try:
+            table = config_file.read_table(path) if path.is_file() else {}
+            values = config_file.options(table, Settings.model_fields, path)
+        except config_file.ConfigFileError as error:
+            failure = str(error)
+        if failure is not None:  # failed outside the except block: one message, no cause
+            pytest.fail(failure, pytrace=False)
+        found = config.stash[_PROJECT] = {
+            name: value for name, value in values.items() if name in PROJECT_OPTIONS
+        }
+    return found
 
 
 def _ini_options(config: pytest.Config) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shlex
 import zlib
 from collections.abc import Iterable
@@ -21,6 +22,46 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 class NoCassettes(ValueError):
     """A folder given on the command line holds no cassette."""
+
+
+# Logs under a folder: .jsonl and .jsonl.gz, and what logrotate makes of them (.jsonl.1,
+# .jsonl.2.gz, and with dateext the date before the suffix).
+LOG_NAME: Final = re.compile(r".+\.jsonl(\.\d+)?(\.gz)?")
+
+
+class NoLogs(ValueError):
+    """A folder given to ``audit`` holds no log."""
+
+
+def log_paths(paths: Iterable[str]) -> list[str]:
+    """Each log given, in order; a folder is replaced by the logs under it (recursively,
+    hidden folders skipped), sorted; ``-`` (stdin) stays. A file named on the command line is
+    taken whatever its name."""
+    found: list[str] = []
+    for given in paths:
+        path = Path(given)
+        if given == "-" or not path.is_dir():
+            found.append(given)
+            continue
+        under = sorted(
+            str(Path(root, name))
+            for root, folders, files in _walk_folders(path)
+            for name in files
+            if not name.startswith(".") and LOG_NAME.fullmatch(name)
+        )
+        if not under:
+            raise NoLogs(
+                f"no log under {given!r}: looked for .jsonl and .jsonl.gz files (and rotated "
+                "ones, .jsonl.1, .jsonl.2.gz), skipping hidden folders"
+            )
+        found.extend(under)
+    return found
+
+
+def _walk_folders(folder: Path) -> Iterable[tuple[str, list[str], list[str]]]:
+    for root, folders, files in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        yield root, folders, files
 
 
 def cassette_paths(paths: Iterable[Path]) -> list[Path]:

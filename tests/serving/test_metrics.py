@@ -137,6 +137,14 @@ class _Reference:
             ["kind"],
             registry=r,
         )
+        self.tokens = Counter(
+            "cassette_proxy_tokens",
+            "Tokens by model (its folder cut off), type (input, cached, output, reasoning: input"
+            " includes cached, output includes reasoning) and source (upstream or cassette);"
+            " each response counted once.",
+            ["model", "type", "source"],
+            registry=r,
+        )
 
     def observe(self, exchange: Exchange, status: int, duration_ms: float) -> None:
         route = exchange.route.name
@@ -159,6 +167,11 @@ class _Reference:
             self.recorded.inc()
         if code in UPSTREAM_ERRORS:
             self.upstream_errors.labels(UPSTREAM_ERRORS[code]).inc()
+        if exchange.tokens is not None:
+            model = exchange.answered.model if exchange.answered else None
+            for kind, count in exchange.tokens.by_type().items():
+                if count:
+                    self.tokens.labels(model or "(unknown)", kind, exchange.source).inc(count)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -428,20 +428,30 @@ async def test_a_busy_port_is_one_line_with_a_way_out() -> None:
     assert "--port 0 for a free one" in line
 
 
-async def test_replaying_a_cassette_that_does_not_exist_warns_once_and_creates_nothing(
+async def test_replaying_a_cassette_that_does_not_exist_stops_start_up_in_one_line(
     upstream_url: str, tmp_path: Path
 ) -> None:
+    """It used to warn and then answer health checks with 200 while every request got a 501."""
     missing = tmp_path / "not-yet" / "never-recorded.yaml"
     args = ("--upstream", upstream_url, "--cassette", str(missing), "--record-mode", "none")
-    async with running(*args) as proxy:
-        status, _, _ = await proxy.cancel(vectors.V1_ID)
-        assert status == 501
-        await _stop(proxy)
-        assert proxy.process.stderr is not None
-        stderr = (await proxy.process.stderr.read()).decode()
-    assert stderr.count("does not exist and record mode 'none' does not record") == 1
-    assert str(missing) in stderr
+    code, stdout, stderr = await refused_start(*args)
+    assert code == 1
+    [line] = stderr.decode().strip().splitlines()
+    assert line.startswith(f"Error: cassette {str(missing)!r} does not exist"), line
+    assert "record mode 'none' does not record" in line
+    assert "--record-mode once" in line
+    assert stdout == b""  # not even a log line
     assert files_in(tmp_path) == []  # not even the cassette's folder
+
+
+async def test_a_missing_cassette_names_the_nearest_one_in_its_folder(tmp_path: Path) -> None:
+    (tmp_path / "typo.yaml").write_text("interactions: []\nversion: 1\n")
+    code, _, stderr = await refused_start(
+        "--cassette", str(tmp_path / "tyop.yaml"), "--record-mode", "none"
+    )
+    assert code == 1
+    [line] = stderr.decode().strip().splitlines()
+    assert f"did you mean {str(tmp_path / 'typo.yaml')!r}" in line
 
 
 async def test_a_body_that_turns_malformed_mid_stream_is_logged_not_called_a_bug(

@@ -9,9 +9,19 @@ import orjson
 
 from cassette_proxy.tools.audit.report import Report
 from cassette_proxy.tools.audit.tables import Finding, LatencyRow
+from cassette_proxy.tools.audit.tokens import TokenCount
 
 
 def render_json(report: Report) -> str:
+    return orjson.dumps(_document(report), option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _tokens(count: TokenCount) -> dict[str, int]:
+    return {"input": count.input, "cached": count.cached, "output": count.output,
+            "reasoning": count.reasoning, "responses": count.responses}  # fmt: skip
+
+
+def _document(report: Report) -> dict[str, Any]:
     summary, tables = report.summary, report.tables
     streams = tables.streams
     document = {
@@ -89,8 +99,15 @@ def render_json(report: Report) -> str:
             {"threshold": v.gate.text, "value": v.value, "limit": v.gate.limit, "failed": v.failed}
             for v in report.verdicts
         ],
+        "tokens": [
+            {"model": row.model, "route": row.route, **_tokens(row.count), "cost": row.cost}
+            for row in tables.tokens
+        ],
+        "currency": report.prices.currency if report.prices else None,
     }
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if report.instances:
+        document["instances"] = {name: _document(part) for name, part in report.instances}
+    return document
 
 
 def _latency(rows: list[LatencyRow]) -> dict[str, dict[str, float]]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from cassette_proxy import __version__
 from cassette_proxy.tools.audit import svg
-from cassette_proxy.tools.audit.report import Report
+from cassette_proxy.tools.audit.report import Report, instance_table, token_table
 from cassette_proxy.tools.audit.summary import Summary
 from cassette_proxy.tools.audit.svg import esc, number
 from cassette_proxy.tools.audit.tables import (
@@ -69,6 +69,8 @@ def render_html(report: Report) -> str:
         _traffic(tables),
         _errors(summary, tables),
         _latency(tables),
+        _tokens(report),
+        _instances(report),
         _slowest(tables),
         _streams(tables),
         _findings(tables),
@@ -83,6 +85,27 @@ def render_html(report: Report) -> str:
         + "".join(part for part in parts if part)
         + f"<footer>cassette-proxy {esc(__version__)} audit</footer></main></body></html>\n"
     )
+
+
+def _tokens(report: Report) -> str:
+    if not report.tables.tokens:
+        return ""
+    headers, rows, unpriced = token_table(report)
+    note = _note(f"No price in the price table for: {', '.join(unpriced)}.") if unpriced else ""
+    return _section(
+        "tokens",
+        "Tokens by model and route",
+        _note("Each response counted once; input includes cached, output includes reasoning."),
+        _table(headers, rows, lambda i: i >= 2),
+        note,
+    )
+
+
+def _instances(report: Report) -> str:
+    if not report.instances:
+        return ""
+    headers, rows = instance_table(report)
+    return _section("instances", "By instance", _table(headers, rows, lambda i: i >= 1))
 
 
 def _section(anchor: str, title: str, *content: str) -> str:

@@ -119,8 +119,9 @@ def summarise(
     filters: Filters | None = None,
     slowest: int = 10,
     progress: Progress | None = None,
+    by_instance: bool = False,
 ) -> Summary:
-    summary = Summary(filters=filters or Filters(), slowest_kept=slowest)
+    summary = Summary(filters=filters or Filters(), slowest_kept=slowest, by_instance=by_instance)
     progress = progress or Progress(enabled=False)
     for source in sources:
         summary.files.append(source)

@@ -23,10 +23,12 @@ import orjson
 from cassette_proxy.pointers import general_pointer
 from cassette_proxy.tools.audit.filters import Filters
 from cassette_proxy.tools.audit.histogram import Histogram
+from cassette_proxy.tools.audit.tokens import UNKNOWN, TokenCount, checked_tokens
 
 DRIFT_KINDS: Final = frozenset({"unknown_field", "unknown_enum", "unknown_type"})
 MAX_GROUPS: Final = 5_000  # distinct finding shapes kept; more are pooled under OTHER
 MAX_NAMES: Final = 1_000  # distinct routes, error codes, event types, reasons kept
+MAX_INSTANCES: Final = 100  # instances broken down (--by-instance); more are pooled as OTHER
 CORRUPT_SHOWN: Final = 20
 OTHER: Final = "(other)"
 _MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -168,6 +170,10 @@ class Summary:
     corrupt_count: int = 0
     first: str = ""
     last: str = ""
+    # (model, route) -> tokens the exchanges accounted for (each response once, as logged)
+    tokens: dict[tuple[str, str], TokenCount] = field(default_factory=dict)
+    by_instance: bool = False  # keep a summary per instance too (--by-instance)
+    instances: dict[str, Summary] = field(default_factory=dict)
     filtering: bool = field(init=False, default=False)
     _keys: dict[tuple[Any, ...], FindingKey] = field(default_factory=dict)
     _validated: dict[tuple[int, str], tuple[Any, list[FindingKey]]] = field(default_factory=dict)
@@ -218,6 +224,15 @@ class Summary:
         if type(verdict) is not str:
             verdict = str(verdict)
         findings = self._findings(event.get("validation"), route)
+        tokens = event.get("tokens")
+        if tokens is not None and (tokens := checked_tokens(tokens)) is None:
+            raise BadEvent(_wrong("tokens", event.get("tokens"), "an object of token counts"))
+        model = event.get("model")
+        if model is not None and type(model) is not str:
+            raise BadEvent(_wrong("model", model, "a string"))
+        instance = event.get("instance")
+        if instance is not None and type(instance) is not str:
+            raise BadEvent(_wrong("instance", instance, "a string"))
         stream = event.get("stream")
         if stream is not None:
             _check_stream(stream)
@@ -276,6 +291,10 @@ class Summary:
         not_recorded = event.get("not_recorded")
         if stream is not None or truncated or not_recorded is not None:
             self._capture(stream, truncated, not_recorded)
+        if tokens is not None:
+            self._tokens(model or UNKNOWN, route, tokens)
+        if self.by_instance:
+            self._instance(instance or UNKNOWN).add(event)
         slowest = self.slowest
         if len(slowest) < self.slowest_kept or (slowest and duration > slowest[0].duration_ms):
             self._slow(
@@ -284,6 +303,28 @@ class Summary:
                     upstream, error,
                 )
             )  # fmt: skip
+
+    def _tokens(self, model: str, route: str, tokens: dict[str, int]) -> None:
+        key = (model, route)
+        count = self.tokens.get(key)
+        if count is None:
+            if len(self.tokens) >= MAX_NAMES:
+                key = (OTHER, route)
+            count = self.tokens.setdefault(key, TokenCount())
+        count.add(tokens)
+
+    def _instance(self, name: str) -> Summary:
+        """The summary of one instance's exchanges (the filters and limits of this one)."""
+        summary = self.instances.get(name)
+        if summary is None:
+            if len(self.instances) >= MAX_INSTANCES:
+                name = OTHER
+            summary = self.instances.get(name)
+            if summary is None:
+                summary = self.instances[name] = Summary(
+                    filters=self.filters, slowest_kept=self.slowest_kept
+                )
+        return summary
 
     def _slow(self, slow: SlowExchange) -> None:
         if len(self.slowest) < self.slowest_kept:

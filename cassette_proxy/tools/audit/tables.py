@@ -19,6 +19,7 @@ from cassette_proxy.tools.audit.summary import (
     SlowExchange,
     Summary,
 )
+from cassette_proxy.tools.audit.tokens import Prices, TokenCount
 
 ALL: Final = "(all)"
 # Said in place of the streams' time to headers when it would repeat the latency table's.
@@ -104,6 +105,14 @@ class StreamTable:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRow:
+    model: str
+    route: str
+    count: TokenCount
+    cost: float | None  # by the price table; None without one, or without a price for the model
+
+
+@dataclass(frozen=True, slots=True)
 class Tables:
     statuses: list[int]  # the columns of the route x status table
     route_status: list[tuple[str, dict[int, int], int]]  # route, count per status, total
@@ -120,9 +129,10 @@ class Tables:
     warnings_by_kind: list[tuple[str, int]]
     streams: StreamTable | None
     not_recorded: list[tuple[str, int]]
+    tokens: list[TokenRow]  # by model, then route, most tokens first
 
     @classmethod
-    def of(cls, summary: Summary) -> Tables:
+    def of(cls, summary: Summary, prices: Prices | None = None) -> Tables:
         per_route: dict[str, Counter[int]] = {}
         by_status: Counter[int] = Counter()
         by_source: Counter[str] = Counter()
@@ -165,6 +175,13 @@ class Tables:
             warnings_by_kind=_most_common(warnings_by_kind),
             streams=_streams(summary),
             not_recorded=_most_common(summary.not_recorded),
+            tokens=sorted(
+                (
+                    TokenRow(model, route, count, prices.cost(model, count) if prices else None)
+                    for (model, route), count in summary.tokens.items()
+                ),
+                key=lambda row: (-(row.count.input + row.count.output), row.model, row.route),
+            ),
         )
 
     @property

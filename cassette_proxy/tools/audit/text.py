@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from cassette_proxy.tools.audit.report import Report
+from cassette_proxy.tools.audit.report import Report, instance_table, token_table
 from cassette_proxy.tools.audit.summary import Summary
 from cassette_proxy.tools.audit.tables import (
     LATENCIES,
@@ -27,12 +27,55 @@ def render_text(report: Report) -> str:
     _errors(out.append, summary, tables)
     _over_time(out.append, summary)
     _latency(out.append, tables)
+    _tokens(out.append, report)
     _slowest(out.append, tables)
     _streams(out.append, tables)
     _findings(out.append, tables)
     _capture(out.append, summary, tables)
     _corrupt(out.append, summary)
+    _instances(out.append, report)
     return "\n".join(out) + "\n"
+
+
+def _columns(add: Add, headers: list[str], rows: list[list[object]], text: int = 2) -> None:
+    """A table: the first ``text`` columns left-aligned, the others right-aligned figures."""
+    cells = [headers, *([f"{v:,}" if isinstance(v, int) else str(v) for v in row] for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        add(
+            "  "
+            + "  ".join(
+                value.ljust(widths[i]) if i < text else value.rjust(widths[i])
+                for i, value in enumerate(row)
+            ).rstrip()
+        )
+
+
+def _tokens(add: Add, report: Report) -> None:
+    if not report.tables.tokens:
+        return
+    headers, rows, unpriced = token_table(report)
+    add("\nTokens by model and route (each response counted once; input includes cached, "
+        "output includes reasoning):")  # fmt: skip
+    _columns(add, headers, rows)
+    if unpriced:
+        add(f"  no price in the price table for: {', '.join(unpriced)}")
+
+
+def _instances(add: Add, report: Report) -> None:
+    """--by-instance: a row per instance, then each instance's own tables."""
+    if not report.instances:
+        return
+    add("\nBy instance:")
+    headers, rows = instance_table(report)
+    _columns(add, headers, rows, text=1)
+    for name, part in report.instances:
+        add(f"\n=== instance {name} ===")
+        _overview(add, part.summary)
+        _traffic(add, part.tables)
+        _errors(add, part.summary, part.tables)
+        _latency(add, part.tables)
+        _tokens(add, part)
 
 
 Add = Callable[[str], None]

@@ -1,0 +1,104 @@
+"""Options from a TOML file: ``serve --config FILE``, and ``[tool.cassette-proxy]`` in a project's
+``pyproject.toml`` (which the pytest plugin reads too).
+
+Keys are the long option names (``record-mode = "none"``, ``log-file = "proxy.jsonl"``; the
+field names with underscores are taken too), values are TOML's own types (``port = 8080``,
+``allow-playback-repeats = true``, ``match-on = ["method", "path"]`` or ``"method,path"``). The
+file only supplies values: :class:`cassette_proxy.settings.Settings` validates them as it does
+flags and variables, which win over the file. A file named ``pyproject.toml`` is read from its
+``[tool.cassette-proxy]`` table, any other file from its top level.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+from cassette_proxy.errors import StartupError
+
+TABLE: Final = "cassette-proxy"  # [tool.cassette-proxy] in pyproject.toml
+PYPROJECT: Final = "pyproject.toml"
+# Credentials, read from the environment only, never from a file that may be committed or shared.
+CREDENTIALS: Final = frozenset({"upstream_api_key", "admin_token"})
+NEVER_IN_A_FILE: Final = CREDENTIALS | {"config"}
+
+
+class ConfigFileError(StartupError):
+    """The options file cannot be read (exit 1), or names an option that does not exist
+    (``usage``: exit 2, like a bad flag)."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def option_name(field: str) -> str:
+    """``record_mode`` as a file and the command line spell it: ``record-mode``."""
+    return field.replace("_", "-")
+
+
+def where(path: Path) -> str:
+    """The file (and table) a value came from, as messages name it."""
+    return f"[tool.{TABLE}] of {path}" if path.name == PYPROJECT else str(path)
+
+
+def read_table(path: Path) -> dict[str, Any]:
+    """The raw table of options in ``path`` (``{}`` for a ``pyproject.toml`` without one)."""
+    try:
+        with path.open("rb") as file:
+            document = tomllib.load(file)
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot read the options file {str(path)!r} (--config): {exc.strerror or exc}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{str(path)!r} is not valid TOML (--config): {exc}") from exc
+    if path.name != PYPROJECT:
+        return document
+    tool = document.get("tool", {})
+    table = tool.get(TABLE, {}) if isinstance(tool, dict) else {}
+    if not isinstance(table, dict):
+        raise ConfigFileError(f"{where(path)} is not a table", usage=True)
+    return table
+
+
+def options(table: Mapping[str, Any], known: Iterable[str], path: Path) -> dict[str, Any]:
+    """``table``'s values by field name; a key that names no option (or one a file may not
+    set) is refused, naming it and the options that exist."""
+    fields = set(known) - NEVER_IN_A_FILE
+    found: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in table.items():
+        field = str(key).replace("-", "_")
+        if field in NEVER_IN_A_FILE:
+            raise ConfigFileError(
+                f"{key!r} in {where(path)} is not taken from a file: "
+                + (
+                    "a credential is read from the environment only "
+                    f"(CASSETTE_PROXY_{field.upper()}), so it never lands in a file that may be "
+                    "committed or shared"
+                    if field in CREDENTIALS
+                    else "a file cannot name another options file"
+                ),
+                usage=True,
+            )
+        if field not in fields:
+            names = ", ".join(sorted(option_name(name) for name in fields))
+            raise ConfigFileError(
+                f"unknown option {key!r} in {where(path)}; keys are the long option names: {names}",
+                usage=True,
+            )
+        if field in found:
+            raise ConfigFileError(
+                f"{where(path)} sets {option_name(field)} twice ({spelled[field]!r} and {key!r})",
+                usage=True,
+            )
+        found[field], spelled[field] = value, str(key)
+    return found
+
+
+def load(path: Path, known: Iterable[str]) -> dict[str, Any]:
+    """The options ``path`` sets, by field name."""
+    return options(read_table(path), known, path)

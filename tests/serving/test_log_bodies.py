@@ -1,0 +1,104 @@
+"""What of the bodies reaches the log: --log-bodies full|head|none, and nothing for a request sent
+with ``x-data-logging-enabled: false`` whatever the setting, while recording is unaffected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from cassette_proxy.serving.log import HEAD_LIMIT
+from cassette_proxy.store.persist import load_cassette
+from tests import vectors
+from tests.client import OPENAI_HEADERS, cancel, post
+from tests.conftest import StartProxy
+
+PROMPT = "my diary entry: the spare key is under the blue flowerpot"
+CREATE = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": PROMPT * 20})
+WITHHOLD = {**OPENAI_HEADERS, "x-data-logging-enabled": "false"}
+
+
+async def test_bodies_are_logged_whole_by_default(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    await cancel(proxy, vectors.V1_ID)
+    [line] = proxy.exchanges()
+    assert line["bodies"] == "full"
+    assert line["response"]["body"]["id"] == vectors.V1_ID
+
+
+async def test_head_shows_the_first_bytes_of_each_body(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(log_bodies="head")
+    await post(proxy, "/v1/responses/whatever", data=CREATE)  # pass-through: echoed
+    await cancel(proxy, vectors.V1_ID)
+    echo, cancelled = proxy.exchanges()
+    assert echo["bodies"] == cancelled["bodies"] == "head"
+    body = echo["request"]["body"]
+    assert (body["truncated"], body["size"]) == (True, len(CREATE))
+    # At most the first 512 bytes, cut between words (a cut never keeps part of a token).
+    assert CREATE.decode().startswith(body["head"])
+    assert HEAD_LIMIT - 64 < len(body["head"]) <= HEAD_LIMIT
+    shown = cancelled["response"]["body"]
+    assert (shown["truncated"], shown["size"]) == (True, len(vectors.V1_BODY))
+    assert HEAD_LIMIT - 64 < len(shown["head"]) <= HEAD_LIMIT
+    assert echo["response"]["body"] == {"object": "echo", "method": "POST",
+                                        "path": "/v1/responses/whatever"}  # fmt: skip  # short
+
+
+async def test_none_logs_sizes_only(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(log_bodies="none")
+    await post(proxy, "/v1/responses/whatever", data=CREATE)
+    [line] = proxy.exchanges()
+    assert line["bodies"] == "none"
+    assert (line["request"]["body"], line["request"]["size"]) == (None, len(CREATE))
+    assert line["response"]["body"] is None
+    assert line["response"]["size"] > 0
+    assert "flowerpot" not in proxy.log_path.read_text()
+
+
+@pytest.mark.parametrize("value", ["false", "False", " 0 "])
+async def test_a_request_that_asks_not_to_be_logged_is_logged_without_bodies_but_recorded(
+    start_proxy: StartProxy, tmp_path: Path, value: str
+) -> None:
+    cassette = tmp_path / "withheld.yaml"
+    proxy = await start_proxy(cassette=cassette, record_mode="once")  # --log-bodies full
+    headers = {**WITHHOLD, "x-data-logging-enabled": value}
+    answer = await post(proxy, "/v1/responses/whatever", data=CREATE, headers=headers)
+    assert answer.status == 200
+    [line] = proxy.exchanges()
+    assert line["bodies"] == "withheld"
+    assert line["request"]["body"] is None
+    assert line["response"]["body"] is None
+    assert line["request"]["size"] == len(CREATE)
+    assert "flowerpot" not in proxy.log_path.read_text()
+    await proxy.stop()
+    [recorded] = load_cassette(cassette) or []  # recording is the user's choice: unaffected
+    assert PROMPT.encode() in recorded.request.body
+
+
+async def test_a_withheld_miss_does_not_log_the_body_its_message_quotes(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """A miss's 501 explains itself with the closest recording, body included (vcrpy's
+    matcher message): the answer quotes the prompt, the log line must not."""
+    cassette = tmp_path / "near.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    await post(recording, "/v1/responses/whatever", data=CREATE)
+    await recording.stop()
+    replaying = await start_proxy(cassette=cassette, record_mode="none")
+    other = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": PROMPT + "!"})
+    answer = await post(replaying, "/v1/responses/whatever", data=other, headers=WITHHOLD)
+    assert answer.status == 501
+    assert "flowerpot" in answer.error()["message"]  # the client is told everything
+    [line] = replaying.exchanges()
+    assert (line["error"], line["bodies"]) == ("cassette_miss", "withheld")
+    assert "flowerpot" not in replaying.log_path.read_text()
+
+
+async def test_every_line_names_the_instance(start_proxy: StartProxy, tmp_path: Path) -> None:
+    proxy = await start_proxy(instance="sidecar-b", cassette=tmp_path / "c.yaml")
+    await cancel(proxy, vectors.V1_ID)
+    await proxy.stop()
+    lines = proxy.log_lines()
+    assert {line["event"] for line in lines} >= {"cassette_opened", "exchange", "cassette_closed"}
+    assert {line["instance"] for line in lines} == {"sidecar-b"}
