@@ -96,14 +96,34 @@ def timing_dict(timing: Timing) -> dict[str, Any]:
     return {"headers_ms": timing.headers_ms, "frames": [list(frame) for frame in timing.frames]}
 
 
+# The longest wait a recorded timing may ask for: a day. A larger one, a NaN, an infinity or a
+# negative one was not measured by a proxy (a hand or a tool wrote it).
+_LONGEST_MS: Final = 86_400_000.0
+
+
+def _ms(value: Any) -> float:
+    if type(value) not in {int, float}:
+        raise TypeError(f"{value!r} is not a number")
+    ms = float(value)
+    if not 0.0 <= ms <= _LONGEST_MS:  # False for a NaN, too
+        raise ValueError(f"{value!r} is not a time from 0 to a day in ms")
+    return ms
+
+
 def timing_of(stored: Any) -> Timing | None:
     """The timing stored beside a recording, or None (a cassette vcrpy wrote, or a bad one:
-    timing is a nicety, so a malformed one replays without it rather than refusing the file)."""
+    timing is a nicety, so a malformed one replays without it rather than refusing the file).
+    Malformed: not numbers, or a time that is not from 0 to a day (a NaN, an infinity, a negative
+    one: each would stop a timed replay with an error, or hold it without end)."""
     if not isinstance(stored, dict):
         return None
     try:
-        frames = tuple((int(end), float(at)) for end, at in stored.get("frames") or ())
-        return Timing(float(stored["headers_ms"]), frames)
+        frames = []
+        for end, at in stored.get("frames") or ():
+            if type(end) is not int or end < 0:
+                return None
+            frames.append((end, _ms(at)))
+        return Timing(_ms(stored["headers_ms"]), tuple(frames))
     except (KeyError, TypeError, ValueError):
         return None
 
