@@ -369,6 +369,20 @@ def _checked(interactions: list[Interaction]) -> list[Interaction]:
     return interactions
 
 
+def storable_problem(interaction: Interaction) -> str | None:
+    """What would make the cassette reader refuse ``interaction`` once it is written (a line
+    break in a header or the reason phrase, a header name HTTP cannot carry, a status that is
+    no number from 100 to 999), or stop it from being replayed; None if nothing would. Asked of
+    what comes from elsewhere than a cassette (a journal), so that folding it in can never write
+    a cassette the next read refuses."""
+    try:
+        vcrpy_format.check_request(interaction.request)
+        vcrpy_format.read_response(_response_dict(interaction))
+    except vcrpy_format.UnusableInteraction as exc:
+        return f"{exc.pointer}: {exc.problem}"
+    return replay_problem(interaction)
+
+
 def replay_problem(interaction: Interaction) -> str | None:
     """What would stop ``interaction`` from being matched and replayed, or None. vcrpy's loader
     takes any types, and a wrong one would otherwise fail on the request path, as a 500."""
