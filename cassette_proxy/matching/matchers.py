@@ -20,6 +20,7 @@ from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
+from cassette_proxy.json_cost import too_dense
 from cassette_proxy.kept import dumps_kept
 
 Key = tuple[Hashable, ...]
@@ -49,9 +50,11 @@ def body_bytes(request: VcrRequest) -> bytes:
 
 
 def _canonical_body(request: VcrRequest) -> Hashable:
-    """The body as canonical JSON when it is JSON, else its bytes (empty and absent are equal)."""
+    """The body as canonical JSON when it is JSON, else its bytes (empty and absent are equal).
+    JSON too dense to parse affordably (:func:`~cassette_proxy.json_cost.too_dense`) is matched
+    by its bytes."""
     body = body_bytes(request)
-    if body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit():
+    if (body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit()) and not too_dense(body):
         try:
             return ("json", dumps_kept(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
         except orjson.JSONDecodeError:
