@@ -11,6 +11,9 @@ place::
     ├── HTTPRefusal            4xx  aiohttp itself refused the request (unroutable target)
     ├── ProxyRouteNotFound         404  a /_proxy/ path that is not one of the proxy's own
     ├── BodyTooLarge               413  request body over --max-body-size
+    ├── BodyTooSlow                408  request body slower than --body-timeout/--body-min-rate
+    ├── ProxyOverloaded            503  over --max-connections (retryable; the server's refusal,
+    │                                   or a slow body's connection given to a new one)
     ├── ClientDisconnected         400  the client went away before its body was read
     ├── ShutdownCut                503  still running at --shutdown-timeout (logged; no answer)
     ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
@@ -47,6 +50,7 @@ class ProxyError(Exception):
     error_type: str = "proxy_error"
     code: str | None = None
     retryable: bool = False
+    closes: bool = False  # the answer ends the connection (a body was left unread)
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -125,6 +129,28 @@ class BodyTooLarge(ProxyError):
     status = 413
     error_type = "invalid_request_error"
     code = "request_too_large"
+
+
+class BodyTooSlow(ProxyError):
+    """The request body did not arrive within --body-timeout, extended by a second for each
+    --body-min-rate bytes received (nginx's client_body_timeout, Apache's MinRate)."""
+
+    status = 408
+    error_type = "invalid_request_error"
+    code = "request_timeout"
+    retryable = True
+    closes = True
+
+
+class ProxyOverloaded(ProxyError):
+    """Every connection the proxy may hold (--max-connections) is taken: a new one is refused,
+    or takes the place of one whose body arrives slower than --body-min-rate."""
+
+    status = 503
+    error_type = "proxy_error"
+    code = "proxy_overloaded"
+    retryable = True
+    closes = True
 
 
 class ClientDisconnected(ProxyError):
