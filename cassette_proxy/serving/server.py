@@ -12,8 +12,11 @@ aiohttp's parser rejects.
   up is answered (a 503 ``proxy_overloaded`` in the OpenAI envelope, ``x-should-retry: true``;
   its request may be unread in the kernel's buffer, so it is never closed silently) and logged
   as ``connection_evicted``. If none may be given up, the new connection gets the same 503 and
-  a ``connection_refused`` line. A connection that got its answer is closed once the client
-  closes or sends more, or after a second, so refusals in a burst do not hold sockets.
+  a ``connection_refused`` line. A connection answered before its request was read whole
+  lingers as nginx's does (what the client still sends is dropped until it closes, is quiet for
+  :data:`LINGER_QUIET`, or :data:`LINGER_MOST` has passed), so a client still sending reads its
+  answer rather than a reset; past :data:`REFUSING_MAX` such connections (a burst, each holding
+  a file descriptor) one is closed at once, after what it sent so far is read.
 
 aiohttp keeps the per-connection state these need in private attributes (``_messages``,
 ``_request_in_progress``, the server's ``_connections``); they are read here, in this one
@@ -228,9 +231,9 @@ class ConnectionHandler(RequestHandler):
         self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         """aiohttp's, and then, for an answer given while the body was still coming (too
-        large, too slow, given up for a new client), the end of the connection as a refusal's:
-        what comes next is dropped, and it closes when the client does, or just after it sends
-        more, or in a second (aiohttp would read on for 10 s, holding the connection)."""
+        large, too slow, given up for a new client), the end of the connection as a refusal's
+        (:meth:`refuse`): aiohttp would read on for 10 s whatever the client sends, and count
+        the connection as one of the cap's meanwhile."""
         sent = await super().finish_response(request, resp, start_time)
         self._answered += 1
         if not resp.keep_alive and not request.content.is_eof() and self.transport is not None:
