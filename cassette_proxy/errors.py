@@ -19,6 +19,9 @@ place::
     ├── FaultCut                        a fault rule cut an event stream (logged; no answer)
     ├── FaultReset                 444  a fault rule reset the connection (logged; no answer)
     ├── BodyTooLarge               413  request body over --max-body-size
+    ├── BodyTooSlow                408  request body slower than --body-timeout/--body-min-rate
+    ├── ProxyOverloaded            503  over --max-connections (retryable; the server's refusal,
+    │                                   or a slow body's connection given to a new one)
     ├── ClientDisconnected         400  the client went away before its body was read
     ├── ShutdownCut                503  still running at --shutdown-timeout (logged; no answer)
     ├── CassetteMiss               501  no recorded interaction, and the record mode cannot record
@@ -62,6 +65,7 @@ class ProxyError(Exception):
     # After the headers, an event stream ends with this error as an ``error`` event; False: the
     # connection is cut instead.
     error_event: bool = True
+    closes: bool = False  # the answer ends the connection (a body was left unread)
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -140,6 +144,28 @@ class BodyTooLarge(ProxyError):
     status = 413
     error_type = "invalid_request_error"
     code = "request_too_large"
+
+
+class BodyTooSlow(ProxyError):
+    """The request body did not arrive within --body-timeout, extended by a second for each
+    --body-min-rate bytes received (nginx's client_body_timeout, Apache's MinRate)."""
+
+    status = 408
+    error_type = "invalid_request_error"
+    code = "request_timeout"
+    retryable = True
+    closes = True
+
+
+class ProxyOverloaded(ProxyError):
+    """Every connection the proxy may hold (--max-connections) is taken: a new one is refused,
+    or takes the place of one whose body arrives slower than --body-min-rate."""
+
+    status = 503
+    error_type = "proxy_error"
+    code = "proxy_overloaded"
+    retryable = True
+    closes = True
 
 
 class ClientDisconnected(ProxyError):

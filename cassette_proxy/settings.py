@@ -249,6 +249,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds an idle keep-alive connection stays open (nginx's keepalive_timeout).",
     )
+    body_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds a request body has, from its headers, before 408; each"
+        " --body-min-rate bytes received adds a second (nginx's client_body_timeout, Apache's"
+        " MinRate).",
+    )
+    body_min_rate: int = Field(
+        default=500,
+        gt=0,
+        description="Bytes a second a request body must keep to after --body-timeout; under"
+        " --max-connections, a body slower than this gives its connection to a new client.",
+    )
     max_connections: int = Field(
         default=1000,
         gt=0,

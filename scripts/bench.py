@@ -1,6 +1,7 @@
 """The benchmark: cassette-proxy beside its references, in one run, as ratios.
 
     ./scripts/bench [--duration SECONDS] [--repeat N] [--quick] [--streams-only] [--workers-only]
+                    [--redaction-only] [--steering-only [--before TREE]]
 
 Every server is started here on 127.0.0.1 and stopped before the script ends; every load loop
 is bounded (wrk runs for --duration seconds; the client loops make a fixed number of calls).
@@ -317,7 +318,12 @@ def redaction_cost(number: int = 2_000) -> dict[str, float]:
          "tools": [{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]}
     ).encode()  # fmt: skip
     prose = "The quick brown fox jumps over the lazy dog; tokens: 12, cached: 3. " * 1000
-    bodies = {"response": BODY, "request": request, "64 KiB text": prose.encode()[: 64 * 1024]}
+    bodies = {
+        "response": BODY,
+        "request": request,
+        "64 KiB text": prose.encode()[: 64 * 1024],
+        **tool_call_bodies(),
+    }
     scanned(b"warm up: the rules compile on first use")
     out: dict[str, float] = {}
     for name, body in bodies.items():
@@ -327,6 +333,44 @@ def redaction_cost(number: int = 2_000) -> dict[str, float]:
             seconds = min(timeit.repeat(call, timer=time.process_time, number=number, repeat=5))
             out[f"{name} ({len(body):,} B) {label}"] = round(seconds / number * 1e6, 2)
     return out
+
+
+def tool_call_bodies(deltas: int = 200) -> dict[str, bytes]:
+    """Bodies where secrets hide behind an encoding (none here: the cost of looking): a create
+    response with a function call, whose ``arguments`` is JSON in a JSON string; the event
+    stream that streams it, ``deltas`` argument deltas long; and a form body."""
+    arguments = json.dumps(
+        {"query": "quarterly revenue by region", "limit": 20, "filters": {"region": "EMEA"},
+         "note": "compare with last year\nand the year before"}
+    )  # fmt: skip
+    item = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "lookup",
+            "arguments": arguments, "status": "completed"}  # fmt: skip
+    response = orjson.loads(BODY) | {"status": "completed", "output": [item]}
+    pieces = [arguments[i : i + 4] for i in range(0, len(arguments), 4)]
+    pieces = (pieces * (deltas // len(pieces) + 1))[:deltas]
+    frames = [("response.output_item.added", {"output_index": 0, "item": item | {"arguments": ""}})]
+    frames += [
+        ("response.function_call_arguments.delta",
+         {"item_id": "fc_1", "output_index": 0, "delta": piece})
+        for piece in pieces
+    ]  # fmt: skip
+    frames += [
+        ("response.function_call_arguments.done",
+         {"item_id": "fc_1", "output_index": 0, "arguments": arguments}),
+        ("response.output_item.done", {"output_index": 0, "item": item}),
+        ("response.completed", {"response": response}),
+    ]  # fmt: skip
+    stream = b"".join(
+        b"event: " + kind.encode() + b"\ndata: "
+        + orjson.dumps({"type": kind, **data, "sequence_number": n}) + b"\n\n"
+        for n, (kind, data) in enumerate(frames)
+    )  # fmt: skip
+    form = b"grant_type=client_credentials&scope=read%20write&redirect_uri=https%3A%2F%2Fx.test%2F"
+    return {
+        "tool call": orjson.dumps(response),
+        f"stream, {deltas} deltas": stream,
+        "form": form,
+    }
 
 
 def at_least(name: str, value: float, target: float) -> dict[str, Any]:
@@ -768,7 +812,14 @@ def main() -> None:
         default=None,
         help="with --steering-only: a source tree to measure replay CPU from too",
     )
+    parser.add_argument(
+        "--redaction-only", action="store_true", help="only the redaction cost per body (seconds)"
+    )
     args = parser.parse_args()
+    if args.redaction_only:
+        for name, us in redaction_cost(200 if args.quick else 2_000).items():
+            print(f"{name:<44} {us:>10.2f} us")
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: ./scripts/bench installs it (apt-get install wrk)")
     if args.steering_only:

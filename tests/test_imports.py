@@ -162,6 +162,7 @@ LAYERS = (
         "kept",
         "pointers",
         "config_file",
+        "json_cost",
         "settings",
         "models",
         "redact",

@@ -15,6 +15,7 @@ from cassette_proxy.tools.audit.report import Report
 from cassette_proxy.tools.audit.tokens import Prices, PriceTableError
 from cassette_proxy.tools.files import NoLogs, log_paths
 from cassette_proxy.tools.progress import Progress
+from cassette_proxy.tools.shown import PATH, shown
 
 SOURCES = ("upstream", "cassette", "proxy")
 VERDICTS = ("passed", "failed", "skipped")
@@ -187,7 +188,9 @@ def audit(
             output.write_text(rendered, encoding="utf-8")
         except OSError as exc:
             raise click.FileError(str(output), hint=exc.strerror or str(exc)) from exc
-        click.echo(f"{output}: {fmt} report of {summary.exchanges:,} exchanges", err=True)
+        click.echo(
+            f"{shown(output, PATH)}: {fmt} report of {summary.exchanges:,} exchanges", err=True
+        )
     if summary.events == 0 and summary.corrupt_count > summary.broken_files:
         click.echo(
             "Error: no line is a cassette-proxy log event; audit reads the JSON lines of "

@@ -39,6 +39,8 @@ METAVARS = {
     "header_timeout": "SECONDS",
     "keepalive_timeout": "SECONDS",
     "max_connections": "COUNT",
+    "body_timeout": "SECONDS",
+    "body_min_rate": "BYTES/S",
     "replay_speed": "FACTOR",
     "instance": "NAME",
     "workers": "COUNT",

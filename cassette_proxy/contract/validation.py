@@ -25,6 +25,7 @@ from cassette_proxy.contract.errors import ErrorBody
 from cassette_proxy.contract.queries import query_values
 from cassette_proxy.contract.routes import Route, RouteContract
 from cassette_proxy.contract.stream import StreamChecker
+from cassette_proxy.json_cost import not_parsed, too_dense
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from cassette_proxy.models.violations import Verdict, Violation, verdict_of
 from cassette_proxy.sse import decode_all, is_event_stream
@@ -94,6 +95,15 @@ def check_request(route: Route, request: ProxyRequest, *, injecting_key: bool) -
     return Checked(found, checked=True)
 
 
+def _not_checked(pointer: str, body: bytes) -> Violation:
+    return Violation(
+        pointer=pointer,
+        message=f"not checked: {not_parsed(body)}",
+        severity="warning",
+        kind="body",
+    )
+
+
 def _check_request_body(contract: RouteContract, body: bytes) -> list[Violation]:
     if contract.body is None:
         if not body:
@@ -103,6 +113,8 @@ def _check_request_body(contract: RouteContract, body: bytes) -> list[Violation]
                 "/body", f"{contract.name} takes no request body, got {len(body)} bytes"
             )
         ]
+    if too_dense(body):  # its parsed form would cost many times its size: not parsed
+        return [_not_checked("/body", body)]
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -200,6 +212,8 @@ def check_status_and_body(
     if status == 200 and contract.streams and is_event_stream(content_type):
         return _check_whole_stream(route, body)
     validate = contract.success if status == 200 else ERROR_BODY
+    if too_dense(body):
+        return [*check_media_type(content_type), _not_checked("", body)]
     return [*check_media_type(content_type), *check_body(body, validate)]
 
 

@@ -27,6 +27,7 @@ from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
+from cassette_proxy.json_cost import too_dense
 from cassette_proxy.kept import dumps_kept
 from cassette_proxy.matching.ignore import Ignore
 from cassette_proxy.matching.volatile import Change, volatile_changes
@@ -63,8 +64,9 @@ def body_bytes(request: VcrRequest) -> bytes:
 
 
 def _json_of(body: bytes) -> Any:
-    """The body's JSON, or :data:`NOT_JSON`."""
-    if body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit():
+    """The body's JSON, or :data:`NOT_JSON`; JSON too dense to parse affordably
+    (:func:`~cassette_proxy.json_cost.too_dense`) is not parsed, and matched by its bytes."""
+    if (body[:1] in {b"{", b"[", b'"'} or body[:1].isdigit()) and not too_dense(body):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:

@@ -4,12 +4,14 @@ Credential headers keep their scheme and lose their value, which is replaced by 
 (``Api-Key sha256:1a2b3c4d``): enough to tell two keys apart in an audit, useless to an attacker.
 Everywhere else (the path and query, bodies, other headers, the reason phrase) secrets are found
 by the rules of :mod:`cassette_proxy.redact.rules` (gitleaks' rule set, and credential-named
-parameters and JSON fields) and get the same treatment. Redaction is deterministic, so a
-redacted request still matches its recording.
+parameters and JSON fields), in the bytes as they are and in what they mean (JSON strings
+unescaped, percent-encoding decoded, streamed deltas joined), and get the same treatment.
+Redaction is deterministic, so a redacted request still matches its recording.
 
 - :mod:`cassette_proxy.redact.names`: names whose value is a credential;
 - :mod:`cassette_proxy.redact.rules`: the rules, compiled into one RE2 set;
 - :mod:`cassette_proxy.redact.detect`: where the secrets are in some bytes;
+- :mod:`cassette_proxy.redact.meaning`: where they are behind an encoding;
 - here: what replaces them, per channel.
 """
 
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cassette_proxy.kept import remembered
-from cassette_proxy.redact.detect import Span, find
+from cassette_proxy.redact.meaning import Hit, hits
 from cassette_proxy.redact.names import is_credential_name
 
 COOKIE_HEADERS: Final = frozenset({"cookie", "set-cookie"})
@@ -40,11 +42,52 @@ def fingerprint_bytes(secret: bytes) -> str:
     return "sha256:" + hashlib.sha256(secret).hexdigest()[:8]
 
 
-def _redacted(data: bytes, spans: list[Span]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    start: int
+    end: int
+    replacement: bytes | None  # None: the fingerprint of the bytes replaced
+    meaning: int  # the length of the secret it is part of
+
+
+def _edits(found: list[Hit]) -> list[_Edit]:
+    """What replaces each secret, in order, not overlapping: a secret's fingerprint (of what it
+    means) where its first bytes are, and nothing where the rest of it is (a secret spread over
+    streamed deltas). Of two edits of the same bytes, the one of the longer secret wins (a
+    delta that ends inside a key can look like a shorter key of its own); overlapping secrets
+    become one, fingerprinted as it stands."""
+    edits = sorted(
+        (
+            _Edit(
+                start,
+                end,
+                fingerprint_bytes(hit.secret).encode() if i == 0 else b"",
+                len(hit.secret),
+            )
+            for hit in found
+            for i, (start, end) in enumerate(hit.ranges)
+        ),
+        key=lambda edit: (edit.start, -edit.end, -edit.meaning),
+    )
+    merged: list[_Edit] = []
+    for edit in edits:
+        if merged and edit.start < merged[-1].end:
+            last = merged[-1]
+            if edit.end > last.end:
+                merged[-1] = _Edit(last.start, edit.end, None, 0)
+        else:
+            merged.append(edit)
+    return merged
+
+
+def _redacted(data: bytes, found: list[Hit]) -> bytes:
     out, last = [], 0
-    for span in spans:
-        out += [data[last : span.start], fingerprint_bytes(data[span.start : span.end]).encode()]
-        last = span.end
+    for edit in _edits(found):
+        replacement = edit.replacement
+        if replacement is None:
+            replacement = fingerprint_bytes(data[edit.start : edit.end]).encode()
+        out += [data[last : edit.start], replacement]
+        last = edit.end
     out.append(data[last:])
     return b"".join(out)
 
@@ -64,8 +107,8 @@ def redact_bytes(body: bytes) -> bytes:
 
 def scanned(body: bytes) -> bytes:
     """:func:`redact_bytes`, always scanning (what a body never seen before costs)."""
-    spans = find(body)
-    return _redacted(body, spans) if spans else body
+    found = hits(body)
+    return _redacted(body, found) if found else body
 
 
 _REMEMBERED_SIZE: Final = 4096
@@ -87,8 +130,8 @@ def redact_text(text: str) -> str:
     if not text:
         return text
     data, errors = _encoded(text)
-    spans = find(data)
-    return _redacted(data, spans).decode("utf-8", errors) if spans else text
+    found = hits(data)
+    return _redacted(data, found).decode("utf-8", errors) if found else text
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +144,22 @@ class Found:
 
 
 def secrets_in(data: bytes | str) -> list[Found]:
-    """Every secret :func:`redact_bytes` would replace in ``data``, in order."""
+    """Every secret :func:`redact_bytes` would replace in ``data``, in order, each once however
+    many ways it was found. ``original`` is the text the secret is written as in ``data`` (with
+    its escapes), or, for one spread over streamed deltas, what it means."""
     raw, errors = _encoded(data) if isinstance(data, str) else (data, "surrogateescape")
-    return [
-        Found(
-            raw[span.start : span.end].decode("utf-8", errors),
-            fingerprint_bytes(raw[span.start : span.end]),
-            span.rule,
+    found: list[Found] = []
+    covered: list[tuple[int, int]] = []
+    for hit in hits(raw):
+        start, end = hit.ranges[0]
+        if any(low <= start and end <= high for low, high in covered):
+            continue  # the same secret, found again in what the bytes mean
+        covered += hit.ranges
+        written = raw[start:end] if len(hit.ranges) == 1 else hit.secret
+        found.append(
+            Found(written.decode("utf-8", errors), fingerprint_bytes(hit.secret), hit.rule)
         )
-        for span in find(raw)
-    ]
+    return found
 
 
 # Bytes a token may be made of: a cut inside a run of them may be inside a secret.

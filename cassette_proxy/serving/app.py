@@ -9,11 +9,13 @@ last byte has gone. ``X-Proxy-Source`` and ``X-Proxy-Validation`` come from the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import traceback
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -29,7 +31,9 @@ from cassette_proxy.errors import (
     ProxyRouteNotFound,
 )
 from cassette_proxy.matching.hints import Hints
+from cassette_proxy.models.errors import ErrorBody, ErrorEnvelope
 from cassette_proxy.redact import redact_path
+from cassette_proxy.redact.rules import rule_set
 from cassette_proxy.serving.cassettes import Cassettes, log_closed, log_opened
 from cassette_proxy.serving.exchange import (
     DATA_LOGGING_HEADER,
@@ -77,7 +81,10 @@ def error_response(error: ProxyError) -> web.Response:
     if error.retryable is not None:
         headers["x-should-retry"] = "true" if error.retryable else "false"
     headers.update(error.headers)
-    return web.Response(status=error.status, body=error.envelope().to_json(), headers=headers)
+    response = web.Response(status=error.status, body=error.envelope().to_json(), headers=headers)
+    if error.closes:  # a body was left unread: the connection ends with the answer
+        response.force_close()
+    return response
 
 
 def as_proxy_error(exc: Exception, request: web.Request) -> ProxyError:
@@ -128,11 +135,40 @@ async def exchange_middleware(request: web.Request, handler: Handler) -> web.Str
     except Exception as exc:  # every failure becomes an answer, here and only here
         exchange.error = as_proxy_error(exc, request)
         exchange.source = PROXY
-        response = error_response(exchange.error)
+        response = _answer(request, exchange.error)
     if response is not exchange.answer:  # the relay labels what it sends; the rest is ours
         response.headers.update(exchange.labels())
     exchange.settle(response)  # unless the relay did, before the response's last byte
     return response
+
+
+# The answer when even an error's answer cannot be made (out of memory or file descriptors, say):
+# made once, at import, so that it needs nothing then.
+_LAST_RESORT: Final = InternalError(
+    "cassette-proxy could not make its answer to this request (the process may be out of file "
+    "descriptors or memory); the reason is in the proxy's log as an internal_error event"
+)
+_LAST_RESORT_BODY: Final = ErrorEnvelope(  # no secret to redact in it: not redacted
+    ErrorBody(_LAST_RESORT.message, _LAST_RESORT.error_type, None, _LAST_RESORT.code)
+).to_json()
+
+
+def _answer(request: web.Request, error: ProxyError) -> web.Response:
+    """The answer for ``error``; should making it fail, the last-resort envelope."""
+    try:
+        return error_response(error)
+    except Exception:  # whatever failed, the client still gets an envelope
+        with contextlib.suppress(Exception):
+            request.app[AUDIT_LOG].lifecycle(
+                "internal_error",
+                method=request.method,
+                path=redact_path(request.raw_path),
+                traceback=traceback.format_exc(),
+            )
+        headers = {"Content-Type": "application/json", "x-should-retry": "false"}
+        response = web.Response(status=_LAST_RESORT.status, body=_LAST_RESORT_BODY, headers=headers)
+        response.force_close()
+        return response
 
 
 def _settle(app: web.Application, exchange: Exchange, response: web.StreamResponse) -> None:
@@ -246,6 +282,9 @@ def build_app(
     """The proxy as an aiohttp application. Opens the cassette now, so a bad one fails here.
     ``filters`` and ``hints``: the pytest plugin's (vcrpy's hooks as functions; advice in its
     words)."""
+    # The secret rules are read now: an error's answer redacts its message, and reading them
+    # then, out of file descriptors, turned every 502 into aiohttp's bare 500.
+    rule_set()
     recorder = Recorder(settings, filters, hints) if settings.cassette is not None else None
     try:
         log = audit_log or AuditLog(settings.log_file)

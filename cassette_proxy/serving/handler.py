@@ -41,7 +41,6 @@ from cassette_proxy.contract import (
     stream_checker,
 )
 from cassette_proxy.errors import (
-    BodyTooLarge,
     ClientDisconnected,
     ContractRejected,
     RefusedTarget,
@@ -56,6 +55,7 @@ from cassette_proxy.models.http import (
 )
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_path
+from cassette_proxy.serving.body import read_body
 from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.serving.faults import Fired, faulted_body
 from cassette_proxy.serving.log import BODY_LIMIT
@@ -130,29 +130,19 @@ def refuse_foreign_target(request: web.Request) -> None:
         )
 
 
-async def read_request(request: web.Request, max_body_size: int) -> ProxyRequest:
-    """The client's request, refused if its body is over the limit."""
-    declared = request.content_length
-    if declared is not None and declared > max_body_size:
-        raise BodyTooLarge(_too_large(declared, max_body_size))
+async def read_request(request: web.Request, settings: Settings) -> ProxyRequest:
+    """The client's request, refused if its body is over the limit or comes too slowly
+    (:mod:`cassette_proxy.serving.body`)."""
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise BodyTooLarge(_too_large(None, max_body_size)) from exc
+        body = await read_body(
+            request, settings.max_body_size, settings.body_timeout, settings.body_min_rate
+        )
     except ConnectionResetError as exc:
         raise ClientDisconnected(
             f"the connection was lost while reading the body of {request.method} "
             f"{redact_path(request.raw_path)[:200]!r}; nothing was forwarded"
         ) from exc
     return ProxyRequest(request.method, request.raw_path, end_to_end(request.headers), body)
-
-
-def _too_large(size: int | None, limit: int) -> str:
-    got = f"is {size} bytes" if size is not None else "is larger"
-    return (
-        f"request body {got}, over the proxy's limit of {limit} bytes; nothing was forwarded "
-        "(raise --max-body-size if this is expected)"
-    )
 
 
 def outbound(incoming: ProxyRequest, settings: Settings) -> OutboundRequest:
@@ -349,7 +339,7 @@ async def handle(
 ) -> web.StreamResponse:
     """Run one request through the proxy, as drawn at the top of this module."""
     settings = pipeline.settings
-    incoming = await read_request(request, settings.max_body_size)
+    incoming = await read_request(request, settings)
     exchange.request = incoming
     check_incoming(pipeline, exchange, incoming)
     recorder = pipeline.recorder

@@ -165,21 +165,34 @@ def _closing_notes(summary: Summary) -> list[str]:
     ]
 
 
-def raise_open_file_limit(settings: Settings) -> None:
+# Files the process holds besides its connections' sockets: the log, the cassette, its journal
+# and lock, the standard streams, the event loop's own, and connections on their way out after
+# a refusal.
+RESERVED_FILES: Final = 64
+
+
+def raise_open_file_limit(settings: Settings) -> int:
     """Raise the soft limit on open files to the hard one (each proxied request holds two
-    sockets), and warn when even that cannot hold --max-connections."""
+    sockets), and return how many connections the process keeps to: --max-connections, or
+    fewer when even the hard limit cannot hold two sockets each and :data:`RESERVED_FILES`
+    (then it says so). Out of file descriptors, a connection could be neither answered nor
+    accepted; within the cap, the ones beyond it get the 503 envelope."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
-    needed = 2 * settings.max_connections + 64
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        sys.stderr.write(
-            f"cassette-proxy: warning: the open-file limit is {soft}, and --max-connections "
-            f"{settings.max_connections} may need {needed} (a client and an upstream socket "
-            "each); lower --max-connections or raise the limit (ulimit -n)\n"
-        )
+    wanted = settings.max_connections
+    if soft == resource.RLIM_INFINITY or soft >= 2 * wanted + RESERVED_FILES:
+        return wanted
+    room = max((soft - RESERVED_FILES) // 2, 1)
+    sys.stderr.write(
+        f"cassette-proxy: warning: the open-file limit is {soft}, which holds {room} "
+        f"connections (a client and an upstream socket each, and {RESERVED_FILES} files more), "
+        f"not --max-connections {wanted}: the proxy keeps to {room}, and answers clients "
+        "beyond them 503 proxy_overloaded. Raise the limit (ulimit -n) to serve more\n"
+    )
+    return room
 
 
 def refuse_a_missing_cassette(settings: Settings) -> None:
@@ -234,7 +247,9 @@ async def serve(
     # What start-up builds lives as long as the process (the cassette above all): the collector
     # would walk it again and again while it grows, so it is paused until the proxy listens.
     gc.disable()
-    raise_open_file_limit(settings)
+    room = raise_open_file_limit(settings)
+    if room != settings.max_connections:
+        settings = settings.model_copy(update={"max_connections": room})
     warm_up()
     app = build_app(settings)
     if peers is not None:

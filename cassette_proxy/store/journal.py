@@ -38,7 +38,7 @@ from vcr.request import Request as VcrRequest
 from cassette_proxy.errors import CassetteFileError, CassetteLocked
 from cassette_proxy.models.journal import JournalHeaderLine, JournalRecord
 from cassette_proxy.store.cassette import Interaction
-from cassette_proxy.store.persist import replay_problem, timing_dict, timing_of
+from cassette_proxy.store.persist import storable_problem, timing_dict, timing_of
 
 JOURNAL_VERSION: Final = 2
 _CREATE_EXCLUSIVELY: Final = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -345,7 +345,8 @@ def _interaction(path: Path, number: int, payload: bytes) -> Interaction:
         )
     except (ValidationError, ValueError) as exc:
         raise _corrupt(path, number, exc) from exc
-    problem = replay_problem(interaction)
+    # As strict as the cassette's reader: what it would refuse is never folded into the file.
+    problem = storable_problem(interaction)
     if problem is not None:
         raise _corrupt(path, number, problem)
     return interaction

@@ -116,14 +116,34 @@ def timing_dict(timing: Timing) -> dict[str, Any]:
     return {"headers_ms": timing.headers_ms, "frames": [list(frame) for frame in timing.frames]}
 
 
+# The longest wait a recorded timing may ask for: a day. A larger one, a NaN, an infinity or a
+# negative one was not measured by a proxy (a hand or a tool wrote it).
+_LONGEST_MS: Final = 86_400_000.0
+
+
+def _ms(value: Any) -> float:
+    if type(value) not in {int, float}:
+        raise TypeError(f"{value!r} is not a number")
+    ms = float(value)
+    if not 0.0 <= ms <= _LONGEST_MS:  # False for a NaN, too
+        raise ValueError(f"{value!r} is not a time from 0 to a day in ms")
+    return ms
+
+
 def timing_of(stored: Any) -> Timing | None:
     """The timing stored beside a recording, or None (a cassette vcrpy wrote, or a bad one:
-    timing is a nicety, so a malformed one replays without it rather than refusing the file)."""
+    timing is a nicety, so a malformed one replays without it rather than refusing the file).
+    Malformed: not numbers, or a time that is not from 0 to a day (a NaN, an infinity, a negative
+    one: each would stop a timed replay with an error, or hold it without end)."""
     if not isinstance(stored, dict):
         return None
     try:
-        frames = tuple((int(end), float(at)) for end, at in stored.get("frames") or ())
-        return Timing(float(stored["headers_ms"]), frames)
+        frames = []
+        for end, at in stored.get("frames") or ():
+            if type(end) is not int or end < 0:
+                return None
+            frames.append((end, _ms(at)))
+        return Timing(_ms(stored["headers_ms"]), tuple(frames))
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -377,6 +397,20 @@ def _checked(interactions: list[Interaction]) -> list[Interaction]:
         if problem is not None:
             raise vcrpy_format.UnusableInteraction(("interactions", index), problem)
     return interactions
+
+
+def storable_problem(interaction: Interaction) -> str | None:
+    """What would make the cassette reader refuse ``interaction`` once it is written (a line
+    break in a header or the reason phrase, a header name HTTP cannot carry, a status that is
+    no number from 100 to 999), or stop it from being replayed; None if nothing would. Asked of
+    what comes from elsewhere than a cassette (a journal), so that folding it in can never write
+    a cassette the next read refuses."""
+    try:
+        vcrpy_format.check_request(interaction.request)
+        vcrpy_format.read_response(_response_dict(interaction))
+    except vcrpy_format.UnusableInteraction as exc:
+        return f"{exc.pointer}: {exc.problem}"
+    return replay_problem(interaction)
 
 
 def replay_problem(interaction: Interaction) -> str | None:

@@ -40,7 +40,7 @@ from cassette_proxy.store.persist import (
     vcrpy_serializer_for,
     write_atomically,
 )
-from cassette_proxy.tools.files import audit_log_instead, looks_like_audit_log
+from cassette_proxy.tools.files import audit_log_instead, looks_like_audit_log, unreadable
 
 FindingKind = Literal["load", "secret", "contract"]
 
@@ -60,6 +60,7 @@ class CassetteReport:
     interactions: int = 0
     vcrpy_loads: bool = False
     scanned: bool = False  # the proxy read it, so its interactions were checked and scanned
+    opened: bool = True  # False: not a regular file, or too large, so not even opened
     findings: list[Finding] = field(default_factory=list)
 
     def count(self, severity: Severity) -> int:
@@ -195,6 +196,11 @@ def _contract_findings(index: int, interaction: Interaction) -> Iterator[Finding
 
 def check_cassette(path: Path) -> CassetteReport:
     report = CassetteReport(path)
+    refusal = unreadable(path)
+    if refusal is not None:  # a FIFO, a device, a file too large: not opened
+        report.opened = False
+        report.findings.append(Finding("", "error", "load", refusal))
+        return report
     # vcrpy's own loader says whether vcrpy loads it, whatever the proxy makes of it.
     vcrpy_refusal = None
     try:
@@ -261,6 +267,9 @@ def redact_cassette(path: Path) -> RedactResult:
     folded inside the token, say), the cassette is re-serialized from its redacted
     interactions instead, and the result says so.
     """
+    refusal = unreadable(path)
+    if refusal is not None:
+        raise CassetteFileError(refusal)
     try:
         interactions = load_cassette(path)
     except CassetteFileError as exc:

@@ -1,6 +1,7 @@
 """Which files ``cassette check`` and ``cassette redact`` work on: the paths given, with folders
-walked for cassettes as a linter walks for sources; and whether a file that does not load is the
-proxy's log, given by mistake."""
+walked for cassettes as a linter walks for sources; which of them can be read at all (regular
+files, of a bounded size: a FIFO would wait for ever, ``/dev/zero`` would fill the memory); and
+whether a file that does not load is the proxy's log, given by mistake."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gzip
 import os
 import re
 import shlex
+import stat
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
@@ -16,6 +18,16 @@ from typing import Final
 import orjson
 
 SUFFIXES: Final = (".yaml", ".yml", ".json")
+# The largest cassette read: loading takes about three times its size in memory (the proxy's
+# own cassettes are rarely over a few tens of MiB).
+MAX_CASSETTE_SIZE: Final = 256 * 1024 * 1024
+_KINDS: Final = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 _LINE_READ: Final = 1 << 20  # of a file that is not a cassette, the first line read, at most
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
@@ -93,6 +105,33 @@ def _walk(folder: Path) -> Iterable[Path]:
         for name in files:
             if not name.startswith(".") and name.lower().endswith(SUFFIXES):
                 yield Path(root, name)
+
+
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` is not read as a cassette (not a regular file, or over
+    :data:`MAX_CASSETTE_SIZE`), in one line; None if it may be (or does not exist, which the
+    reader says in its own words). Asked before the file is opened: opening a FIFO waits for a
+    writer, and reading a device may not end."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"{str(path)!r} cannot be read: {exc.strerror or exc}"
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _KINDS if test(status.st_mode)), "a special file")
+        return (
+            f"{str(path)!r} is not a regular file ({kind}): cassettes are regular files, so it "
+            "was not opened"
+        )
+    if status.st_size > MAX_CASSETTE_SIZE:
+        return (
+            f"{str(path)!r} is {status.st_size:,} bytes, over the "
+            f"{MAX_CASSETTE_SIZE // (1 << 20)} MiB a cassette may be here, so it was not read "
+            "(loading takes about three times its size in memory); split it, or load it with "
+            "vcrpy"
+        )
+    return None
 
 
 def looks_like_audit_log(path: Path) -> bool:

@@ -5,7 +5,10 @@ cassette, not by the folder.
 Findings group by (severity, kind, pointer with indices collapsed, message): a 500-interaction
 cassette recorded by vcrpy has one "credential in Authorization" line with its count and the
 first interactions where it occurs, not 500 lines. ``--verbose`` lists every finding, and the
-JSON report keeps every one.
+JSON report keeps every one. A cassette is untrusted input: what it holds (a header's name, a
+field, an enum value) and a file's name are written through
+:func:`~cassette_proxy.tools.shown.shown` (text) or :func:`~cassette_proxy.tools.shown.json_text`
+(JSON), so no control character reaches the terminal.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from cassette_proxy.errors import StartupError
 from cassette_proxy.pointers import general_pointer
 from cassette_proxy.tools.check import CassetteReport, Finding, check_cassette, redact_cassette
 from cassette_proxy.tools.progress import Progress
+from cassette_proxy.tools.shown import PATH, TEXT, json_text, shown
 
 SHOWN: Final = 5  # interactions named per group
 _INTERACTION: Final = re.compile(r"/interactions/(\d+)(?:/|$)")
@@ -130,7 +134,7 @@ def check_all(
     progress = progress or Progress(enabled=False)
     totals = Totals()
     for number, path in enumerate(paths, start=1):
-        progress.show(f"[{number}/{len(paths)}] checking {path}")
+        progress.show(f"[{number}/{len(paths)}] checking {shown(path, PATH)}")
         report = check_cassette(path)
         progress.clear()
         reporter.cassette(report)
@@ -150,7 +154,10 @@ class TextReport:
 
     def cassette(self, report: CassetteReport) -> None:
         loads = "vcrpy loads it" if report.vcrpy_loads else "vcrpy cannot load it"
-        lines = [f"{report.path}: {_plural(report.interactions, 'interaction')}, {loads}"]
+        if not report.opened:
+            loads = "not read"
+        path = shown(report.path, PATH)
+        lines = [f"{path}: {_plural(report.interactions, 'interaction')}, {loads}"]
         groups = group_findings(report.findings)
         for severity in ("error", "warning"):
             mine = [g for g in groups if g.severity == severity]
@@ -160,8 +167,8 @@ class TextReport:
             if self.verbose:
                 lines.append(f"  {severity}s ({count:,}):")
                 lines.extend(
-                    f"    {f.pointer or '/'}  [{f.kind}] {f.message}"
-                    + (f" ({f.detail})" if f.detail else "")
+                    f"    {shown(f.pointer or '/', TEXT)}  [{f.kind}] {shown(f.message, TEXT)}"
+                    + (f" ({shown(f.detail, TEXT)})" if f.detail else "")
                     for g in mine
                     for f in g.findings
                 )
@@ -171,7 +178,7 @@ class TextReport:
         if not report.findings:
             lines.append("  no findings")
         if report.secrets:
-            lines.append(f"  fix the secrets with: cassette-proxy cassette redact {report.path}")
+            lines.append(f"  fix the secrets with: cassette-proxy cassette redact {path}")
         self.write("\n".join(lines) + "\n")
 
     def finish(self, totals: Totals, gate: FailOn) -> None:
@@ -190,16 +197,20 @@ class TextReport:
 def _group_lines(group: Group) -> list[str]:
     count = len(group.findings)
     first = group.findings[0]
-    lines = [f"  {count:>6,} x {group.shown_pointer}  [{group.kind}] {group.message}"]
+    lines = [
+        f"  {count:>6,} x {shown(group.shown_pointer, TEXT)}  [{group.kind}] "
+        f"{shown(group.message, TEXT)}"
+    ]
     notes = []
     if count > 1:
         interactions = group.interactions
-        shown = ", ".join(map(str, interactions[:SHOWN]))
+        listed = ", ".join(map(str, interactions[:SHOWN]))
         more = len(interactions) - SHOWN
         noun = "interaction" if len(interactions) == 1 else "interactions"
-        notes.append(f"{noun} {shown}" + (f" and {more:,} more" if more > 0 else ""))
+        notes.append(f"{noun} {listed}" + (f" and {more:,} more" if more > 0 else ""))
     if first.detail:
-        notes.append(f"e.g. {first.detail}" if count > 1 else first.detail)
+        detail = shown(first.detail, TEXT)
+        notes.append(f"e.g. {detail}" if count > 1 else detail)
     if notes:
         lines.append(f"           {'; '.join(notes)}")
     return lines
@@ -223,7 +234,8 @@ class JsonReport:
             "findings": report.findings,
             "fix": f"cassette-proxy cassette redact {report.path}" if report.secrets else None,
         }
-        self.write(('{\n  "cassettes": [\n' if not self.count else ",\n") + _indented(document))
+        head = '{\n  "cassettes": [\n' if not self.count else ",\n"
+        self.write(head + json_text(_indented(document)))
         self.count += 1
 
     def finish(self, totals: Totals, gate: FailOn) -> None:
@@ -270,21 +282,22 @@ def redact_all(
     progress = progress or Progress(enabled=False)
     totals = RedactTotals()
     for number, path in enumerate(paths, start=1):
-        progress.show(f"[{number}/{len(paths)}] redacting {path}")
+        progress.show(f"[{number}/{len(paths)}] redacting {shown(path, PATH)}")
         totals.cassettes += 1
         try:
             result = redact_cassette(path)
         except StartupError as error:
             progress.clear()
             totals.failed += 1
-            warn(f"Error: {error}\n")
+            warn(f"Error: {shown(error, PATH)}\n")
             continue
         progress.clear()
+        name = shown(path, PATH)
         if result.secrets == 0:
-            write(f"{path}: no secrets found; left unchanged\n")
+            write(f"{name}: no secrets found; left unchanged\n")
         else:
             totals.secrets += result.secrets
             totals.changed += 1
-            write(f"{path}: {result.secrets} secret(s) replaced ({result.rewritten})\n")
+            write(f"{name}: {result.secrets} secret(s) replaced ({result.rewritten})\n")
     write(totals.line())
     return totals

@@ -27,6 +27,7 @@ from cassette_proxy.store.journal import (
     lock_path,
     read_journal,
 )
+from cassette_proxy.store.persist import save_cassette
 from cassette_proxy.store.recorder import Recorder
 from tests.conftest import DUMMY_KEY
 from tests.serving.test_serve import ProxyProcess, running
@@ -291,3 +292,53 @@ async def test_a_disk_that_fills_for_a_moment_loses_nothing_answered_after_it(
         for response_id in failed:  # never acknowledged, so never recorded
             status, _, _ = await post(replay, response_id, body)
             assert status == 501
+
+
+# -- a journal the cassette reader would refuse ----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "mode", ["none", "all"]
+)  # a replayer folds under a lock it takes; a recorder holds one
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"headers": (("X-Injected", "a\r\nSet-Cookie: x=1"),)},
+        {"headers": (("Bad Name", "1"),)},
+        {"reason": "OK\r\nX: 1"},
+    ],
+    ids=["crlf-in-header", "space-in-name", "crlf-in-reason"],
+)
+async def test_a_journal_the_cassette_could_not_hold_stops_start_up_and_leaves_every_file(
+    tmp_path: Path, mode: str, broken: dict[str, object]
+) -> None:
+    """A start that fails leaves no file behind: the journal's interaction is refused before
+    anything is folded in, and nothing is written (issue 22, item 11)."""
+    from tests.serving.test_serve import files_in, refused_start  # noqa: PLC0415 - slow tests'
+
+    cassette = tmp_path / "c.yaml"
+    save_cassette(cassette, [interaction(1)])
+    before = cassette.read_bytes()
+    journal = Journal(journal_path(cassette), HEADER)
+    good, bad = interaction(2), interaction(3)
+    journal.append(good)
+    journal.append(
+        Interaction(
+            bad.request,
+            bad.status,
+            str(broken.get("reason", bad.reason)),
+            broken.get("headers", bad.headers),  # type: ignore[arg-type]
+            bad.body,
+        )
+    )
+    journal.close()
+    journalled = journal_path(cassette).read_bytes()
+    code, _, stderr = await refused_start("--cassette", str(cassette), "--record-mode", mode)
+    assert code == 1
+    [line] = stderr.decode().strip().splitlines()
+    assert line.startswith(f"Error: journal {str(journal_path(cassette))!r} line 3 is corrupt")
+    assert "left untouched" in line
+    assert cassette.read_bytes() == before
+    assert journal_path(cassette).read_bytes() == journalled
+    assert files_in(tmp_path) == ["c.yaml", "c.yaml.journal"]  # no lock, no temporary file

@@ -8,12 +8,15 @@ from typing import Any
 import orjson
 
 from cassette_proxy.tools.audit.report import Report
+from cassette_proxy.tools.audit.summary import OTHER_STATUS
 from cassette_proxy.tools.audit.tables import Finding, LatencyRow
 from cassette_proxy.tools.audit.tokens import TokenCount
+from cassette_proxy.tools.shown import json_text
 
 
 def render_json(report: Report) -> str:
-    return orjson.dumps(_document(report), option=orjson.OPT_INDENT_2).decode() + "\n"
+    # The values as the log has them; what a terminal could act on, escaped as \uXXXX.
+    return json_text(orjson.dumps(_document(report), option=orjson.OPT_INDENT_2).decode()) + "\n"
 
 
 def _tokens(count: TokenCount) -> dict[str, int]:
@@ -34,11 +37,11 @@ def _document(report: Report) -> dict[str, Any]:
         "last": summary.last or None,
         "errors": summary.errors,
         "by_route": tables.by_route,
-        "by_status": {str(status): count for status, count in tables.by_status.items()},
+        "by_status": {_status(status): count for status, count in tables.by_status.items()},
         "by_source": dict(tables.by_source),
         "by_verdict": dict(tables.by_verdict),
         "route_status": {
-            route: {str(status): count for status, count in sorted(row.items())}
+            route: {_status(status): count for status, count in sorted(row.items())}
             for route, row, _ in tables.route_status
         },
         "errors_by_code": [
@@ -108,6 +111,10 @@ def _document(report: Report) -> dict[str, Any]:
     if report.instances:
         document["instances"] = {name: _document(part) for name, part in report.instances}
     return document
+
+
+def _status(status: int) -> str:
+    return "other" if status == OTHER_STATUS else str(status)
 
 
 def _latency(rows: list[LatencyRow]) -> dict[str, dict[str, float]]:

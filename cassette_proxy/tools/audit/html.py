@@ -4,7 +4,11 @@ with charts where a picture reads faster than a table.
 The page has no script and loads nothing: styles are inline, charts are inline SVG
 (:mod:`cassette_proxy.tools.audit.svg`, which says why no plotting library). It holds aggregates
 only, so its size does not depend on the log's: long lists are cut at :data:`ROWS` rows, with
-the number left out (``--format json`` has them all).
+the number left out (``--format json`` has them all). Log values are untrusted: escaped as
+markup, their control and bidirectional characters shown as escapes, and cut (a name in a cell
+that does not wrap at :data:`~cassette_proxy.tools.shown.NAME` characters, other text at
+:data:`~cassette_proxy.tools.shown.TEXT`), and any long word breaks, so no value can widen the
+page or reverse the text around it.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable, Sequence
 from cassette_proxy import __version__
 from cassette_proxy.tools.audit import svg
 from cassette_proxy.tools.audit.report import Report, instance_table, token_table
-from cassette_proxy.tools.audit.summary import Summary
+from cassette_proxy.tools.audit.summary import OTHER_STATUS, Summary
 from cassette_proxy.tools.audit.svg import esc, number
 from cassette_proxy.tools.audit.tables import (
     LATENCIES,
@@ -24,8 +28,10 @@ from cassette_proxy.tools.audit.tables import (
     Tables,
     time_series,
 )
+from cassette_proxy.tools.shown import NAME, PATH, TEXT, shown
 
 ROWS = 200  # rows of a findings table shown
+STATUS_COLUMNS = 20  # statuses shown as columns of the route x status table; more are summed
 POINTERS = 25  # bars in the violations-by-pointer chart
 TIME_BARS = 240  # columns in the requests-over-time chart
 
@@ -46,7 +52,8 @@ section{background:#fff;border:1px solid #e3e5e8;border-radius:8px;padding:16px 
 table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
 th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:left;vertical-align:top}
 th{font-weight:600;color:#444;background:#fafbfc}
-td{white-space:nowrap}td.w{white-space:normal}
+td{white-space:nowrap}td.w{white-space:normal;overflow-wrap:anywhere}
+p,h3,li{overflow-wrap:anywhere}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 code{font-size:12px;word-break:break-all}
 .legend span{display:inline-block;margin-right:14px}
@@ -91,7 +98,8 @@ def _tokens(report: Report) -> str:
     if not report.tables.tokens:
         return ""
     headers, rows, unpriced = token_table(report)
-    note = _note(f"No price in the price table for: {', '.join(unpriced)}.") if unpriced else ""
+    missing = ", ".join(map(shown, unpriced))
+    note = _note(f"No price in the price table for: {missing}.") if unpriced else ""
     return _section(
         "tokens",
         "Tokens by model and route",
@@ -122,7 +130,7 @@ def _table(
 
     def cell(tag: str, i: int, value: object) -> str:
         kind = ' class="n"' if numeric(i) else ' class="w"' if wrap(i) else ""
-        text = f"{value:,}" if isinstance(value, int) else str(value)
+        text = f"{value:,}" if isinstance(value, int) else shown(value, TEXT if wrap(i) else NAME)
         return f"<{tag}{kind}>{esc(text)}</{tag}>"
 
     head = "".join(cell("th", i, h) for i, h in enumerate(headers))
@@ -144,17 +152,29 @@ def _note(text: str) -> str:
     return f'<p class="note">{esc(text)}</p>'
 
 
+def _more(rows: int, shown_rows: int = ROWS) -> str:
+    """What a table cut at ``shown_rows`` left out."""
+    more = rows - shown_rows
+    return _note(f"... and {more:,} more (--format json lists them all)") if more > 0 else ""
+
+
+def _status(status: int) -> str:
+    return "other" if status == OTHER_STATUS else str(status)
+
+
 def _header(summary: Summary) -> str:
-    span = f", {summary.first} .. {summary.last}" if summary.first else ""
+    span = f", {shown(summary.first)} .. {shown(summary.last)}" if summary.first else ""
     lines = [
         f"{summary.exchanges:,} exchanges in {summary.lines:,} lines from "
         f"{len(summary.files)} file(s){span}"
     ]
     if summary.filters.active:
         lines.append(
-            f"Filters: {summary.filters.describe()} ({summary.left_out:,} exchanges left out)"
+            f"Filters: {shown(summary.filters.describe(), TEXT)} "
+            f"({summary.left_out:,} exchanges left out)"
         )
-    files = ", ".join(summary.files[:5]) + (" ..." if len(summary.files) > 5 else "")
+    files = ", ".join(shown(f, PATH) for f in summary.files[:5])
+    files += " ..." if len(summary.files) > 5 else ""
     lines.append(f"Logs: {files}")
     return (
         "<header><h1>Traffic audit</h1>"
@@ -244,28 +264,34 @@ def _over_time(summary: Summary) -> str:
 
 
 def _traffic(tables: Tables) -> str:
-    statuses = tables.statuses
+    statuses, others = tables.status_columns(STATUS_COLUMNS)
     top = max((c for _, row, _ in tables.route_status for c in row.values()), default=1)
-    head = "".join(f'<th class="n">{status}</th>' for status in statuses)
+    head = "".join(f'<th class="n">{_status(status)}</th>' for status in statuses)
+    head += '<th class="n">others</th>' if others else ""
     rows = []
-    for route, row, total in tables.route_status:
+    for route, row, total in tables.route_status[:ROWS]:
         cells = []
-        for status in statuses:
-            count = row.get(status, 0)
+        counts = [(status, row.get(status, 0)) for status in statuses]
+        if others:
+            counts.append((OTHER_STATUS, total - sum(count for _, count in counts)))
+        for status, count in counts:
             colour = (
                 "228,87,86" if status >= 500 else "245,133,24" if status >= 400 else "76,120,168"
             )
             alpha = 0.08 + 0.5 * count / top if count else 0
             shade = f' style="background:rgba({colour},{alpha:.2f})"' if count else ""
             cells.append(f'<td class="n"{shade}>{count:,}</td>')
-        rows.append(f'<tr><td>{esc(route)}</td>{"".join(cells)}<td class="n">{total:,}</td></tr>')
+        rows.append(
+            f'<tr><td>{esc(shown(route))}</td>{"".join(cells)}<td class="n">{total:,}</td></tr>'
+        )
     matrix = (
         f'<table><thead><tr><th>route</th>{head}<th class="n">total</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+    ) + _more(len(tables.route_status))
     small = "".join(
-        f"<div><h3>By {name}</h3>{_table([name, 'exchanges'], counts, lambda i: i == 1)}</div>"
-        for name, counts in (("source", tables.by_source), ("verdict", tables.by_verdict))
+        f"<div><h3>By {name}</h3>"
+        f"{_table([name, 'exchanges'], named[:ROWS], lambda i: i == 1)}{_more(len(named))}</div>"
+        for name, named in (("source", tables.by_source), ("verdict", tables.by_verdict))
     )
     return _section("routes", "By route and status", matrix, f'<div class="grid">{small}</div>')
 
@@ -276,10 +302,10 @@ def _errors(summary: Summary, tables: Tables) -> str:
     chart = svg.bars(
         [
             svg.Bar(
-                f"{e.code} ({e.status})",
+                f"{e.code} ({_status(e.status)})",
                 e.group.count,
                 svg.RED,
-                f"{e.code}, status {e.status}: {e.group.count:,}",
+                f"{shown(e.code)}, status {_status(e.status)}: {e.group.count:,}",
             )
             for e in tables.error_codes[:POINTERS]
         ],
@@ -291,16 +317,16 @@ def _errors(summary: Summary, tables: Tables) -> str:
         [
             (
                 e.code,
-                e.status,
+                _status(e.status),
                 e.group.count,
                 e.group.first_seen,
                 e.group.last_seen,
                 e.group.example,
             )
-            for e in tables.error_codes
+            for e in tables.error_codes[:ROWS]
         ],
         lambda i: i in (1, 2),
-    )
+    ) + _more(len(tables.error_codes))
     other = summary.errors - sum(e.group.count for e in tables.error_codes)
     note = (
         _note(
@@ -317,10 +343,10 @@ def _latency_table(rows: list[LatencyRow]) -> str:
         ["route", "count", "p50", "p90", "p99", "max"],
         [
             (r.route, r.count, f"{r.p50:.2f}", f"{r.p90:.2f}", f"{r.p99:.2f}", f"{r.max:.2f}")
-            for r in rows
+            for r in rows[:ROWS]
         ],
         lambda i: i > 0,
-    )
+    ) + _more(len(rows))
 
 
 def _latency(tables: Tables) -> str:
@@ -330,25 +356,29 @@ def _latency(tables: Tables) -> str:
     upstream = {row.route: row for row in tables.latency["upstream"]}
     own = {row.route: row for row in tables.latency["own"]}
     panels = []
-    for row in total if len(total) > 2 else total[1:]:  # (all) is the one route's twin
+    shown_rows = total if len(total) > 2 else total[1:]  # (all) is the one route's twin
+    for row in shown_rows[:POINTERS]:
+        route = shown(row.route)
         chart = svg.histogram(
             row.histogram.buckets(),
             [svg.Marker("p50", row.p50), svg.Marker("p90", row.p90), svg.Marker("p99", row.p99)],
-            label=f"Latency distribution of {row.route}",
+            label=f"Latency distribution of {route}",
         )
         median_split = ""
         if row.route in upstream and row.route in own:
             in_upstream, in_proxy = upstream[row.route].p50, own[row.route].p50
             median_split = svg.split(
                 [("upstream", in_upstream, svg.TEAL), ("proxy", in_proxy, svg.BLUE)],
-                label=f"Median time of {row.route}: upstream and the proxy's own",
+                label=f"Median time of {route}: upstream and the proxy's own",
                 caption=f"medians: upstream {number(in_upstream)} ms, "
                 f"the proxy's own {number(in_proxy)} ms",
             )
         panels.append(
-            f'<div><h3>{esc(row.route)} <span class="note">{row.count:,} exchanges</span></h3>'
+            f'<div><h3>{esc(route)} <span class="note">{row.count:,} exchanges</span></h3>'
             f"{chart}{median_split}</div>"
         )
+    if len(shown_rows) > POINTERS:
+        panels.append(_more(len(shown_rows), POINTERS))
     tables_html = "".join(
         f"<h3>{esc(LATENCIES[name][0].capitalize())}, ms</h3>{_latency_table(tables.latency[name])}"
         for name in ("total", "upstream", "own", "replay", "ttfb")
@@ -402,7 +432,7 @@ def _streams(tables: Tables) -> str:
         return ""
     chart = svg.bars(
         [
-            svg.Bar(name, count, svg.BLUE, f"{name}: {count:,} events")
+            svg.Bar(name, count, svg.BLUE, f"{shown(name, TEXT)}: {count:,} events")
             for name, count in streams.types[:POINTERS]
         ],
         label="Event types seen",
@@ -472,7 +502,12 @@ def _findings(tables: Tables) -> str:
     chart = (
         svg.bars(
             [
-                svg.Bar(where, count, colours[category], f"{category}s at {where}: {count:,}")
+                svg.Bar(
+                    where,
+                    count,
+                    colours[category],
+                    f"{category}s at {shown(where, TEXT)}: {count:,}",
+                )
                 for (where, category), count in top
             ],
             label="Violations and drift by pointer",
@@ -480,7 +515,9 @@ def _findings(tables: Tables) -> str:
         if top
         else _note("No violations.")
     )
-    kinds = _table(["kind", "warnings"], tables.warnings_by_kind, lambda i: i == 1)
+    kinds = _table(["kind", "warnings"], tables.warnings_by_kind[:ROWS], lambda i: i == 1) + _more(
+        len(tables.warnings_by_kind)
+    )
     return _section(
         "findings",
         "Violations and drift by pointer",
@@ -512,7 +549,13 @@ def _capture(summary: Summary, tables: Tables) -> str:
         )
     if tables.not_recorded:
         parts.append(
-            _table(["reason", "exchanges"], tables.not_recorded, lambda i: i == 1, lambda i: i == 0)
+            _table(
+                ["reason", "exchanges"],
+                tables.not_recorded[:ROWS],
+                lambda i: i == 1,
+                lambda i: i == 0,
+            )
+            + _more(len(tables.not_recorded))
         )
     return _section("capture", "Capture and recording", *parts)
 

@@ -16,22 +16,30 @@ line whole, and it is safe:
 
 Any line where one of these does not hold (another key order, a body with a ``validation`` key
 after the real one, a pretty-printed line, a line that is not JSON) is parsed whole.
+
+A log is untrusted input, so reading it is bounded: a line longer than :data:`LINE_LIMIT` is
+skipped (and reported) without being held, and a ``.gz`` may inflate to at most
+:data:`INFLATION` times the compressed bytes read so far (each line counting
+:data:`LINE_WORK` bytes more), so a small file of zeros or of newlines that inflates to
+gigabytes is stopped early, and reported, with the lines before it counted.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import sys
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final, cast
 
 import orjson
 
 from cassette_proxy.tools.audit.filters import Filters
 from cassette_proxy.tools.audit.summary import BadEvent, Summary
 from cassette_proxy.tools.progress import Progress
+from cassette_proxy.tools.shown import PATH, shown
 
 _REQUEST: Final = b',"request":{'
 # The members the proxy writes before "request", in order (ExchangeEvent's fields).
@@ -43,21 +51,105 @@ _VALIDATION: Final = b',"validation":{'
 _VERDICT: Final = b'},"verdict":'  # ends the validation object
 _TRUNCATED: Final = b',"truncated":true}'
 _SHARED: Final = 4096  # distinct validation parts kept parsed
+_SHARED_SIZE: Final = 16 * 1024  # bytes of a validation part, at most, to keep it parsed
+LINE_LIMIT: Final = 16 * 1024 * 1024  # bytes of a line; the proxy's are at most a few hundred KiB
+_CHUNK: Final = 1024 * 1024  # bytes read at a time
+INFLATION: Final = 256  # decompressed bytes (and line work) per compressed byte, at most
+LINE_WORK: Final = 64  # what a line costs beyond its bytes, in bytes
+_INFLATION_SLACK: Final = 16 * 1024 * 1024  # inflated bytes allowed before the ratio applies
+# Where a line over LINE_LIMIT was: not JSON, so the parser's fast path never takes it.
+TOO_LONG: Final = b"\x00 line over the limit"
 # What the skipped middle says about the response: only whether its capture was truncated.
 _TRUNCATED_RESPONSE: Final = {"truncated": True}
 _WHOLE_RESPONSE: Final = {"truncated": False}
 
 
-def open_log(source: str) -> BinaryIO | gzip.GzipFile:
-    """The log's bytes, decompressed if it is gzip (by content, whatever its name)."""
-    if source == "-":
-        return sys.stdin.buffer
-    path = Path(source)
-    with path.open("rb") as probe:
-        compressed = probe.read(2) == b"\x1f\x8b"
-    if compressed:
-        return gzip.GzipFile(path, "rb")  # closed by the caller, as is the plain file
-    return path.open("rb")
+class LogFile:
+    """A log's bytes, decompressed if it is gzip (by content, whatever its name), and how many
+    compressed bytes have been read (None for a file that is not compressed)."""
+
+    def __init__(self, source: str) -> None:
+        self._raw: io.BufferedReader | None = None
+        self._gzip: gzip.GzipFile | None = None
+        if source == "-":
+            self._stream: io.BufferedIOBase | gzip.GzipFile = cast(
+                io.BufferedIOBase, sys.stdin.buffer
+            )
+            return
+        raw = self._raw = Path(source).open("rb")  # noqa: SIM115 - closed by close()
+        if raw.read(2) == b"\x1f\x8b":
+            raw.seek(0)
+            self._stream = self._gzip = gzip.GzipFile(fileobj=raw, mode="rb")
+        else:
+            raw.seek(0)
+            self._stream = raw
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes, from one read of the file: what came before a truncation or
+        damage in a ``.gz`` is returned before the error is raised."""
+        return self._stream.read1(size)
+
+    def compressed(self) -> int | None:
+        return None if self._gzip is None or self._raw is None else self._raw.tell()
+
+    def close(self) -> None:
+        if self._gzip is not None:
+            self._gzip.close()
+        if self._raw is not None:
+            self._raw.close()
+
+
+def open_log(source: str) -> LogFile:
+    """The log's bytes (see :class:`LogFile`); closed by the caller."""
+    return LogFile(source)
+
+
+class Inflated(Exception):
+    """A compressed log inflates to more than :data:`INFLATION` times its compressed bytes."""
+
+
+def bounded_lines(log: LogFile) -> Iterator[bytes]:
+    """The lines of ``log``, without their line feeds; one over :data:`LINE_LIMIT` bytes is
+    :data:`TOO_LONG` in its place, and is never held whole. Raises :class:`Inflated` when a
+    compressed log inflates past the bound."""
+    pending: list[bytes] = []  # the start of a line the chunks so far did not end
+    held = 0  # its bytes
+    skipping = False  # in a line over the limit, until its line feed
+    work = 0
+    while chunk := log.read(_CHUNK):
+        compressed = log.compressed()
+        if compressed is not None:
+            work += len(chunk) + LINE_WORK * chunk.count(b"\n")
+            if work > INFLATION * compressed + _INFLATION_SLACK:
+                raise Inflated(
+                    f"it inflates to more than {INFLATION} times its compressed size "
+                    f"({compressed:,} compressed bytes read), as a decompression bomb does; "
+                    "the rest was not read"
+                )
+        if skipping:
+            end = chunk.find(b"\n")
+            if end < 0:
+                continue
+            skipping = False
+            yield TOO_LONG
+            chunk = chunk[end + 1 :]
+        lines = chunk.split(b"\n")
+        if len(lines) == 1:  # no line ends here
+            pending.append(chunk)
+            held += len(chunk)
+            if held > LINE_LIMIT:
+                pending, held, skipping = [], 0, True
+            continue
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending) if held + len(lines[0]) <= LINE_LIMIT else TOO_LONG
+        last = lines.pop()
+        pending, held = ([last], len(last)) if last else ([], 0)
+        yield from lines
+    if skipping:
+        yield TOO_LONG
+    elif pending:
+        yield b"".join(pending)
 
 
 class LineParser:
@@ -76,6 +168,8 @@ class LineParser:
         event = self._without_bodies(line)
         if event is not None:
             return event
+        if line is TOO_LONG:
+            return f"longer than {LINE_LIMIT // (1024 * 1024)} MiB: skipped, not read"
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
@@ -102,9 +196,10 @@ class LineParser:
             validation = self._validations.get(part)
             if validation is None:
                 validation = orjson.loads(part)
-                if len(self._validations) >= _SHARED:
-                    self._validations.clear()
-                self._validations[part] = validation
+                if len(part) <= _SHARED_SIZE:
+                    if len(self._validations) >= _SHARED:
+                        self._validations.clear()
+                    self._validations[part] = validation
         except orjson.JSONDecodeError:
             return None  # not cut between members
         event["validation"] = validation
@@ -128,7 +223,7 @@ def summarise(
         handle = open_log(source)
         try:
             _read(summary, handle, source, progress)
-        except _Broken as broken:  # a truncated or damaged .gz, say
+        except _Broken as broken:  # a truncated or damaged .gz, say, or a bomb
             summary.broken_files += 1
             summary.note_corrupt(
                 source,
@@ -137,8 +232,7 @@ def summarise(
                 "the lines before it were counted",
             )
         finally:
-            if handle is not sys.stdin.buffer:
-                handle.close()
+            handle.close()
     progress.clear()
     return summary
 
@@ -150,17 +244,20 @@ class _Broken(Exception):
         self.reason = reason
 
 
-def _read(summary: Summary, handle: Iterable[bytes], source: str, progress: Progress) -> None:
+def _read(summary: Summary, handle: LogFile, source: str, progress: Progress) -> None:
     """Count every line of one file."""
     number = 0
     add = summary.add
     parse_line = LineParser()
     try:
-        for line in handle:
+        for line in bounded_lines(handle):
             number += 1
             if not number & 4095:
                 summary.lines += 4096
-                progress.show(f"{source}: {summary.lines:,} lines, {summary.exchanges:,} exchanges")
+                progress.show(
+                    f"{shown(source, PATH)}: {summary.lines:,} lines, "
+                    f"{summary.exchanges:,} exchanges"
+                )
             event = parse_line(line)
             if isinstance(event, str):
                 if line.strip():
@@ -174,6 +271,8 @@ def _read(summary: Summary, handle: Iterable[bytes], source: str, progress: Prog
                 add(event)
             except BadEvent as exc:
                 summary.note_corrupt(source, number, f"not an exchange event: {exc}")
+    except Inflated as exc:
+        raise _Broken(number + 1, str(exc)) from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise _Broken(number + 1, f"{type(exc).__name__}: {exc}") from exc
     finally:

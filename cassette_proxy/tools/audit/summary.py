@@ -16,6 +16,7 @@ import heapq
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, NamedTuple, TypeVar
 
 import orjson
@@ -29,10 +30,20 @@ DRIFT_KINDS: Final = frozenset({"unknown_field", "unknown_enum", "unknown_type"}
 MAX_GROUPS: Final = 5_000  # distinct finding shapes kept; more are pooled under OTHER
 MAX_NAMES: Final = 1_000  # distinct routes, error codes, event types, reasons kept
 MAX_INSTANCES: Final = 100  # instances broken down (--by-instance); more are pooled as OTHER
+# Distinct sources, verdicts and statuses kept (the proxy writes 3, 3 and a few dozen); more are
+# pooled under OTHER (status OTHER_STATUS), and so are kinds of exchange past MAX_KINDS.
+MAX_VALUES: Final = 100
+MAX_KINDS: Final = 20_000
+OTHER_STATUS: Final = 0
+NAME_CHARS: Final = 200  # of a name kept (a route, a source, a code, an event type, a reason)
+TEXT_CHARS: Final = 2_000  # of a finding's pointer or message kept
+_LONGEST_TIME: Final = 64  # an ISO 8601 time is about 24 characters
 CORRUPT_SHOWN: Final = 20
 OTHER: Final = "(other)"
 _MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+_MINUTE_FORMAT: Final = "%Y-%m-%dT%H:%M"
 _CACHE_LIMIT: Final = 10_000  # violations remembered as checked
+_CACHED_SIZE: Final = 4_096  # characters of violations, at most, in one remembered
 K = TypeVar("K")
 
 
@@ -176,6 +187,10 @@ class Summary:
     instances: dict[str, Summary] = field(default_factory=dict)
     filtering: bool = field(init=False, default=False)
     _keys: dict[tuple[Any, ...], FindingKey] = field(default_factory=dict)
+    _sources: set[str] = field(default_factory=set)
+    _verdicts: set[str] = field(default_factory=set)
+    _statuses: set[int] = field(default_factory=set)
+    _codes: set[str] = field(default_factory=set)
     _validated: dict[tuple[int, str], tuple[Any, list[FindingKey]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -184,7 +199,7 @@ class Summary:
     def note_corrupt(self, source: str, line: int, error: str) -> None:
         self.corrupt_count += 1
         if len(self.corrupt) < CORRUPT_SHOWN:
-            self.corrupt.append(Corrupt(source, line, error))
+            self.corrupt.append(Corrupt(source, line, error[:TEXT_CHARS]))
 
     def add(self, event: dict[str, Any]) -> None:  # noqa: PLR0912, PLR0915 - see below
         """Count one exchange event (a dict as orjson parsed it).
@@ -194,8 +209,8 @@ class Summary:
         reading a log at close to orjson's own speed.
         """
         when = event.get("time")
-        if type(when) is not str:
-            raise BadEvent(_wrong("time", when, "a string"))
+        if type(when) is not str or len(when) > _LONGEST_TIME:
+            raise BadEvent(_wrong("time", when, "an ISO 8601 time"))
         status = event.get("status")
         if type(status) is not int:
             raise BadEvent(_wrong("status", status, "an integer"))
@@ -238,7 +253,7 @@ class Summary:
             _check_stream(stream)
         minute = when[:16]
         row = self.minutes.get(minute)
-        if row is None and not _MINUTE.fullmatch(minute):
+        if row is None and not _is_minute(minute):
             raise BadEvent(f"time {when[:40]!r} is not an ISO 8601 time")
         if self.filtering:
             try:
@@ -258,19 +273,29 @@ class Summary:
         if row is None:
             row = self.minutes[minute] = [0, 0]
         row[0] += 1
-        exchange_id = str(event.get("id", ""))
-        if error is not None or status >= 500 or verdict == "failed":
-            row[1] += 1
-            self.errors += 1
-            if error is not None:
-                _note(self.codes, (_capped(error, self.codes), status), when, exchange_id)
+        went_wrong = error is not None or status >= 500 or verdict == "failed"
         latency = self.latency.get(route)
         if latency is None:
-            if len(self.latency) >= MAX_NAMES:
+            route = route[:NAME_CHARS]  # a line may be megabytes long: names kept are cut
+            if route not in self.latency and len(self.latency) >= MAX_NAMES:
                 route = OTHER
             latency = self.latency.setdefault(route, RouteLatency())
         key = (route, status, source, verdict)
-        self.kinds[key] = self.kinds.get(key, 0) + 1
+        kinds = self.kinds
+        count = kinds.get(key)
+        if count is None:  # a new kind: its values are kept, or pooled past their caps
+            key = self._kind(route, status, source, verdict)
+            count = kinds.get(key, 0)
+            status, source = key[1], key[2]
+        kinds[key] = count + 1
+        exchange_id = str(event.get("id", ""))
+        if went_wrong:
+            row[1] += 1
+            self.errors += 1
+            if error is not None:
+                if error not in self._codes:
+                    error = _kept(error[:NAME_CHARS], self._codes, OTHER, MAX_NAMES)
+                _note(self.codes, (error, status), when, exchange_id)
         latency.add(
             duration,
             upstream,
@@ -283,7 +308,7 @@ class Summary:
         for finding in findings:
             group = groups.get(finding)
             if group is None:
-                groups[finding] = Group(1, when, when, exchange_id)
+                groups[finding] = Group(1, when, when, exchange_id[:NAME_CHARS])
             else:
                 group.note(when)
         response = event.get("response")
@@ -292,15 +317,15 @@ class Summary:
         if stream is not None or truncated or not_recorded is not None:
             self._capture(stream, truncated, not_recorded)
         if tokens is not None:
-            self._tokens(model or UNKNOWN, route, tokens)
+            self._tokens((model or UNKNOWN)[:NAME_CHARS], route, tokens)
         if self.by_instance:
-            self._instance(instance or UNKNOWN).add(event)
+            self._instance((instance or UNKNOWN)[:NAME_CHARS]).add(event)
         slowest = self.slowest
         if len(slowest) < self.slowest_kept or (slowest and duration > slowest[0].duration_ms):
             self._slow(
                 SlowExchange(
-                    duration, -self.exchanges, exchange_id, when, route, status, source,
-                    upstream, error,
+                    duration, -self.exchanges, exchange_id[:NAME_CHARS], when, route, status,
+                    source, upstream, error,
                 )
             )  # fmt: skip
 
@@ -326,6 +351,23 @@ class Summary:
                 )
         return summary
 
+    def _kind(
+        self, route: str, status: int, source: str, verdict: str
+    ) -> tuple[str, int, str, str]:
+        """The key a new kind of exchange is counted under: its status, source and verdict
+        each kept (cut to :data:`NAME_CHARS`) until :data:`MAX_VALUES` distinct ones are, then
+        pooled; and past :data:`MAX_KINDS` kinds, one pooled kind for every new one."""
+        if status not in self._statuses:
+            status = _kept(status, self._statuses, OTHER_STATUS)
+        if source not in self._sources:
+            source = _kept(source[:NAME_CHARS], self._sources, OTHER)
+        if verdict not in self._verdicts:
+            verdict = _kept(verdict[:NAME_CHARS], self._verdicts, OTHER)
+        key = (route, status, source, verdict)
+        if key not in self.kinds and len(self.kinds) >= MAX_KINDS - 1:  # one for the pooled
+            return (OTHER, OTHER_STATUS, OTHER, OTHER)
+        return key
+
     def _slow(self, slow: SlowExchange) -> None:
         if len(self.slowest) < self.slowest_kept:
             heapq.heappush(self.slowest, slow)
@@ -338,7 +380,7 @@ class Summary:
         if truncated:
             self.truncated += 1
         if not_recorded is not None:
-            not_recorded = str(not_recorded)
+            not_recorded = str(not_recorded)[:NAME_CHARS]
             known = not_recorded in self.not_recorded or len(self.not_recorded) < MAX_NAMES
             self.not_recorded[not_recorded if known else OTHER] += 1
 
@@ -351,19 +393,23 @@ class Summary:
         cached = self._validated.get((id(validation), route))
         if cached is not None and cached[0] is validation:
             return cached[1]
-        keys = self._check_findings(validation, route)
-        if len(self._validated) >= _CACHE_LIMIT:
-            self._validated.clear()
-        self._validated[id(validation), route] = (validation, keys)
+        keys, size = self._check_findings(validation, route)
+        if size <= _CACHED_SIZE:  # what a cache holds stays small, whatever the lines hold
+            if len(self._validated) >= _CACHE_LIMIT:
+                self._validated.clear()
+            self._validated[id(validation), route] = (validation, keys)
         return keys
 
-    def _check_findings(self, validation: Any, route: str) -> list[FindingKey]:
+    def _check_findings(self, validation: Any, route: str) -> tuple[list[FindingKey], int]:
+        """The finding keys of an event's violations, and about how many characters they
+        hold."""
         if type(validation) is not dict:
             raise BadEvent("validation is not an object")
         keys: list[FindingKey] = []
+        size = 0
         for side, record in validation.items():
             if type(record) is not dict:
-                raise BadEvent(f"validation.{side} is not an object")
+                raise BadEvent(f"validation.{str(side)[:NAME_CHARS]} is not an object")
             violations = record.get("violations")
             if not violations:
                 if violations is not None and type(violations) is not list:
@@ -375,12 +421,13 @@ class Summary:
                 if type(violation) is not dict:
                     raise BadEvent("a violation is not an object")
                 raw = (route, side, *violation.items())
+                size += len(side) + sum(len(v) for v in violation.values() if type(v) is str)
                 try:
                     key = self._keys.get(raw)
                 except TypeError:  # a list or an object where a string belongs
                     key = None
                 keys.append(key or self._finding_key(raw, violation))
-        return keys
+        return keys, size
 
     def _finding_key(self, raw: tuple[Any, ...], violation: dict[str, Any]) -> FindingKey:
         names = ("pointer", "message", "severity", "kind")
@@ -390,14 +437,22 @@ class Summary:
                 raise BadEvent(_wrong(name, value, "a string"))
         pointer, message, severity, kind = (value or "" for value in fields)
         route, side = raw[:2]
-        key = FindingKey(severity, kind, route, side, general_pointer(pointer), message)
+        key = FindingKey(
+            severity[:NAME_CHARS],
+            kind[:NAME_CHARS],
+            route,
+            side[:NAME_CHARS],
+            general_pointer(pointer[:TEXT_CHARS]),
+            message[:TEXT_CHARS],
+        )
         if key not in self.findings and len(self.findings) >= MAX_GROUPS:
             key = FindingKey(
                 severity, kind, route, side, OTHER, "(more distinct findings than kept)"
             )
-        if len(self._keys) >= _CACHE_LIMIT:
-            self._keys.clear()
-        self._keys[raw] = key
+        if len(pointer) + len(message) <= _CACHED_SIZE:
+            if len(self._keys) >= _CACHE_LIMIT:
+                self._keys.clear()
+            self._keys[raw] = key
         return key
 
     def _stream(self, stream: dict[str, Any]) -> None:
@@ -407,22 +462,38 @@ class Summary:
             streams.complete += 1
         streams.events.add(stream.get("events") or 0)
         types = streams.types
-        for name, count in (stream.get("types") or {}).items():
+        for seen, count in (stream.get("types") or {}).items():
+            name = str(seen)[:NAME_CHARS]
             types[name if name in types or len(types) < MAX_NAMES else OTHER] += count
+
+
+def _kept(value: K, seen: set[K], other: K, most: int = MAX_VALUES) -> K:
+    """``value``, remembered as seen, or ``other`` once ``most`` values have been."""
+    if len(seen) >= most:
+        return other
+    seen.add(value)
+    return value
+
+
+def _is_minute(minute: str) -> bool:
+    """Whether ``minute`` (``YYYY-MM-DDTHH:MM``) is a minute of the calendar, year 1 to 9999:
+    asked once per distinct minute, so a line dated the 45th of the 13th month is refused as
+    it is read, not when the report is drawn."""
+    if not _MINUTE.fullmatch(minute):
+        return False
+    try:
+        datetime.strptime(minute, _MINUTE_FORMAT)
+    except ValueError:
+        return False
+    return True
 
 
 def _note(groups: dict[K, Group], key: K, when: str, example: str) -> None:
     group = groups.get(key)
     if group is None:
-        groups[key] = Group(1, when, when, example)
+        groups[key] = Group(1, when, when, example[:NAME_CHARS])
     else:
         group.note(when)
-
-
-def _capped(name: str, groups: dict[tuple[str, int], Group]) -> str:
-    if len(groups) < MAX_NAMES or any(key[0] == name for key in groups):
-        return name
-    return OTHER
 
 
 def _wrong(name: str, value: Any, expected: str) -> str:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import html
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
+
+from cassette_proxy.tools.shown import TEXT, shown
 
 FONT: Final = 12
 BLUE: Final = "#4c78a8"
@@ -29,8 +32,10 @@ RULE: Final = "#ddd"
 
 
 def esc(text: object) -> str:
-    """Text or an attribute value, safe to put in markup."""
-    return html.escape(str(text), quote=True)
+    """Text or an attribute value, safe to put in markup, with every control and
+    bidirectional character shown as an escape (:func:`~cassette_proxy.tools.shown.shown`,
+    not cut here: long log values are cut where they are placed)."""
+    return html.escape(shown(text, sys.maxsize), quote=True)
 
 
 def number(value: float) -> str:
@@ -145,10 +150,10 @@ def bars(items: Sequence[Bar], *, label: str, width: int = 960, label_chars: int
     body = []
     for i, bar in enumerate(items):
         y = i * row
-        shown = bar.label if len(bar.label) <= label_chars else bar.label[: label_chars - 1] + "…"
+        label = bar.label if len(bar.label) <= label_chars else bar.label[: label_chars - 1] + "…"
         body.append(
             f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" fill="{INK}">'
-            f"<title>{esc(bar.label)}</title>{esc(shown)}</text>"
+            f"<title>{esc(shown(bar.label, TEXT))}</title>{esc(label)}</text>"
         )
         length = plot_w * bar.value / top
         body.append(_rect(label_w, y + 3, length, row - 6, fill=bar.colour, title=bar.title))

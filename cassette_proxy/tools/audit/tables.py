@@ -184,6 +184,15 @@ class Tables:
             ),
         )
 
+    def status_columns(self, most: int) -> tuple[list[int], bool]:
+        """The statuses a route x status table shows as columns: all of them if they are at
+        most ``most``, else the ``most - 1`` with the most exchanges (in order), and True: the
+        others are summed in one column."""
+        if len(self.statuses) <= most:
+            return self.statuses, False
+        busiest = sorted(self.by_status, key=lambda status: (-self.by_status[status], status))
+        return sorted(busiest[: most - 1]), True
+
     @property
     def stream_ttfb_apart(self) -> bool:
         """Whether the streams' time to headers is a table of its own: not when every exchange
@@ -198,29 +207,34 @@ class Tables:
 
 
 def time_series(summary: Summary, max_buckets: int) -> TimeSeries:
-    """Requests and errors over time, in at most ``max_buckets`` buckets of equal width."""
+    """Requests and errors over time, in at most ``max_buckets`` buckets of equal width, however
+    far apart the log's times are (0001 and 9999: buckets of many weeks)."""
     if not summary.minutes:
         return TimeSeries(1, [], None, None, 0)
-    parsed = {minute: datetime.strptime(minute, _MINUTE_FORMAT) for minute in summary.minutes}
     epoch = datetime(1970, 1, 1)
-    first = min(parsed.values())
-    last = max(parsed.values())
-    span = int((last - first).total_seconds() // 60) + 1
-    width = next((w for w in _WIDTHS if -(-span // w) <= max_buckets), _WIDTHS[-1])
-    origin = int((first - epoch).total_seconds() // 60) // width * width
-    count = (int((last - epoch).total_seconds() // 60) - origin) // width + 1
+    offsets = {
+        minute: int((datetime.strptime(minute, _MINUTE_FORMAT) - epoch).total_seconds() // 60)
+        for minute in summary.minutes
+    }
+    first = min(offsets.values())
+    last = max(offsets.values())
+    span = last - first + 1
+    width = _width(span, max_buckets)
+    origin = first // width * width
+    while (last - origin) // width + 1 > max_buckets:  # aligned, one more may be needed
+        width = _width(span, max_buckets, wider_than=width)
+        origin = first // width * width
+    count = (last - origin) // width + 1
     requests = [0] * count
     errors = [0] * count
     for minute, (asked, failed) in summary.minutes.items():
-        index = (int((parsed[minute] - epoch).total_seconds() // 60) - origin) // width
+        index = (offsets[minute] - origin) // width
         requests[index] += asked
         errors[index] += failed
     buckets = [
-        Bucket(
-            (epoch + timedelta(minutes=origin + i * width)).strftime(_MINUTE_FORMAT),
-            requests[i],
-            errors[i],
-        )
+        # A bucket starts at its first minute, or at the log's first if that is later (the
+        # aligned start of the first bucket may lie before year 1).
+        Bucket(_minute(epoch, max(origin + i * width, first)), requests[i], errors[i])
         for i in range(count)
     ]
     busiest_minute = max(summary.minutes.items(), key=lambda item: (item[1][0], item[0]))
@@ -231,6 +245,25 @@ def time_series(summary: Summary, max_buckets: int) -> TimeSeries:
         Bucket(busiest_minute[0], *busiest_minute[1]),
         Bucket(worst_minute[0], *worst_minute[1]) if worst_minute[1][1] else None,
         span,
+    )
+
+
+def _width(span: int, max_buckets: int, wider_than: int = 0) -> int:
+    """The smallest width (in minutes) of :data:`_WIDTHS`, or past them a whole number of
+    weeks, that cuts ``span`` minutes into at most ``max_buckets``."""
+    for width in _WIDTHS:
+        if width > wider_than and -(-span // width) <= max_buckets:
+            return width
+    week = _WIDTHS[-1]
+    weeks = max(-(-span // (max_buckets * week)), wider_than // week + 1)
+    return weeks * week
+
+
+def _minute(epoch: datetime, offset: int) -> str:
+    moment = epoch + timedelta(minutes=offset)
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T"
+        f"{moment.hour:02d}:{moment.minute:02d}"
     )
 
 

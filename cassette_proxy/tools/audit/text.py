@@ -1,11 +1,15 @@
-"""The audit as text, for a terminal: the first questions first, then the findings."""
+"""The audit as text, for a terminal: the first questions first, then the findings.
+
+Every value that comes from a log is untrusted: each is written through
+:func:`~cassette_proxy.tools.shown.shown` (no control character reaches the terminal, a long
+value is cut), and each table is cut at :data:`ROWS` rows (``--format json`` has them all)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from cassette_proxy.tools.audit.report import Report, instance_table, token_table
-from cassette_proxy.tools.audit.summary import Summary
+from cassette_proxy.tools.audit.summary import OTHER_STATUS, Summary
 from cassette_proxy.tools.audit.tables import (
     LATENCIES,
     STREAM_TTFB_ABOVE,
@@ -14,9 +18,12 @@ from cassette_proxy.tools.audit.tables import (
     Tables,
     time_series,
 )
+from cassette_proxy.tools.shown import PATH, TEXT, shown
 
 SERIES_ROWS = 48  # at most this many rows of requests over time
 BAR = 30  # characters of the longest bar
+ROWS = 200  # rows of any other table
+STATUS_COLUMNS = 20  # statuses shown as columns; more are summed in one
 
 
 def render_text(report: Report) -> str:
@@ -38,8 +45,12 @@ def render_text(report: Report) -> str:
 
 
 def _columns(add: Add, headers: list[str], rows: list[list[object]], text: int = 2) -> None:
-    """A table: the first ``text`` columns left-aligned, the others right-aligned figures."""
-    cells = [headers, *([f"{v:,}" if isinstance(v, int) else str(v) for v in row] for row in rows)]
+    """A table: the first ``text`` columns left-aligned, the others right-aligned figures. Names
+    come from the log: shown safely (:func:`~cassette_proxy.tools.shown.shown`)."""
+    cells = [
+        headers,
+        *([f"{v:,}" if isinstance(v, int) else shown(v) for v in row] for row in rows),
+    ]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     for row in cells:
         add(
@@ -59,7 +70,7 @@ def _tokens(add: Add, report: Report) -> None:
         "output includes reasoning):")  # fmt: skip
     _columns(add, headers, rows)
     if unpriced:
-        add(f"  no price in the price table for: {', '.join(unpriced)}")
+        add(f"  no price in the price table for: {', '.join(map(shown, unpriced))}")
 
 
 def _instances(add: Add, report: Report) -> None:
@@ -70,7 +81,7 @@ def _instances(add: Add, report: Report) -> None:
     headers, rows = instance_table(report)
     _columns(add, headers, rows, text=1)
     for name, part in report.instances:
-        add(f"\n=== instance {name} ===")
+        add(f"\n=== instance {shown(name)} ===")
         _overview(add, part.summary)
         _traffic(add, part.tables)
         _errors(add, part.summary, part.tables)
@@ -81,14 +92,25 @@ def _instances(add: Add, report: Report) -> None:
 Add = Callable[[str], None]
 
 
+def _cut(add: Add, rows: int) -> None:
+    """Say how many rows a table left out."""
+    if rows > ROWS:
+        add(f"  ... and {rows - ROWS:,} more (--format json lists them all)")
+
+
+def _status(status: int) -> str:
+    return "other" if status == OTHER_STATUS else str(status)
+
+
 def _overview(add: Add, summary: Summary) -> None:
-    span = f", {summary.first} .. {summary.last}" if summary.first else ""
+    span = f", {shown(summary.first)} .. {shown(summary.last)}" if summary.first else ""
     add(
         f"{summary.exchanges:,} exchanges in {summary.lines:,} lines from "
         f"{len(summary.files)} file(s){span}"
     )
     if summary.filters.active:
-        add(f"Filters: {summary.filters.describe()} ({summary.left_out:,} exchanges left out)")
+        filters = shown(summary.filters.describe(), TEXT)
+        add(f"Filters: {filters} ({summary.left_out:,} exchanges left out)")
     if summary.exchanges:
         share = 100 * summary.errors / summary.exchanges
         add(
@@ -99,27 +121,35 @@ def _overview(add: Add, summary: Summary) -> None:
 
 def _traffic(add: Add, tables: Tables) -> None:
     add("\nBy route and status:")
-    header = "".join(f"{status:>8}" for status in tables.statuses)
+    statuses, others = tables.status_columns(STATUS_COLUMNS)
+    header = "".join(f"{_status(status):>8}" for status in statuses)
+    header += f"{'others':>8}" if others else ""
     add(f"  {'route':<24}{header}{'total':>10}")
-    for route, row, total in tables.route_status:
-        cells = "".join(f"{row.get(status, 0):>8,}" for status in tables.statuses)
-        add(f"  {route:<24}{cells}{total:>10,}")
-    for title, counts in (("By source", tables.by_source), ("By verdict", tables.by_verdict)):
+    for route, row, total in tables.route_status[:ROWS]:
+        counts = [row.get(status, 0) for status in statuses]
+        counts += [total - sum(counts)] if others else []
+        cells = "".join(f"{count:>8,}" for count in counts)
+        add(f"  {shown(route):<24}{cells}{total:>10,}")
+    _cut(add, len(tables.route_status))
+    for title, named in (("By source", tables.by_source), ("By verdict", tables.by_verdict)):
         add(f"\n{title}:")
-        for name, count in counts:
-            add(f"  {name:<24} {count:>10,}")
+        for name, count in named[:ROWS]:
+            add(f"  {shown(name):<24} {count:>10,}")
+        _cut(add, len(named))
 
 
 def _errors(add: Add, summary: Summary, tables: Tables) -> None:
     add("\nErrors by the proxy's code:")
     if not tables.error_codes:
         add("  none")
-    for error in tables.error_codes:
+    for error in tables.error_codes[:ROWS]:
         group = error.group
         add(
-            f"  {group.count:>6,} x {error.code:<28} status {error.status}, "
-            f"{group.first_seen} .. {group.last_seen}, e.g. exchange {group.example}"
+            f"  {group.count:>6,} x {shown(error.code):<28} status {_status(error.status)}, "
+            f"{shown(group.first_seen)} .. {shown(group.last_seen)}, "
+            f"e.g. exchange {shown(group.example)}"
         )
+    _cut(add, len(tables.error_codes))
     other = summary.errors - sum(e.group.count for e in tables.error_codes)
     if other > 0:
         add(f"  {other:>6,} more went wrong without a code of the proxy's (5xx, failed validation)")
@@ -150,11 +180,12 @@ def _over_time(add: Add, summary: Summary) -> None:
 
 def _latency_table(add: Add, rows: list[LatencyRow]) -> None:
     add(f"  {'route':<24} {'count':>9} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9}")
-    for row in rows:
+    for row in rows[:ROWS]:
         add(
-            f"  {row.route:<24} {row.count:>9,} {row.p50:>9.2f} {row.p90:>9.2f} "
+            f"  {shown(row.route):<24} {row.count:>9,} {row.p50:>9.2f} {row.p90:>9.2f} "
             f"{row.p99:>9.2f} {row.max:>9.2f}"
         )
+    _cut(add, len(rows))
 
 
 def _latency(add: Add, tables: Tables) -> None:
@@ -176,8 +207,8 @@ def _slowest(add: Add, tables: Tables) -> None:
         upstream = f"{slow.upstream_ms:>10.2f}" if slow.upstream_ms is not None else f"{'-':>10}"
         error = f"  ({slow.error})" if slow.error else ""
         add(
-            f"  {slow.duration_ms:>10.2f} {upstream}  {slow.route:<14} {slow.status:>6}  "
-            f"{slow.source:<9} {slow.time:<24} {slow.id}{error}"
+            f"  {slow.duration_ms:>10.2f} {upstream}  {shown(slow.route):<14} {slow.status:>6}  "
+            f"{shown(slow.source):<9} {shown(slow.time):<24} {shown(slow.id)}{shown(error)}"
         )
 
 
@@ -195,8 +226,9 @@ def _streams(add: Add, tables: Tables) -> None:
         f"max {streams.events_max:,.0f}"
     )
     add("  event types seen:")
-    for name, count in streams.types:
-        add(f"    {name:<40} {count:>10,}")
+    for name, count in streams.types[:ROWS]:
+        add(f"    {shown(name):<40} {count:>10,}")
+    _cut(add, len(streams.types))
     if tables.stream_ttfb_apart:
         add("  Time to the upstream's headers (ms), streams only:")
         _latency_table(add, tables.latency["stream_ttfb"])
@@ -207,16 +239,18 @@ def _streams(add: Add, tables: Tables) -> None:
 def _finding_lines(add: Add, findings: list[Finding], *, first_seen: bool = False) -> None:
     if not findings:
         add("  none")
-    for finding in findings:
+    for finding in findings[:ROWS]:
         key, group = finding.key, finding.group
-        kind = f"{key.kind:<19} " if key.severity == "warning" else ""
-        add(f"  {group.count:>6,} x {kind}{key.where}: {key.message}")
+        kind = f"{shown(key.kind):<19} " if key.severity == "warning" else ""
+        add(f"  {group.count:>6,} x {kind}{shown(key.where, TEXT)}: {shown(key.message, TEXT)}")
+        example, seen = shown(group.example), shown(group.first_seen)
         when = (
-            f"first seen {group.first_seen}, e.g. exchange {group.example}"
+            f"first seen {seen}, e.g. exchange {example}"
             if first_seen
-            else f"e.g. exchange {group.example} at {group.first_seen}"
+            else f"e.g. exchange {example} at {seen}"
         )
         add(f"           {when}")
+    _cut(add, len(findings))
 
 
 def _findings(add: Add, tables: Tables) -> None:
@@ -225,8 +259,9 @@ def _findings(add: Add, tables: Tables) -> None:
     add("\nWarnings by kind:")
     if not tables.warnings_by_kind:
         add("  none")
-    for kind, count in tables.warnings_by_kind:
-        add(f"  {kind:<24} {count:>10,}")
+    for kind, count in tables.warnings_by_kind[:ROWS]:
+        add(f"  {shown(kind):<24} {count:>10,}")
+    _cut(add, len(tables.warnings_by_kind))
     add("\nSchema drift (seen in the wild, not in the documented contract):")
     _finding_lines(add, tables.drift, first_seen=True)
     add("\nOther warnings, by pointer and message:")
@@ -241,8 +276,9 @@ def _capture(add: Add, summary: Summary, tables: Tables) -> None:
         )
     if tables.not_recorded:
         add("\nNot recorded, by reason:")
-        for reason, count in tables.not_recorded:
-            add(f"  {count:>6,} x {reason}")
+        for reason, count in tables.not_recorded[:ROWS]:
+            add(f"  {count:>6,} x {shown(reason, TEXT)}")
+        _cut(add, len(tables.not_recorded))
 
 
 def _corrupt(add: Add, summary: Summary) -> None:
@@ -253,6 +289,6 @@ def _corrupt(add: Add, summary: Summary) -> None:
         "was counted)"
     )
     for corrupt in summary.corrupt:
-        add(f"  {corrupt.source}:{corrupt.line}: {corrupt.error}")
+        add(f"  {shown(corrupt.source, PATH)}:{corrupt.line}: {shown(corrupt.error, TEXT)}")
     if summary.corrupt_count > len(summary.corrupt):
         add(f"  ... and {summary.corrupt_count - len(summary.corrupt):,} more")
