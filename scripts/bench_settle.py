@@ -20,10 +20,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import orjson
+from aiohttp import web
 from fast_upstream import BODY
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from cassette_proxy.contract import classify
+from cassette_proxy.models.events import MessageRecord
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, ResponseHead
 from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.serving.tee import Tee
@@ -40,6 +42,7 @@ CLIENT = CIMultiDictProxy(
     CIMultiDict({"Authorization": "Bearer x", "Content-Type": "application/json"})
 )
 RECORDED = ProxyResponse(200, "OK", JSON, BODY)
+ANSWER = web.Response(status=200)  # what the client got (read only for a response made up)
 
 
 def settle(source: str, ledger: Any) -> float:
@@ -53,9 +56,10 @@ def settle(source: str, ledger: Any) -> float:
     else:
         exchange.response = RECORDED
     started = time.process_time()
-    event = exchange.event(200, JSON, b"", 1.0, serialized_only=True)
+    event = exchange.event(ANSWER, 1.0, serialized_only=True)
     if ledger is not None:
-        ledger.account(exchange, logged=event.response.body)
+        logged = event.response.body if isinstance(event.response, MessageRecord) else None
+        ledger.account(exchange, logged=logged)
     orjson.dumps(event)
     return time.process_time() - started
 

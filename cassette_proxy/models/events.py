@@ -7,12 +7,17 @@ exchange on the request path; pydantic models would cost more than the rest of t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
+
+import orjson
 
 from cassette_proxy.kept import remembered
 from cassette_proxy.models.usage import Usage
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_text
+
+Serialized: TypeAlias = orjson.Fragment
+"""Part of a line serialized already (orjson embeds it as it is)."""
 
 
 @dataclass(slots=True)
@@ -87,9 +92,12 @@ class ExchangeEvent:
     source: str  # upstream | cassette | proxy
     duration_ms: float
     upstream_ms: float | None
-    request: MessageRecord
-    response: MessageRecord
-    validation: dict[str, ValidationRecord]
+    # Each of these three may be given pre-serialized (an ``orjson.Fragment``) to a log that
+    # only serializes: what is the same line after line (a client's header set, a recording and
+    # its verdict) is then serialized once, not once an exchange.
+    request: MessageRecord | Serialized
+    response: MessageRecord | Serialized
+    validation: dict[str, ValidationRecord] | Serialized
     verdict: str
     error: str | None = None  # the proxy's error code when the proxy made the response
     # The upstream's (or cassette's) response when strict validation replaced it with a 502.

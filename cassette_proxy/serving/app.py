@@ -19,7 +19,6 @@ from typing import Final
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from multidict import CIMultiDictProxy
 
 from cassette_proxy import otel
 from cassette_proxy.contract import classify
@@ -32,6 +31,7 @@ from cassette_proxy.errors import (
 )
 from cassette_proxy.matching.hints import Hints
 from cassette_proxy.models.errors import ErrorBody, ErrorEnvelope
+from cassette_proxy.models.events import MessageRecord
 from cassette_proxy.redact import redact_path
 from cassette_proxy.redact.rules import rule_set
 from cassette_proxy.serving.cassettes import Cassettes, log_closed, log_opened
@@ -187,20 +187,18 @@ def _account(app: web.Application, exchange: Exchange, response: web.StreamRespo
     """Tokens, spans, metrics and the log line for one exchange."""
     duration_ms = exchange.watch.ms()
     pipeline = app[PIPELINE]
-    body = response.body if isinstance(response, web.Response) else b""
     log = app[AUDIT_LOG]
     settings = pipeline.settings
     event = exchange.event(
-        response.status,
-        CIMultiDictProxy(response.headers),
-        body if isinstance(body, bytes) else b"",
+        response,
         duration_ms,
         serialized_only=log.serialized_only,
         bodies=settings.log_bodies,
         instance=settings.instance_name,
     )
     # The token accounting reads the body the log line has just parsed, when it has it.
-    app[TOKENS].account(exchange, logged=event.response.body)
+    logged = event.response.body if isinstance(event.response, MessageRecord) else None
+    app[TOKENS].account(exchange, logged=logged)
     if pipeline.tracer is not None:
         try:
             pipeline.tracer.finished(exchange, response.status, duration_ms)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -23,6 +23,7 @@ from cassette_proxy.models.events import (
     ExchangeEvent,
     FaultRecord,
     MessageRecord,
+    Serialized,
     StreamRecord,
     ValidationRecord,
 )
@@ -30,7 +31,15 @@ from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableB
 from cassette_proxy.models.usage import Answered, Usage
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
-from cassette_proxy.serving.log import FULL, HEAD, Shown, Stopwatch, message_record, now
+from cassette_proxy.serving.log import (
+    FULL,
+    HEAD,
+    Shown,
+    Stopwatch,
+    bodiless_record,
+    message_record,
+    now,
+)
 from cassette_proxy.settings import LogBodies
 
 if TYPE_CHECKING:
@@ -119,52 +128,48 @@ class Exchange:
 
     def event(
         self,
-        status: int,
-        headers: CIMultiDictProxy[str],
-        body: bytes,
+        answer: web.StreamResponse,
         duration_ms: float,
         *,
         serialized_only: bool = False,
         bodies: LogBodies = LogBodies.FULL,
         instance: str = "",
     ) -> ExchangeEvent:
-        """The log event, given what the client actually got (``headers`` and ``body`` are
-        used for a response the proxy made up). ``serialized_only``: the event will only be
-        serialized, so a replayed body may be given pre-serialized. ``bodies``: how much of
-        each body to show (none, for a client that asked not to be logged)."""
+        """The log event, given the response the client actually got (its headers and body are
+        read for a response the proxy made up). ``serialized_only``: the event will only be
+        serialized, so what stays the same line after line (a client's header set, a replayed
+        recording and its verdict) may be given pre-serialized, made once. ``bodies``: how much
+        of each body to show (none, for a client that asked not to be logged)."""
         verdict = self.verdict
         answered = self._answered()
         replaced = answered is not None and self.source == PROXY
         captured = self.captured
         shown = None if self.withheld else _SHOWN[bodies]
+        response: MessageRecord | Serialized
         if captured is not None and not replaced:
             response = _captured_record(captured, shown)
         elif answered is not None and not replaced:
-            response = _response_record(answered, serialized=serialized_only, shown=shown)
+            response = (
+                _serialized_record(answered, shown)
+                if serialized_only
+                else _response_record(answered, shown=shown)
+            )
         else:
-            response = message_record(headers, body, len(body), shown=shown)
-        validation = {
-            "request": ValidationRecord.of(
-                self.request_check.verdict.value, self.request_check.violations
-            ),
-            "response": self._response_validation(),
-        }
-        if self.withheld:
-            validation = {side: _masked(record) for side, record in validation.items()}
+            response = _made_record(answer, shown)
         return ExchangeEvent(
             time=self.started,
             id=self.id,
             method=self.method,
-            path=printable(redact_path(self.raw_path)),
+            path=_logged_path(self.raw_path),
             route=self.route.name,
             response_id=_logged_id(self.route.response_id),
-            status=status,
+            status=answer.status,
             source=self.source,
             duration_ms=duration_ms,
             upstream_ms=self.upstream_ms,
-            request=self._request_record(shown),
+            request=self._request_record(shown, serialized_only),
             response=response,
-            validation=validation,
+            validation=self._validation(serialized_only),
             verdict=verdict.value,
             error=self.error.code if self.error is not None else None,
             original_status=answered.status if replaced and answered else None,
@@ -181,6 +186,32 @@ class Exchange:
             cassette=self.cassette,
             fault=self.fault,
         )
+
+    def _validation(self, serialized: bool) -> dict[str, ValidationRecord] | Serialized:
+        """Both sides' findings as logged. A replayed recording's, with a request that had no
+        finding (its verdict alone), is the same play after play: made and, for a log that only
+        serializes, serialized once per recording and request verdict."""
+        check = self.request_check
+        memo = self.response.memo if self.source == CASSETTE and self.response else None
+        key = f"validation:{check.verdict.value}:{serialized}:{self.withheld}"
+        if memo is not None and not check.violations:
+            found = memo.get(key)
+            if found is not None:
+                assert isinstance(found, dict | Serialized)
+                return found
+        validation = {
+            "request": ValidationRecord.of(check.verdict.value, check.violations),
+            "response": self._response_validation(),
+        }
+        if self.withheld:
+            validation = {side: _masked(record) for side, record in validation.items()}
+        if memo is None or check.violations:
+            return validation
+        kept: dict[str, ValidationRecord] | Serialized = (
+            orjson.Fragment(dumps_kept(validation)) if serialized else validation
+        )
+        memo[key] = kept
+        return kept
 
     def _response_validation(self) -> ValidationRecord:
         """The response's check as logged; a replayed response's, once per recording (its
@@ -208,9 +239,11 @@ class Exchange:
             return self.response.memo.get("stream")
         return None
 
-    def _request_record(self, shown: Shown | None) -> MessageRecord:
+    def _request_record(self, shown: Shown | None, serialized: bool) -> MessageRecord | Serialized:
         if self.request is None:
             return MessageRecord({}, None, 0)
+        if serialized and not self.request.body:  # most requests: their header set, made once
+            return bodiless_record(self.request.headers)
         return message_record(
             self.request.headers, self.request.body, len(self.request.body), shown=shown
         )
@@ -234,25 +267,48 @@ def _masked(record: ValidationRecord) -> ValidationRecord:
     )
 
 
-def _response_record(
-    response: ProxyResponse, *, serialized: bool = False, shown: Shown | None = FULL
-) -> MessageRecord:
+@remembered(maxsize=4096, max_chars=4096)
+def _logged_path(raw_path: str) -> str:
+    """The path as logged (keys fingerprinted, control characters escaped), once per path."""
+    return printable(redact_path(raw_path))
+
+
+def _made_record(answer: web.StreamResponse, shown: Shown | None) -> MessageRecord:
+    """A response the proxy made up, as logged."""
+    body = answer.body if isinstance(answer, web.Response) else b""
+    data = body if isinstance(body, bytes) else b""
+    return message_record(CIMultiDictProxy(answer.headers), data, len(data), shown=shown)
+
+
+def _response_record(response: ProxyResponse, *, shown: Shown | None = FULL) -> MessageRecord:
     """The response as logged; built once per response object and way of showing it (so once
-    per replayed one). ``serialized``: its body pre-serialized, as the log line embeds it (the
-    largest part of a replay's log line, then serialized once per recording instead of once per
-    play)."""
-    key = f"{'log:serialized' if serialized else 'log'}:{shown.limit if shown else 'none'}"
+    per replayed one)."""
+    key = f"log:{shown.limit if shown else 'none'}"
     record = response.memo.get(key)
     if record is None:
         try:
             body = response.decoded_body()
         except UndecodableBody:
             body = response.body
-        record = message_record(response.headers, body, len(response.body), shown=shown)
-        if serialized and record.body is not None:  # only the bytes are kept, not the values
-            record = replace(record, body=orjson.Fragment(dumps_kept(record.body)))
-        response.memo[key] = record
+        record = response.memo[key] = message_record(
+            response.headers, body, len(response.body), shown=shown
+        )
     assert isinstance(record, MessageRecord)
+    return record
+
+
+def _serialized_record(response: ProxyResponse, shown: Shown | None) -> Serialized:
+    """:func:`_response_record` pre-serialized, as the log line embeds it: the largest part of
+    a replay's line, serialized once per recording instead of once per play (only the bytes are
+    kept, not the values)."""
+    key = f"log:serialized:{shown.limit if shown else 'none'}"
+    record = response.memo.get(key)
+    if record is None:
+        record = response.memo[key] = orjson.Fragment(
+            dumps_kept(_response_record(response, shown=shown))
+        )
+        response.memo.pop(f"log:{shown.limit if shown else 'none'}", None)  # the bytes suffice
+    assert isinstance(record, Serialized)
     return record
 
 

@@ -7,6 +7,7 @@ complete up to the last exchange, and several proxies may append to one file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import sys
@@ -21,7 +22,7 @@ import orjson
 from multidict import CIMultiDictProxy
 
 from cassette_proxy.errors import StartupError
-from cassette_proxy.kept import remembered
+from cassette_proxy.kept import dumps_kept, remembered
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
 from cassette_proxy.redact import redact_bytes, redact_header, redacted_head
 
@@ -78,9 +79,10 @@ def headers_record(headers: CIMultiDictProxy[str]) -> dict[str, str]:
 
 
 def _header_chars(items: tuple[tuple[str, str], ...]) -> int:
-    """A header set's size for the memo: its values, and 64 for each header (so a set of many
-    short headers counts as large as it is in memory)."""
-    return sum(len(value) + 64 for _, value in items)
+    """A header set's size for the memo: its names and values, and 64 for each header (so a
+    set of many short headers counts as large as it is in memory). Counted in C: this runs on
+    every request."""
+    return sum(map(len, itertools.chain.from_iterable(items))) + 64 * len(items)
 
 
 @remembered(maxsize=1024, max_chars=8192, size=_header_chars)  # a long set: made each time
@@ -91,6 +93,17 @@ def _headers_record(items: tuple[tuple[str, str], ...]) -> dict[str, str]:
         redacted = _redacted_header(key, value)
         record[key] = f"{record[key]}, {redacted}" if key in record else redacted
     return record
+
+
+def bodiless_record(headers: CIMultiDictProxy[str]) -> orjson.Fragment:
+    """A request without a body as logged, pre-serialized: most requests repeat their client's
+    header set, so each distinct set is made and serialized once."""
+    return _bodiless_record(tuple(headers.items()))
+
+
+@remembered(maxsize=1024, max_chars=8192, size=_header_chars)  # a long set: made each time
+def _bodiless_record(items: tuple[tuple[str, str], ...]) -> orjson.Fragment:
+    return orjson.Fragment(dumps_kept(MessageRecord(dict(_headers_record(items)), None, 0)))
 
 
 def body_record(

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from cassette_proxy import config_file
 from cassette_proxy.errors import CassetteLocked, StartupError
 from cassette_proxy.matching.hints import PytestHints
-from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent
+from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
 from cassette_proxy.models.faults import FaultRule
 from cassette_proxy.pytest_plugin import CassetteProxyWarning
 from cassette_proxy.serving.app import PIPELINE, build_app
@@ -371,6 +371,9 @@ def _failure_report(
     for event in failures:
         why = event.error or "not recorded"
         lines.append(f"\n{event.method} {event.path} -> {event.status} {why}")
+        # This log keeps plain values (serialized_only is False): nothing comes pre-serialized.
+        assert isinstance(event.response, MessageRecord)
+        assert isinstance(event.validation, dict)
         body = event.response.body
         error = body.get("error") if isinstance(body, dict) else None
         message = error.get("message") if isinstance(error, dict) else None

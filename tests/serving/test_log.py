@@ -13,8 +13,14 @@ import aiohttp
 import hypothesis
 import orjson
 import pytest
+from aiohttp import web
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
+from cassette_proxy.contract import Checked, classify
+from cassette_proxy.models.http import ProxyRequest, ProxyResponse
+from cassette_proxy.models.violations import Violation
+from cassette_proxy.serving.exchange import CASSETTE, Exchange
 from cassette_proxy.serving.log import BODY_LIMIT, now
 from tests import vectors
 from tests.client import OPENAI_HEADERS, TIMEOUT, post
@@ -298,3 +304,34 @@ async def test_a_replayed_body_is_logged_as_the_upstream_sent_it_on_every_play(
         assert line["response"]["body"] == recorded["response"]["body"]
         assert line["response"]["body"]["id"] == vectors.V1_ID
         assert line["response"]["size"] == recorded["response"]["size"]
+
+
+@pytest.mark.parametrize("withheld", [False, True])
+@pytest.mark.parametrize("body", [b"", b'{"reason": "done"}'])
+@pytest.mark.parametrize("violations", [[], [("/query/x", 'unknown parameter "x"')]])
+def test_a_line_made_of_pre_serialized_parts_is_the_line_made_of_values(
+    withheld: bool, body: bytes, violations: list[tuple[str, str]]
+) -> None:
+    """A log that only serializes gets a replay's records pre-serialized, once per recording,
+    header set and verdict; its line must be byte for byte the line the values make."""
+    route = classify("POST", f"/v1/responses/{vectors.V1_ID}/cancel")
+    headers = CIMultiDictProxy(CIMultiDict({"Authorization": f"Bearer {DUMMY_KEY}"}))
+    recorded = ProxyResponse(
+        200, "OK", CIMultiDictProxy(CIMultiDict({"Content-Type": "application/json"})),
+        vectors.V1_BODY,
+    )  # fmt: skip
+    found = [
+        Violation(pointer=pointer, message=message, severity="warning", kind="unknown_field")
+        for pointer, message in violations
+    ]
+    for play in range(3):  # the first play makes the parts, the others reuse them
+        exchange = Exchange(route, "POST", f"/v1/responses/{vectors.V1_ID}/cancel")
+        exchange.request = ProxyRequest("POST", exchange.raw_path, headers, body)
+        exchange.source, exchange.response, exchange.withheld = CASSETTE, recorded, withheld
+        exchange.request_check = Checked(found)
+        exchange.response_check = Checked()
+        answer = web.Response(status=200)
+        values = exchange.event(answer, 1.0, serialized_only=False)
+        parts = exchange.event(answer, 1.0, serialized_only=True)
+        assert isinstance(parts.response, orjson.Fragment), play
+        assert orjson.dumps(parts) == orjson.dumps(values), play
