@@ -28,6 +28,7 @@ from cassette_proxy.contract.create import CreateRequest
 from cassette_proxy.contract.lists import DeletedResponse, InputItemList
 from cassette_proxy.contract.queries import InputItemsQuery, NoQuery, RetrieveQuery
 from cassette_proxy.contract.response import ResponseBody
+from cassette_proxy.kept import remembered
 
 CREATE: Final = "create"
 RETRIEVE: Final = "retrieve"
@@ -113,8 +114,10 @@ _BY_METHOD: Final[dict[str, tuple[RouteContract, ...]]] = {
 _PASSTHROUGH_ROUTE: Final = Route(PASSTHROUGH)
 
 
+# Paths repeat (a replay's above all): each is classified once; long ones are not kept.
+@remembered(maxsize=4096, max_chars=1024)
 def classify(method: str, path: str) -> Route:
-    """The route for ``method`` and a raw path (without the query)."""
+    """The route for ``method`` and a raw path (without the query), found once per path."""
     for row in _BY_METHOD.get(method, ()):
         match = row.pattern.fullmatch(path)
         if match is not None:

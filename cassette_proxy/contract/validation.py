@@ -37,9 +37,10 @@ _AUTH_HINT: Final = "expected 'Bearer <token>' or 'Api-Key <key>'"
 ERROR_BODY: Final[Validate] = TypeAdapter[Any](ErrorBody).validate_python
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Checked:
-    """The outcome of checking one message."""
+    """The outcome of checking one message (not changed once made: :data:`UNCHECKED` is shared
+    by every exchange not checked yet)."""
 
     violations: list[Violation] = field(default_factory=list)
     checked: bool = False
@@ -56,6 +57,9 @@ class Checked:
     def failed(self) -> bool:
         """Whether any violation is an error (no list made: asked of every exchange)."""
         return any(v.severity == "error" for v in self.violations) if self.violations else False
+
+
+UNCHECKED: Final = Checked()
 
 
 def _request_violation(pointer: str, message: str, *, error: bool = False) -> Violation:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -17,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from cassette_proxy.contract import Checked, Route
+from cassette_proxy.contract.validation import UNCHECKED
 from cassette_proxy.errors import ProxyError
 from cassette_proxy.kept import dumps_kept, remembered
 from cassette_proxy.models.events import (
@@ -71,12 +73,37 @@ def data_logging_refused(value: str | None) -> bool:
     return value is not None and value.strip().lower() in _NO
 
 
+class _RandomIds:
+    """128-bit random ids in hex, as random as ``uuid4().hex``: the operating system's
+    randomness is read for 256 ids at a time (one system call), not for each exchange. Safe
+    across threads (the pytest plugin serves from one) and forks (``--workers``: a child starts
+    a pool of its own, so no two processes hand out the same ids)."""
+
+    BATCH: Final = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: list[str] = []
+        os.register_at_fork(after_in_child=self._pool.clear)
+
+    def next(self) -> str:
+        with self._lock:
+            pool = self._pool
+            if not pool:  # refilled in place: the fork hook clears this very list
+                hexed = os.urandom(16 * self.BATCH).hex()
+                pool.extend(hexed[i : i + 32] for i in range(0, len(hexed), 32))
+            return pool.pop()
+
+
+_IDS: Final = _RandomIds()
+
+
 @dataclass(slots=True)
 class Exchange:
     route: Route
     method: str
     raw_path: str
-    id: str = field(default_factory=lambda: os.urandom(16).hex())  # as random as uuid4().hex
+    id: str = field(default_factory=_IDS.next)  # as random as uuid4().hex
     started: str = field(default_factory=now)
     watch: Stopwatch = field(default_factory=Stopwatch)
     request: ProxyRequest | None = None
@@ -88,8 +115,8 @@ class Exchange:
     sent: int = 0  # body bytes written to the client
     replay_wait_ms: float | None = None  # waited on purpose, replaying at the recorded times
     answer: web.StreamResponse | None = None  # the response whose headers went to the client
-    request_check: Checked = field(default_factory=Checked)
-    response_check: Checked = field(default_factory=Checked)
+    request_check: Checked = UNCHECKED
+    response_check: Checked = UNCHECKED
     checking: bool = False  # the response is checked as it streams (verdict after the headers)
     error: ProxyError | None = None
     recorded: bool = False  # kept in the cassette

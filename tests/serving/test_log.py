@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -335,3 +337,34 @@ def test_a_line_made_of_pre_serialized_parts_is_the_line_made_of_values(
         parts = exchange.event(answer, 1.0, serialized_only=True)
         assert isinstance(parts.response, orjson.Fragment), play
         assert orjson.dumps(parts) == orjson.dumps(values), play
+
+
+def test_exchange_ids_are_unique_across_threads_and_forks() -> None:
+    """Ids come from a pool of the system's randomness: no two exchanges share one, whether
+    made on several threads (the plugin serves from one) or in processes forked from one
+    another (--workers), whose pools must not be the same."""
+    route = classify("GET", "/v1/responses/x")
+    made: list[str] = []
+
+    def make() -> None:
+        made.extend(Exchange(route, "GET", "/v1/responses/x").id for _ in range(1000))
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(made)) == len(made) == 4000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", made_id) for made_id in made[:10])
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, to the parent
+        os.write(writer, Exchange(route, "GET", "/v1/responses/x").id.encode())
+        os._exit(0)
+    os.close(writer)
+    os.waitpid(pid, 0)
+    child = os.read(reader, 64).decode()
+    os.close(reader)
+    parent = Exchange(route, "GET", "/v1/responses/x").id
+    assert child != parent
+    assert child not in made
