@@ -15,6 +15,7 @@ what must not be recorded in it.
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,19 @@ NEAR_DUPLICATE: Final = "near_duplicate"
 HOOK_DROPPED: Final = "before_record_response"
 
 
+# The last second formatted, (second, text), replaced whole (the plugin records from a thread).
+_second: tuple[int, str] = (-1, "")
+
+
 def now() -> str:
-    """This moment as ``recorded_at`` holds it."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """This moment as ``recorded_at`` holds it (to the second: formatted once a second)."""
+    global _second  # noqa: PLW0603 - one module-wide cache, replaced whole
+    second = int(time.time())
+    cached = _second
+    if cached[0] != second:
+        moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+        cached = _second = (second, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return cached[1]
 
 
 def _parsed(moment: str) -> datetime.datetime | None:

@@ -154,7 +154,13 @@ def _alternatives(named: tuple[tuple[str, str], ...], folders: tuple[str, ...]) 
     """The pattern of each value, longest first (so a value inside another loses to it); a
     folder only as a whole token."""
     values = [(value, re.escape(value)) for value, _ in named]
-    values += [(f, rf"(?<![{_ID_CHARS}]){re.escape(f)}(?![{_ID_CHARS}])") for f in folders]
+    # The literal first, its boundary checked after it (a lookbehind of the same literal with
+    # one id character before it): a pattern that begins with a literal is searched for as
+    # one (sre's prefix scan); one that begins with a lookbehind is tried at every position,
+    # 20 us over a 1.5 KB body.
+    values += [
+        (f, rf"{re.escape(f)}(?<![{_ID_CHARS}]{re.escape(f)})(?![{_ID_CHARS}])") for f in folders
+    ]
     return [pattern for _, pattern in sorted(values, key=lambda pair: -len(pair[0]))]
 
 
