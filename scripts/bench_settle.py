@@ -31,7 +31,7 @@ from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.serving.tee import Tee
 
 try:
-    from cassette_proxy.serving.tokens import TokenLedger
+    from cassette_proxy.serving.observers.tokens import TokenLedger
 except ImportError:  # a tree from before token accounting
     TokenLedger = None  # type: ignore[assignment,misc]
 

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 from aiohttp.web_runner import BaseRunner
 
 from cassette_proxy.serving.app import build_app
-from cassette_proxy.serving.log import AuditLog
-from cassette_proxy.serving.server import RUNNER_OPTIONS, ProxyRunner
+from cassette_proxy.serving.observers.log import AuditLog
+from cassette_proxy.serving.process.server import RUNNER_OPTIONS, ProxyRunner
 from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 from tests.raw_upstream import RawUpstream, raw_upstream_server

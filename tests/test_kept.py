@@ -14,7 +14,7 @@ from cassette_proxy.models.events import ValidationRecord, _violation_record
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.exchange import _logged_id
-from cassette_proxy.serving.log import _headers_record, _redacted_header, headers_record
+from cassette_proxy.serving.observers.log import _headers_record, _redacted_header, headers_record
 
 BODY = {"model": "gpt://b1g/yandexgpt/latest", "input": "Say hi in three words.", "stream": False}
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cassette_proxy.serving.app import build_app
-from cassette_proxy.serving.log import AuditLog
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.observers.log import AuditLog
+from cassette_proxy.serving.process.serve import ServerThread
 from cassette_proxy.settings import Settings
 from tests.fake_upstream import FakeUpstream
 

@@ -1,7 +1,8 @@
 """The pytest plugin, used the way a user would: through ``pytester`` runs of real test files.
 
-The upstream runs on a thread (:class:`cassette_proxy.serving.serve.ServerThread`), because the
-inner pytest runs block this thread; the inner tests use the real ``openai`` client, sync and async.
+The upstream runs on a thread (:class:`cassette_proxy.serving.process.serve.ServerThread`),
+because the inner pytest runs block this thread; the inner tests use the real ``openai``
+client, sync and async.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.process.serve import ServerThread
 from cassette_proxy.store.journal import CassetteLock
 from tests import vectors
 from tests.fake_upstream import FakeUpstream

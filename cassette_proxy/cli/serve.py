@@ -18,7 +18,7 @@ from pydantic import AnyHttpUrl, ValidationError
 from cassette_proxy import config_file
 from cassette_proxy.config_file import ConfigFileError
 from cassette_proxy.errors import StartupError
-from cassette_proxy.serving.serve import serve
+from cassette_proxy.serving.process.serve import serve
 from cassette_proxy.settings import ENV_PREFIX, SECRET_OPTIONS, Settings
 
 CLI_FIELDS = [name for name, info in Settings.model_fields.items() if not info.exclude]
@@ -187,7 +187,7 @@ def serve_command(**options: Any) -> None:
         sys.exit(2 if error.usage else 1)
     try:
         if settings.workers > 1:
-            from cassette_proxy.serving.workers import supervise  # noqa: PLC0415 - only then
+            from cassette_proxy.serving.process.workers import supervise  # noqa: PLC0415 - only then
 
             sys.exit(supervise(settings, run))
         run(serve(settings))

@@ -44,12 +44,12 @@ from cassette_proxy.serving.exchange import (
     data_logging_refused,
 )
 from cassette_proxy.serving.handler import Pipeline, handle, refuse_foreign_target
-from cassette_proxy.serving.log import AuditLog
-from cassette_proxy.serving.metrics import CONTENT_TYPE, Metrics
-from cassette_proxy.serving.peers import Peers
-from cassette_proxy.serving.readiness import Readiness
-from cassette_proxy.serving.recent import RecentExchanges
-from cassette_proxy.serving.tokens import TokenLedger
+from cassette_proxy.serving.observers.log import AuditLog
+from cassette_proxy.serving.observers.metrics import CONTENT_TYPE, Metrics
+from cassette_proxy.serving.observers.recent import RecentExchanges
+from cassette_proxy.serving.observers.tokens import TokenLedger
+from cassette_proxy.serving.process.peers import Peers
+from cassette_proxy.serving.process.readiness import Readiness
 from cassette_proxy.serving.upstream import AiohttpTransport, Timeouts, Transport
 from cassette_proxy.settings import Settings
 from cassette_proxy.store.filters import RecordFilters

@@ -7,7 +7,7 @@ shape: a body has ``--body-timeout`` seconds from its headers, and each ``--body
 bytes received add a second. A client that keeps to the rate (after any start) is never cut; one
 that trickles is cut at ``--body-timeout`` with 408 ``request_timeout`` (retryable, and the
 connection closed, as nginx does). Under the connection cap, a body arriving slower than the rate
-is what a new connection takes the place of (:mod:`cassette_proxy.serving.server` calls
+is what a new connection takes the place of (:mod:`cassette_proxy.serving.process.server` calls
 :meth:`BodyRead.evict`), answered 503 ``proxy_overloaded``. Either answer goes through the one
 middleware that turns errors into answers, and is logged as its exchange.
 

@@ -42,7 +42,7 @@ from cassette_proxy.errors import (
 )
 from cassette_proxy.matching.hints import Hints
 from cassette_proxy.models.http import CASSETTE_HEADER
-from cassette_proxy.serving.log import AuditLog
+from cassette_proxy.serving.observers.log import AuditLog
 from cassette_proxy.settings import CASSETTE_OPTIONS, GivenSettings, Settings
 from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.recorder import Recorder, Summary

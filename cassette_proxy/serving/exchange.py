@@ -33,7 +33,7 @@ from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableB
 from cassette_proxy.models.usage import Answered, Usage
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
-from cassette_proxy.serving.log import (
+from cassette_proxy.serving.observers.log import (
     FULL,
     HEAD,
     Shown,

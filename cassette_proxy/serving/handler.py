@@ -58,7 +58,7 @@ from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.body import read_body
 from cassette_proxy.serving.exchange import CASSETTE, UPSTREAM, Exchange
 from cassette_proxy.serving.faults import Fired, faulted_body
-from cassette_proxy.serving.log import BODY_LIMIT
+from cassette_proxy.serving.observers.log import BODY_LIMIT
 from cassette_proxy.serving.relay import send_known, stream
 from cassette_proxy.serving.replay import FramesBody, frames_of, head_of, stream_record
 from cassette_proxy.serving.steering import CASSETTE_KEY, Steering

@@ -18,7 +18,7 @@ from cassette_proxy.models.http import CASSETTE_HEADER, ProxyRequest
 from cassette_proxy.serving.cassettes import CASSETTE_KEY, Cassettes, checked_name
 from cassette_proxy.serving.exchange import Exchange
 from cassette_proxy.serving.faults import Faults, Fired, before_headers
-from cassette_proxy.serving.recent import RecentExchanges
+from cassette_proxy.serving.observers.recent import RecentExchanges
 from cassette_proxy.store.recorder import Recorder
 
 if TYPE_CHECKING:

@@ -31,8 +31,8 @@ from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageR
 from cassette_proxy.models.faults import FaultRule
 from cassette_proxy.pytest_plugin import CassetteProxyWarning
 from cassette_proxy.serving.app import PIPELINE, build_app
-from cassette_proxy.serving.log import AuditLog
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.observers.log import AuditLog
+from cassette_proxy.serving.process.serve import ServerThread
 from cassette_proxy.settings import (
     TEST_OPTIONS,
     ExpiryAction,

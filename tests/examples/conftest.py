@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.process.serve import ServerThread
 
 CANCELLED = {
     "id": "resp_example_1",

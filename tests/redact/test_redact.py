@@ -27,7 +27,7 @@ from cassette_proxy.redact import (
     redact_query,
     redact_text,
 )
-from cassette_proxy.serving.log import TRUNCATED_HEAD
+from cassette_proxy.serving.observers.log import TRUNCATED_HEAD
 from cassette_proxy.store.journal import journal_path
 from tests import vectors
 from tests.conftest import RunningProxy, StartProxy

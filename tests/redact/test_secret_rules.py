@@ -21,7 +21,7 @@ from cassette_proxy.redact import (
 )
 from cassette_proxy.redact.names import is_credential_name, is_credential_parameter
 from cassette_proxy.redact.rules import PROJECT_RULES, rule_set
-from cassette_proxy.serving.log import BODY_LIMIT, TRUNCATED_HEAD, body_record
+from cassette_proxy.serving.observers.log import BODY_LIMIT, TRUNCATED_HEAD, body_record
 from tests import vectors
 
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from cassette_proxy.models.http import HOP_BY_HOP, end_to_end
-from cassette_proxy.serving.log import headers_record
+from cassette_proxy.serving.observers.log import headers_record
 
 NAMES = st.sampled_from(
     [

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.process.serve import ServerThread
 from tests.test_pytest_plugin import ini
 from tests.yandex_upstream import YandexUpstream
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 import yaml
 
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.process.serve import ServerThread
 from cassette_proxy.testing.hooks import HookError, split
 from tests.responses_upstream import ResponsesUpstream
 from tests.test_pytest_plugin import ini

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cassette_proxy.serving.serve import ServerThread
+from cassette_proxy.serving.process.serve import ServerThread
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 from tests.test_pytest_plugin import ini

@@ -33,7 +33,7 @@ from cassette_proxy.serving.control.bodies import (
     FaultsAnswer,
     FaultState,
 )
-from cassette_proxy.serving.recent import RecentExchanges
+from cassette_proxy.serving.observers.recent import RecentExchanges
 from cassette_proxy.serving.steering import Steering
 
 _RULES: Final = TypeAdapter(list[FaultRule])

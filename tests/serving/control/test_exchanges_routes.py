@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from cassette_proxy.models.events import ExchangeEvent, LifecycleEvent, MessageRecord
-from cassette_proxy.serving.recent import RecentExchanges
+from cassette_proxy.serving.observers.recent import RecentExchanges
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import StartProxy

@@ -18,7 +18,7 @@ import yaml
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 from tests.serving.control.admin import call
-from tests.serving.test_serve import ProxyProcess, running
+from tests.serving.process.test_serve import ProxyProcess, running
 
 pytestmark = pytest.mark.slow
 

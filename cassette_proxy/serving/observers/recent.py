@@ -1,8 +1,9 @@
 """The last exchanges, as the log wrote them, for ``GET /_proxy/exchanges``.
 
-An observer of the audit log (:attr:`cassette_proxy.serving.log.AuditLog.tap`), kept only when
-the control API is on: each exchange's line is kept as the bytes the log wrote (the same event,
-secrets already removed; nothing is serialized twice), with the per-request cassette it chose.
+An observer of the audit log (:attr:`cassette_proxy.serving.observers.log.AuditLog.tap`),
+kept only when the control API is on: each exchange's line is kept as the bytes the log wrote
+(the same event, secrets already removed; nothing is serialized twice), with the per-request
+cassette it chose.
 Bounded in count and in bytes: the oldest lines go first, so a long run, or one of large bodies,
 holds at most :data:`MAX_BYTES` here.
 """

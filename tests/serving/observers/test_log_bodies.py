@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cassette_proxy.serving.log import HEAD_LIMIT
+from cassette_proxy.serving.observers.log import HEAD_LIMIT
 from cassette_proxy.store.persist import load_cassette
 from tests import vectors
 from tests.client import OPENAI_HEADERS, cancel, post

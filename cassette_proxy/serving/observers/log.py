@@ -164,7 +164,7 @@ class AuditLog:
         self.failures = 0
         self.instance = ""  # in every line (--instance), set by the application
         # The last write's failure, until a write succeeds again: the log cannot be written,
-        # so /_proxy/ready answers 503 (see cassette_proxy.serving.readiness).
+        # so /_proxy/ready answers 503 (see cassette_proxy.serving.process.readiness).
         self.failing: Exception | None = None
         # Sees each event with the line written for it (GET /_proxy/exchanges keeps them).
         self.tap: Callable[[ExchangeEvent | LifecycleEvent, bytes], None] | None = None

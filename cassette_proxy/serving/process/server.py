@@ -20,7 +20,7 @@ aiohttp's parser rejects.
 
 aiohttp keeps the per-connection state these need in private attributes (``_messages``,
 ``_request_in_progress``, the server's ``_connections``); they are read here, in this one
-module, and pinned by tests (``tests/serving/test_server.py``).
+module, and pinned by tests (``tests/serving/process/test_server.py``).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ from cassette_proxy.serving.app import (
     proxy_handler,
 )
 from cassette_proxy.serving.body import GRACE, BodyRead
-from cassette_proxy.serving.log import AuditLog
+from cassette_proxy.serving.observers.log import AuditLog
 
 _LLHTTP_MESSAGE: Final = re.compile(r"(?P<reason>[A-Za-z][A-Za-z0-9 ,'-]{0,100}):\n\n  b['\"]")
 # aiohttp's parser refuses request lines and headers over 8 KiB with a bare text/plain 400,

@@ -26,7 +26,7 @@ from cassette_proxy.errors import (
 )
 from cassette_proxy.models.violations import Severity, Violation, ViolationKind
 from cassette_proxy.serving.exchange import CASSETTE, PROXY, UPSTREAM, Exchange
-from cassette_proxy.serving.metrics import BUCKETS, UPSTREAM_ERRORS, Metrics
+from cassette_proxy.serving.observers.metrics import BUCKETS, UPSTREAM_ERRORS, Metrics
 from tests import vectors
 from tests.client import cancel, scrape
 from tests.conftest import StartProxy

@@ -20,7 +20,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from cassette_proxy.errors import ProxyError
-from cassette_proxy.serving.log import AuditLog
+from cassette_proxy.serving.observers.log import AuditLog
 
 
 class State(StrEnum):

@@ -18,8 +18,8 @@ from cassette_proxy.contract.routes import classify
 from cassette_proxy.models.http import ProxyResponse
 from cassette_proxy.models.usage import Answered, Usage, model_name
 from cassette_proxy.serving.exchange import CASSETTE, Exchange
-from cassette_proxy.serving.metrics import MAX_MODELS, OTHER_MODEL, Metrics
-from cassette_proxy.serving.tokens import TokenLedger
+from cassette_proxy.serving.observers.metrics import MAX_MODELS, OTHER_MODEL, Metrics
+from cassette_proxy.serving.observers.tokens import TokenLedger
 from tests import vectors
 from tests.client import scrape
 from tests.conftest import DUMMY_KEY, StartProxy

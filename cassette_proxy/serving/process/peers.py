@@ -20,7 +20,7 @@ from typing import Any, Final
 import orjson
 
 from cassette_proxy.errors import ProxyError
-from cassette_proxy.serving.metrics import Metrics
+from cassette_proxy.serving.observers.metrics import Metrics
 
 ASK_TIMEOUT: Final = 2.0
 _MAX_SNAPSHOT: Final = 64 * 1024 * 1024

@@ -17,7 +17,8 @@ so on stderr, once.
   lock, its journal that a full disk cuts back, its save on stop), and ``once``/``all`` decide
   what to record from the whole run's view of the cassette. Record with one worker; replay (a
   load-test mock, say) with many.
-- **Metrics** are summed over the workers on any scrape (:mod:`cassette_proxy.serving.peers`).
+- **Metrics** are summed over the workers on any scrape
+  (:mod:`cassette_proxy.serving.process.peers`).
 - **Steering is refused** with several workers (``--admin``, ``--cassette-dir``): the control API
   and per-request cassettes would act on the one worker a request reaches.
 - **The log** is appended by every worker, one ``write(2)`` a line: whole lines in a file.
@@ -46,8 +47,8 @@ from types import FrameType
 from typing import Any, Final
 
 from cassette_proxy.errors import StartupError
-from cassette_proxy.serving.peers import Peers
-from cassette_proxy.serving.serve import ineffective, refuse_a_missing_cassette, serve
+from cassette_proxy.serving.process.peers import Peers
+from cassette_proxy.serving.process.serve import ineffective, refuse_a_missing_cassette, serve
 from cassette_proxy.settings import RecordMode, Settings
 from cassette_proxy.store.recorder import Policy
 

@@ -23,7 +23,7 @@ from cassette_proxy.contract import Checked, classify
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse
 from cassette_proxy.models.violations import Violation
 from cassette_proxy.serving.exchange import CASSETTE, Exchange
-from cassette_proxy.serving.log import BODY_LIMIT, now
+from cassette_proxy.serving.observers.log import BODY_LIMIT, now
 from tests import vectors
 from tests.client import OPENAI_HEADERS, TIMEOUT, post
 from tests.conftest import DUMMY_KEY, StartProxy

@@ -492,7 +492,7 @@ async def _listening_line(process: asyncio.subprocess.Process) -> str:
 async def test_serve_says_where_it_listens_in_one_line_on_stderr(
     tmp_path: Path, log_to_file: bool
 ) -> None:
-    demo = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
+    demo = Path(__file__).parents[3] / "cassettes" / "demo.yaml"
     log = ("--log-file", str(tmp_path / "proxy.log")) if log_to_file else ()
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",

@@ -32,8 +32,8 @@ from cassette_proxy import __version__
 from cassette_proxy.errors import StartupError
 from cassette_proxy.redact.rules import rule_set
 from cassette_proxy.serving.app import AUDIT_LOG, METRICS, PEERS, PIPELINE, READINESS, build_app
-from cassette_proxy.serving.peers import Peers
-from cassette_proxy.serving.server import RUNNER_OPTIONS, Limits, ProxyRunner
+from cassette_proxy.serving.process.peers import Peers
+from cassette_proxy.serving.process.server import RUNNER_OPTIONS, Limits, ProxyRunner
 from cassette_proxy.settings import RecordMode, ReplayTiming, Settings
 from cassette_proxy.store.journal import journal_path
 from cassette_proxy.store.recorder import Recorder, Summary
