@@ -211,6 +211,22 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
     assert upward == []
 
 
+# "About a dozen": the contract keeps a module per object family of the API (it has 13).
+MOST_MODULES_A_FOLDER = 14
+
+
+def test_no_folder_of_the_package_holds_more_than_about_a_dozen_modules() -> None:
+    root = Path(cassette_proxy.__file__).parent
+    crowded = {
+        str(folder.relative_to(root.parent)): count
+        for folder in [root, *(path for path in root.rglob("*") if path.is_dir())]
+        if "__pycache__" not in folder.parts
+        and (count := len([m for m in folder.glob("*.py") if m.name != "__init__.py"]))
+        > MOST_MODULES_A_FOLDER
+    }
+    assert crowded == {}, "group these folders' modules by role, as serving/ is"
+
+
 def test_the_control_api_is_loaded_only_with_admin() -> None:
     code = """
         from cassette_proxy.serving.app import build_app
