@@ -86,6 +86,10 @@ class Substitution:
 
     named: tuple[tuple[str, str], ...] = ()  # (value, "<NAME>")
     folders: tuple[str, ...] = ()  # <FOLDER_ID>, <FOLDER_ID_2>, ... in this order
+    # Every value, named ones first, as text and as bytes: asked for on every hide, so made on
+    # the first and kept.
+    _values: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    _bytes: tuple[bytes, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return bool(self.named or self.folders)
@@ -108,7 +112,7 @@ class Substitution:
 
     def hide(self, data: bytes) -> bytes:
         """``data`` with every value replaced by its placeholder."""
-        if not self or not data or not any(v in data for v in _encoded(self.values())):
+        if not self or not data or not any(v in data for v in self.encoded_values()):
             return data  # most bodies and paths: none of the values, and no regex run
         pattern, replacements = _byte_pattern(self.named, self.folders)
         if len(replacements) == 1:  # one value (a folder, most often): no call per match
@@ -124,7 +128,18 @@ class Substitution:
         return pattern.sub(lambda m: replacements[m[0]], text)
 
     def values(self) -> tuple[str, ...]:
-        return tuple(value for value, _ in self.named) + self.folders
+        values = self._values
+        if values is None:
+            values = tuple(value for value, _ in self.named) + self.folders
+            object.__setattr__(self, "_values", values)  # frozen: set once, as a cache
+        return values
+
+    def encoded_values(self) -> tuple[bytes, ...]:
+        encoded = self._bytes
+        if encoded is None:
+            encoded = _encoded(self.values())
+            object.__setattr__(self, "_bytes", encoded)
+        return encoded
 
     def hide_spans(self, data: bytes) -> tuple[bytes, list[tuple[int, int, int]]]:
         """:meth:`hide`, with each replacement as ``(start, end, new length)`` in ``data``."""

@@ -21,6 +21,7 @@ Without headers to compare, filters or hooks, a lookup reads only the method, UR
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +151,9 @@ class Shaper:
         """The request as recorded (``headers`` as sent upstream), or None if a hook says the
         cassette ignores it."""
         hide = substitution.hide_text
-        recorded = VcrRequest(
+        # Without hooks the request is made as a ShapedRequest at once: vcrpy's constructor
+        # (its headers dict) is most of a recorded request's cost, and paid once so.
+        recorded = (ShapedRequest if self._request_hook is None else VcrRequest)(
             method,
             self.upstream.origin + redact_path(hide(path_qs)),
             redact_bytes(substitution.hide(body)),
@@ -208,16 +211,36 @@ class Shaper:
 
     def _hidden_again(self, request: ShapedRequest, substitution: Substitution) -> ShapedRequest:
         """The recorded request with the folders only its response named hidden as well (the
-        values hidden before are placeholders by now, so hiding again changes only those)."""
+        values hidden before are placeholders by now, so hiding again changes only those).
+        Most often the request names none of them (a cancel whose answer names the model's
+        folder): then it is the same request, with the new substitution, made without vcrpy's
+        constructor (the cost of this step)."""
         body = request.body
-        hidden = ShapedRequest(
-            request.method,
-            substitution.hide_text(request.uri),
-            substitution.hide(body) if isinstance(body, bytes) else body,
-            {name: substitution.hide_text(value) for name, value in request.headers.items()},
-        )
+        known = request.substitution.values()
+        new = [value for value in substitution.values() if value not in known]
+        if not _names_any(request, body, new):
+            hidden = copy.copy(request)
+        else:
+            hidden = ShapedRequest(
+                request.method,
+                substitution.hide_text(request.uri),
+                substitution.hide(body) if isinstance(body, bytes) else body,
+                {name: substitution.hide_text(value) for name, value in request.headers.items()},
+            )
         hidden.substitution = substitution
         return hidden
+
+
+def _names_any(request: VcrRequest, body: object, values: list[str]) -> bool:
+    """Whether the request holds any of ``values`` where hiding looks (its URI, body and header
+    values): hiding finds a value only where it is written as it is."""
+    if not values:
+        return False
+    if any(value in request.uri for value in values):
+        return True
+    if isinstance(body, bytes) and any(value.encode() in body for value in values):
+        return True
+    return any(value in header for header in request.headers.values() for value in values)
 
 
 def _vcrpy_response(
