@@ -390,36 +390,26 @@ class Recorder:
     def play(self, request: ProxyRequest) -> Interaction | None:
         """The next recorded interaction for the request as it arrived, or None (a miss, a
         mode that does not replay, or a request a hook says the cassette ignores)."""
-        if not self.policy.replay:
-            return None
-        matched = self._matched(request)
-        self._last = (request, matched)
-        if matched is None:
-            return None
-        if matched.request is not None:
-            found = matched.request
-            interaction = self.cassette.play_matching(
-                matched.key, lambda recorded: self.matcher.accepts(found, recorded)
-            )
-        else:
-            interaction = self.cassette.play_key(matched.key)
-        return interaction
+        return self._find(request, use_up=True)
 
     def peek(self, request: ProxyRequest) -> Interaction | None:
         """What :meth:`play` would answer, without using it up: for an exchange a fault rule
         acts on, which is never recorded either, so recording and replay meet the same ones."""
+        return self._find(request, use_up=False)
+
+    def _find(self, request: ProxyRequest, *, use_up: bool) -> Interaction | None:
         if not self.policy.replay:
             return None
         matched = self._matched(request)
         self._last = (request, matched)
         if matched is None:
             return None
-        if matched.request is not None:
+        cassette = self.cassette
+        if matched.request is not None:  # a matcher reads more than the match key holds
             found = matched.request
-            return self.cassette.peek_matching(
-                matched.key, lambda recorded: self.matcher.accepts(found, recorded)
-            )
-        return self.cassette.peek_key(matched.key)
+            take = cassette.play_matching if use_up else cassette.peek_matching
+            return take(matched.key, lambda recorded: self.matcher.accepts(found, recorded))
+        return cassette.play_key(matched.key) if use_up else cassette.peek_key(matched.key)
 
     def replayed(
         self, interaction: Interaction, request: ProxyRequest
