@@ -1,18 +1,19 @@
 """Options from a TOML file: ``serve --config FILE``, and ``[tool.cassette-proxy]`` in a project's
 ``pyproject.toml`` (which the pytest plugin reads too).
 
-Keys are the long option names (``record-mode = "none"``, ``log-file = "proxy.jsonl"``; the
-field names with underscores are taken too), values are TOML's own types (``port = 8080``,
-``allow-playback-repeats = true``, ``match-on = ["method", "path"]`` or ``"method,path"``). The
-file only supplies values: :class:`cassette_proxy.settings.Settings` validates them as it does
-flags and variables, which win over the file. A file named ``pyproject.toml`` is read from its
+Keys are the long option names (``record-mode = "none"``, ``log-file = "proxy.jsonl"``,
+``placeholder = ["TEAM=acme"]``; the field names, with underscores or plural, are taken too),
+values are TOML's own types (``port = 8080``, ``allow-playback-repeats = true``,
+``match-on = ["method", "path"]`` or ``"method,path"``). The file only supplies values:
+:class:`cassette_proxy.settings.Settings` validates them as it does flags and variables, which
+win over the file. A file named ``pyproject.toml`` is read from its
 ``[tool.cassette-proxy]`` table, any other file from its top level.
 """
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -53,8 +54,10 @@ def read_table(path: Path) -> dict[str, Any]:
         raise ConfigFileError(
             f"cannot read the options file {str(path)!r} (--config): {exc.strerror or exc}"
         ) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigFileError(f"{str(path)!r} is not valid TOML (--config): {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:  # a mistake in what was given, as a bad flag is
+        raise ConfigFileError(
+            f"{str(path)!r} is not valid TOML (--config): {exc}", usage=True
+        ) from exc
     if path.name != PYPROJECT:
         return document
     tool = document.get("tool", {})
@@ -64,14 +67,34 @@ def read_table(path: Path) -> dict[str, Any]:
     return table
 
 
-def options(table: Mapping[str, Any], known: Iterable[str], path: Path) -> dict[str, Any]:
-    """``table``'s values by field name; a key that names no option (or one a file may not
-    set) is refused, naming it and the options that exist."""
+def flags(known: Mapping[str, Any]) -> dict[str, str]:
+    """The field each option's own name stands for, where they differ: a repeatable option's
+    flag is singular (``placeholder`` for ``placeholders``), declared in its field's
+    ``json_schema_extra``."""
+    found: dict[str, str] = {}
+    for field, info in known.items():
+        extra = getattr(info, "json_schema_extra", None)
+        flag = extra.get("flag") if isinstance(extra, dict) else None
+        if isinstance(flag, str) and flag != field:
+            found[flag.replace("-", "_")] = field
+    return found
+
+
+def options(table: Mapping[str, Any], known: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """``table``'s values by field name (``known``: the settings' fields); a key that names no
+    option (or one a file may not set) is refused, naming it and the options that exist."""
     fields = set(known) - NEVER_IN_A_FILE
+    aliases = flags(known)
+    spelled_as = {field: flag for flag, field in aliases.items()}
+
+    def shown(field: str) -> str:  # as the command line spells it
+        return option_name(spelled_as.get(field, field))
+
     found: dict[str, Any] = {}
     spelled: dict[str, str] = {}
     for key, value in table.items():
         field = str(key).replace("-", "_")
+        field = aliases.get(field, field)
         if field in NEVER_IN_A_FILE:
             raise ConfigFileError(
                 f"{key!r} in {where(path)} is not taken from a file: "
@@ -85,20 +108,20 @@ def options(table: Mapping[str, Any], known: Iterable[str], path: Path) -> dict[
                 usage=True,
             )
         if field not in fields:
-            names = ", ".join(sorted(option_name(name) for name in fields))
+            names = ", ".join(sorted(shown(name) for name in fields))
             raise ConfigFileError(
                 f"unknown option {key!r} in {where(path)}; keys are the long option names: {names}",
                 usage=True,
             )
         if field in found:
             raise ConfigFileError(
-                f"{where(path)} sets {option_name(field)} twice ({spelled[field]!r} and {key!r})",
+                f"{where(path)} sets {shown(field)} twice ({spelled[field]!r} and {key!r})",
                 usage=True,
             )
         found[field], spelled[field] = value, str(key)
     return found
 
 
-def load(path: Path, known: Iterable[str]) -> dict[str, Any]:
+def load(path: Path, known: Mapping[str, Any]) -> dict[str, Any]:
     """The options ``path`` sets, by field name."""
     return options(read_table(path), known, path)

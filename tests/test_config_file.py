@@ -41,6 +41,18 @@ def test_the_file_sets_options_and_flags_and_the_environment_win(
     assert Settings().record_mode is RecordMode.NONE
 
 
+def test_a_repeatable_option_is_spelled_as_its_flag_or_its_field(tmp_path: Path) -> None:
+    flag = _file(tmp_path, 'placeholder = ["TEAM=acme-team-7"]\nmatch-headers = ["Accept"]\n')
+    assert Settings(config=flag).placeholders == {"TEAM": "acme-team-7"}
+    assert Settings(config=flag).match_headers == ("accept",)  # compared without case
+    field = _file(tmp_path, 'placeholders = ["TEAM=acme-team-7"]\n', "field.toml")
+    assert Settings(config=field).placeholders == {"TEAM": "acme-team-7"}
+    exit_code, output = _serve("--config", str(_file(tmp_path, "placehold = []\n", "x.toml")))
+    assert exit_code == 2
+    assert "placeholder," in output  # the known keys are listed as the flags spell them
+    assert " placeholders," not in output
+
+
 def test_pyproject_is_read_from_its_tool_table(tmp_path: Path) -> None:
     path = _file(
         tmp_path,
@@ -64,7 +76,8 @@ def _serve(*args: str) -> tuple[int, str]:
         ('record-mode = "none"\nrecord_mode = "all"', 2, "sets record-mode twice"),
         ('upstream-api-key = "AQVNsecret"', 2, "read from the environment only"),
         ('admin-token = "AQVNsecret"', 2, "(CASSETTE_PROXY_ADMIN_TOKEN)"),
-        ("port = [", 1, "is not valid TOML"),
+        ("port = [", 2, "is not valid TOML"),
+        ('placeholders = ["A=abcdef"]\nplaceholder = ["B=ghijkl"]', 2, "sets placeholder twice"),
     ],
 )
 def test_every_mistake_in_the_file_is_one_line(
