@@ -167,22 +167,34 @@ _TOKEN_BYTES: Final = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~+/=%"
 )
 _HEAD_MARGIN: Final = 1024  # bytes past the cut that are scanned, so a secret across it is found
+_WORD_MOST: Final = 48  # bytes of a word the head's cut leaves out rather than split
+_WORD_END: Final = re.compile(r"\w+$")
 
 
 def redacted_head(body: bytes, size: int) -> bytes:
-    """The first ``size`` bytes (at most) of the redacted ``body``, never ending inside a token.
+    """The first ``size`` bytes (at most) of the redacted ``body``, cut between characters and
+    between words, never inside a token.
 
     Redacting only the head would miss a secret the cut goes through (its first characters are
     too short for any rule), so a margin past the cut is redacted too, and a token the cut still
-    splits is left out whole."""
+    splits is left out whole. A word in another script (Cyrillic, say) the cut would split is
+    left out too, unless it runs on for more than :data:`_WORD_MOST` bytes (text without
+    spaces): then the cut is only kept off the middle of a character."""
     window = redact_bytes(body[: size + _HEAD_MARGIN])
-    head = window[:size]
-    if len(window) > size and window[size] in _TOKEN_BYTES:
-        end = len(head)
-        while end and head[end - 1] in _TOKEN_BYTES:
+    if len(window) <= size:
+        return window
+    end = size
+    while end and window[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: inside a character
+        end -= 1
+    if window[end] in _TOKEN_BYTES:
+        while end and window[end - 1] in _TOKEN_BYTES:
             end -= 1
-        head = head[:end]
-    return head
+    elif window[end] >= 0x80 and window[end : end + 4].decode("utf-8", "ignore")[:1].isalnum():
+        tail = window[max(0, end - _WORD_MOST) : end].decode("utf-8", "ignore")
+        kept = _WORD_END.sub("", tail)
+        if kept:  # the word starts within reach: end before it
+            end -= len(tail[len(kept) :].encode())
+    return window[:end]
 
 
 def _redact_credential(value: str) -> str:

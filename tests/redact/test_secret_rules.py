@@ -237,6 +237,26 @@ def test_the_head_keeps_what_the_cut_does_not_split() -> None:
     assert len(head) <= 150
 
 
+@pytest.mark.parametrize("at", range(90, 110))
+def test_the_head_of_text_in_another_script_ends_between_characters_and_words(at: int) -> None:
+    body = ("Привет, мир! Облачная платформа предоставляет модели. " * 40).encode()
+    head = redacted_head(body, at)
+    assert len(head) <= at
+    text = head.decode()  # never a character cut in two
+    assert body.decode().startswith(text)
+    after = body.decode()[len(text) :]
+    assert not (text[-1:].isalnum() and after[:1].isalnum())  # never a word cut in two
+    assert len(head) > at - 40  # nor more left out than the word
+
+
+def test_a_head_in_a_script_without_spaces_still_ends_between_characters() -> None:
+    body = ("云计算平台提供模型" * 200).encode()  # no word boundary near the cut
+    for at in range(500, 512):
+        head = redacted_head(body, at)
+        assert len(head) > at - 64
+        assert body.decode().startswith(head.decode())
+
+
 @pytest.mark.parametrize("surrogate", [chr(0xDCFF), chr(0xD800)], ids=["undecodable-byte", "lone"])
 def test_text_with_lone_surrogates_keeps_them(surrogate: str) -> None:
     # aiohttp keeps bytes that are not UTF-8 as surrogates; JSON can carry a lone one.

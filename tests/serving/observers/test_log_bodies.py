@@ -45,6 +45,18 @@ async def test_head_shows_the_first_bytes_of_each_body(start_proxy: StartProxy) 
                                         "path": "/v1/responses/whatever"}  # fmt: skip  # short
 
 
+async def test_a_head_in_another_script_ends_between_characters(start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(log_bodies="head")
+    prompt = "Привет! Расскажи кратко, что умеет облачная платформа. " * 50
+    sent = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": prompt})
+    await post(proxy, "/v1/responses/whatever", data=sent)
+    [line] = proxy.exchanges()
+    head = line["request"]["body"]["head"]
+    assert "\ufffd" not in head
+    assert sent.decode().startswith(head)
+    assert HEAD_LIMIT - 64 < len(head.encode()) <= HEAD_LIMIT
+
+
 async def test_none_logs_sizes_only(start_proxy: StartProxy) -> None:
     proxy = await start_proxy(log_bodies="none")
     await post(proxy, "/v1/responses/whatever", data=CREATE)
