@@ -45,9 +45,12 @@ async def test_head_shows_the_first_bytes_of_each_body(start_proxy: StartProxy) 
                                         "path": "/v1/responses/whatever"}  # fmt: skip  # short
 
 
-async def test_a_head_in_another_script_ends_between_characters(start_proxy: StartProxy) -> None:
+@pytest.mark.parametrize("shift", ["", "x"])  # the cut falls on either byte of a character
+async def test_a_head_in_another_script_ends_between_characters(
+    start_proxy: StartProxy, shift: str
+) -> None:
     proxy = await start_proxy(log_bodies="head")
-    prompt = "Привет! Расскажи кратко, что умеет облачная платформа. " * 50
+    prompt = shift + "Привет! Расскажи кратко, что умеет облачная платформа. " * 50
     sent = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": prompt})
     await post(proxy, "/v1/responses/whatever", data=sent)
     [line] = proxy.exchanges()
