@@ -45,7 +45,7 @@ async def test_head_shows_the_first_bytes_of_each_body(start_proxy: StartProxy) 
                                         "path": "/v1/responses/whatever"}  # fmt: skip  # short
 
 
-@pytest.mark.parametrize("shift", ["", "x"])  # the cut falls on either byte of a character
+@pytest.mark.parametrize("shift", ["", "x", "xx", "xxx"])  # the cut falls anywhere in a word
 async def test_a_head_in_another_script_ends_between_characters(
     start_proxy: StartProxy, shift: str
 ) -> None:
