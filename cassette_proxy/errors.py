@@ -28,6 +28,7 @@ place::
     │   └── ChainBroken            501  continues a replayed response the upstream never issued
     ├── ResponseRejected           502  strict validation found an error in the upstream's response
     ├── RecordingFailed            502  the response could not be journalled, so it is not passed on
+    ├── HookFailed                 500  a recording hook or custom matcher of the user's raised
     ├── InternalError              500  a bug in the proxy (logged with its traceback)
     └── UpstreamError                   the upstream could not be used (retryable)
         ├── UpstreamUnreachable    502  connection refused, DNS failure, TLS failure
@@ -39,6 +40,8 @@ Foreign exceptions (aiohttp's, zlib's, yaml's) are translated where they arise: 
 """
 
 from __future__ import annotations
+
+import traceback
 
 import orjson
 
@@ -227,6 +230,25 @@ class RecordingFailed(ProxyError):
     status = 502
     error_type = "proxy_error"
     code = "recording_failed"
+
+
+class HookFailed(ProxyError):
+    """Python the user gave (vcrpy's ``before_record_*`` hooks and ``filter_*`` functions, a
+    custom matcher) raised: answered as its failure, not the proxy's, saying where it raised."""
+
+    status = 500
+    error_type = "proxy_error"
+    code = "hook_failed"
+
+    def __init__(self, what: str, exc: BaseException, consequence: str) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = (
+            f", at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+        )
+        super().__init__(
+            f"the {what} raised {type(exc).__name__}: {exc}{where}; {consequence}. The error is "
+            "in that function, not in cassette-proxy"
+        )
 
 
 class InternalError(ProxyError):

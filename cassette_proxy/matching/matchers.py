@@ -27,6 +27,7 @@ from vcr import matchers as vcr_matchers
 from vcr.request import Request as VcrRequest
 from vcr.util import read_body
 
+from cassette_proxy.errors import HookFailed
 from cassette_proxy.json_cost import too_dense
 from cassette_proxy.kept import dumps_kept
 from cassette_proxy.matching.ignore import Ignore
@@ -197,7 +198,12 @@ class Matcher:
     def accepts(self, request: VcrRequest, recorded: VcrRequest) -> bool:
         """Whether every custom matcher takes ``recorded`` for ``request`` (vcrpy's rule: a
         matcher that returns None or a true value, and raises no ``AssertionError``)."""
-        return all(vcr_matchers._evaluate_matcher(f, request, recorded)[0] for f in self.custom)
+        try:
+            return all(vcr_matchers._evaluate_matcher(f, request, recorded)[0] for f in self.custom)
+        except Exception as exc:  # vcrpy's rule takes AssertionError only: the rest is a bug
+            raise HookFailed(
+                "custom matcher", exc, "the request was neither answered nor forwarded"
+            ) from exc
 
     def differences(self, request: VcrRequest, recorded: VcrRequest) -> list[tuple[str, str]]:
         """``(matcher, message)`` for each matcher that fails, in vcrpy's own words."""

@@ -18,6 +18,7 @@ from typing import Any
 from vcr.config import VCR
 from vcr.request import Request as VcrRequest
 
+from cassette_proxy.errors import HookFailed
 from cassette_proxy.matching.matchers import CustomMatcher
 from cassette_proxy.settings import Settings
 
@@ -96,7 +97,12 @@ class RecordFilters:
             "before_record_request": self.before_record_request,
         }
         hook: RequestHook = VCR()._build_before_record_request(options)
-        return hook
+        answerable: RequestHook = _answerable(
+            hook,
+            "before_record_request hook (or a filter_* option's function)",
+            "the request was neither forwarded nor recorded",
+        )
+        return answerable
 
     def response_hook(self) -> ResponseHook | None:
         if not self.before_record_response:
@@ -104,4 +110,20 @@ class RecordFilters:
         hook: ResponseHook = VCR()._build_before_record_response(
             {"before_record_response": self.before_record_response}
         )
-        return hook
+        answerable: ResponseHook = _answerable(
+            hook, "before_record_response hook", "the upstream's answer was not recorded"
+        )
+        return answerable
+
+
+def _answerable(hook: Callable[[Any], Any], what: str, consequence: str) -> Callable[[Any], Any]:
+    """``hook``, its exceptions raised as :class:`HookFailed`: the client's answer, the log
+    line and the test's report say whose error it is and where it was raised."""
+
+    def call(value: Any) -> Any:
+        try:
+            return hook(value)
+        except Exception as exc:
+            raise HookFailed(what, exc, consequence) from exc
+
+    return call

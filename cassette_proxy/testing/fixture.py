@@ -73,7 +73,7 @@ PROJECT_OPTIONS: Final = TEST_OPTIONS - {"cassette"}
 # Errors of the proxy's own that mean the test did not see what it thinks it saw.
 FAILING_CODES: Final = frozenset(
     {"cassette_miss", "cassette_chain_broken", "contract_violation", "upstream_unreachable",
-     "upstream_broken", "upstream_timeout", "recording_failed", "internal_error"}
+     "upstream_broken", "upstream_timeout", "recording_failed", "internal_error", "hook_failed"}
 )  # fmt: skip
 # Answers passed on but not recorded for a reason that makes the cassette miss on replay: the
 # test must not pass as if its recording were whole.
@@ -227,10 +227,13 @@ def resolve_options(request: pytest.FixtureRequest, config: Mapping[str, Any]) -
         options.update(values)
         set_by.update(dict.fromkeys(set(values) & set(set_by), source))
     options.setdefault("record_mode", RecordMode.NONE.value)
+    invalid: str | None = None
     try:
         options, filters = split(options)
     except HookError as error:
-        pytest.fail(f"invalid cassette_proxy option: {error}", pytrace=False)
+        invalid = str(error)
+    if invalid is not None:  # failed outside the except, so pytest prints no chained error
+        pytest.fail(f"invalid cassette_proxy option: {invalid}", pytrace=False)
     cassette = Path(options.get("cassette") or default_cassette_path(request))
     options["cassette"] = cassette if cassette.is_absolute() else request.path.parent / cassette
     if options["record_mode"] not in RECORD_MODES:
@@ -340,15 +343,16 @@ def _start(
             server.start()
         except CassetteLocked:
             locked = hints.locked(settings.cassette, CassetteLock(settings.cassette).holder())
-            if not wait:
-                pytest.fail(locked, pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"{locked} (waited {LOCK_WAIT:g} s)", pytrace=False)
-            time.sleep(0.1)
-            continue
+            if wait and time.monotonic() <= deadline:
+                time.sleep(0.1)
+                continue
+            failure = locked if not wait else f"{locked} (waited {LOCK_WAIT:g} s)"
         except StartupError as error:  # a cassette it cannot read, or record beside
-            pytest.fail(f"cassette-proxy could not start: {error}", pytrace=False)
-        return server
+            failure = f"cassette-proxy could not start: {error}"
+        else:
+            return server
+        # Failed outside the except, so pytest prints the one line, not the error it replaces.
+        pytest.fail(failure, pytrace=False)
 
 
 def _app(

@@ -35,7 +35,7 @@ def _functions(name: str, given: Any) -> tuple[Callable[..., Any], ...]:
     """``before_record_*``: one function or several, as vcrpy takes them."""
     if given is None:
         return ()
-    hooks = tuple(given) if isinstance(given, Iterable) else (given,)
+    hooks = tuple(given) if isinstance(given, Iterable) and not isinstance(given, str) else (given,)
     for hook in hooks:
         if not callable(hook):
             raise HookError(f"{name} takes a function or a list of functions, not {hook!r}")

@@ -214,3 +214,86 @@ def test_hooks_in_a_shape_vcrpy_refuses_are_refused_in_one_line() -> None:
     plain, filters = split({"filter_headers": ["a", ("b", "B"), ("c", None)], "match_on": "path"})
     assert plain == {"filter_headers": ("a", "b=B", "c"), "match_on": "path"}
     assert filters is None  # all declarative: they go to the settings, as serve's flags would
+
+
+BROKEN = """
+import openai, pytest
+
+
+def broken_request(request):
+    raise KeyError("my request hook broke")
+
+
+def broken_response(response):
+    return response["body"]["string"].encode()  # bytes have no encode: AttributeError
+
+
+def broken_matcher(r1, r2):
+    raise ValueError("my matcher broke")
+
+
+def ask(base_url):
+    with openai.OpenAI(base_url=base_url, api_key="dummy", max_retries=0) as client:
+        with pytest.raises(openai.InternalServerError) as raised:
+            client.responses.create(model="m", input="hi")
+    return raised.value.message
+
+
+@pytest.mark.cassette_proxy(record_mode="once", before_record_request=broken_request)
+def test_request_hook(cassette_proxy):
+    assert "before_record_request hook" in ask(cassette_proxy.url)
+
+
+@pytest.mark.cassette_proxy(record_mode="once", before_record_response=broken_response)
+def test_response_hook(cassette_proxy):
+    assert "before_record_response hook" in ask(cassette_proxy.url)
+
+
+@pytest.mark.cassette_proxy(cassette="m.yaml", record_mode="all")
+def test_records_one(cassette_proxy):
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="dummy", max_retries=0) as client:
+        client.responses.create(model="m", input="hi")
+
+
+@pytest.mark.cassette_proxy(cassette="m.yaml", match_on=["method", "path", broken_matcher])
+def test_matcher(cassette_proxy):
+    assert "custom matcher" in ask(cassette_proxy.url)
+"""
+
+
+def test_a_hook_that_raises_is_reported_as_its_own_error_where_it_raised(
+    pytester: pytest.Pytester, upstream: str
+) -> None:
+    pytester.makepyfile(test_broken=BROKEN)
+    result = pytester.runpytest(f"--cassette-upstream={upstream}", "-p", "no:randomly")
+    # Each client got the 500 it asserts; each test still fails, with the hook's own error.
+    result.assert_outcomes(passed=1, failed=3)
+    output = result.stdout.str()
+    assert "this is a bug" not in output
+    for said in (
+        "the before_record_request hook (or a filter_* option's function) raised KeyError: "
+        "'my request hook broke', at ",
+        "test_broken.py:5 in broken_request; the request was neither forwarded nor recorded",
+        "the before_record_response hook raised AttributeError: 'bytes' object has no "
+        "attribute 'encode', at ",
+        "the custom matcher raised ValueError: my matcher broke",
+    ):
+        assert said in output, said
+    assert output.count("-> 500 hook_failed") == 3
+
+
+def test_hooks_given_as_a_string_or_a_bad_option_are_one_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_bad="""
+import pytest
+
+@pytest.mark.cassette_proxy(before_record_request="nope")
+def test_one(cassette_proxy):
+    pass
+"""
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert "before_record_request takes a function or a list of functions, not 'nope'" in output
+    assert "During handling of the above exception" not in output
