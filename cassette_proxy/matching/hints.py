@@ -208,8 +208,10 @@ class PytestHints:
         )
 
     def key(self) -> str:
+        # In the record mode it was recording in (the default, none, would not record).
+        again = () if self.pinned else (f"--cassette-record-mode={self.record_mode}",)
         return (
-            f"Record with a key the upstream takes:\n    {self.command()}"
+            f"Record with a key the upstream takes:\n    {self.command(*again)}"
             f"\n(or set record_auth_failures=True in @pytest.mark.{MARKER}(...) to record the "
             "refusal on purpose)."
         )

@@ -222,6 +222,16 @@ def test_a_refused_key_is_not_recorded_and_the_run_says_whose_key_it_sent(
         output = result.stdout.str()
         assert output.count("records without CASSETTE_PROXY_UPSTREAM_API_KEY") == 1  # once a run
         assert not list((pytester.path / "cassettes").rglob("*.yaml"))  # nothing recorded
+        # The advice, followed as given (with the key the upstream takes), records the test.
+        advice = next(line for line in output.splitlines() if "=<key> pytest " in line)
+        _, _, command = advice.partition("=<key> pytest ")
+        args = [arg.strip("'") for arg in command.split()]
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("CASSETTE_PROXY_UPSTREAM_API_KEY", service.key)
+            pytester.runpytest(*args).assert_outcomes(passed=1)
+        replay = pytester.runpytest(f"--cassette-upstream={url}", "-k", "test_create")
+        replay.assert_outcomes(passed=1)  # and it replays
+        (pytester.path / "cassettes/test_refused/test_create.yaml").unlink()
         marked = REFUSED.replace(
             "def test_create(",
             "@pytest.mark.cassette_proxy(record_auth_failures=True)\ndef test_create(",
