@@ -99,6 +99,9 @@ def test_a_folder_of_logs_is_read_recursively_and_broken_down_by_instance(
     [miss] = instances["sidecar-b"]["errors_by_code"]
     assert (miss["code"], miss["count"]) == ("cassette_miss", 3)  # which sidecar it was
     assert instances["sidecar-b"]["tokens"][0]["responses"] == 1
+    # Each instance's lines and files are its own: sidecar-b's are in two files.
+    assert (instances["sidecar-a"]["lines"], len(instances["sidecar-a"]["files"])) == (2, 1)
+    assert (instances["sidecar-b"]["lines"], len(instances["sidecar-b"]["files"])) == (4, 2)
 
 
 def test_the_text_report_shows_tokens_and_each_instance(logs: Path) -> None:
@@ -119,9 +122,13 @@ def test_the_text_report_shows_tokens_and_each_instance(logs: Path) -> None:
 def test_a_model_without_a_price_is_said_not_guessed(logs: Path, tmp_path: Path) -> None:
     prices = tmp_path / "prices.toml"
     prices.write_text('per = 1000\n[models."other-model"]\ninput = 1\noutput = 2\n')
-    code, output = _audit(str(logs), "--prices", str(prices))
+    code, output = _audit(str(logs), "--prices", str(prices), "--by-instance")
     assert code == 0
     assert "no price in the price table for: yandexgpt/rc" in output
+    by_instance = output.split("By instance:", 1)[1].split("===", 1)[0]
+    rows = [line.split() for line in by_instance.splitlines() if "sidecar-" in line]
+    assert [row[-2:] for row in rows] == [["no", "price"], ["no", "price"]]  # never a 0.0000
+    assert "2 exchanges in 2 lines from 1 file(s)" in output.split("=== instance sidecar-a", 1)[1]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from cassette_proxy.tools.audit.gates import Gate, Verdict, judge
 from cassette_proxy.tools.audit.summary import Summary
-from cassette_proxy.tools.audit.tables import ALL, Tables
+from cassette_proxy.tools.audit.tables import ALL, Tables, TokenRow
 from cassette_proxy.tools.audit.tokens import Prices
 
 
@@ -85,7 +85,16 @@ def instance_table(report: Report) -> tuple[list[str], list[list[object]]]:
             sum(c.output for c in counts),
         ]
         if report.prices is not None:
-            costs = [row.cost for row in tables.tokens if row.cost is not None]
-            cells.append(f"{sum(costs):,.4f}")
+            cells.append(_instance_cost(tables.tokens))
         rows.append(cells)
     return headers, rows
+
+
+def _instance_cost(tokens: list[TokenRow]) -> str:
+    """An instance's cost as the tokens table shows one: of its priced models only, said so
+    when some of its tokens have no price (a sum that leaves them out is not their cost)."""
+    costs = [row.cost for row in tokens if row.cost is not None]
+    if tokens and not costs:
+        return "no price"
+    unpriced = " (priced models)" if len(costs) < len(tokens) else ""
+    return f"{sum(costs):,.4f}{unpriced}"

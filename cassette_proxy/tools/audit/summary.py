@@ -319,7 +319,11 @@ class Summary:
         if tokens is not None:
             self._tokens((model or UNKNOWN)[:NAME_CHARS], route, tokens)
         if self.by_instance:
-            self._instance((instance or UNKNOWN)[:NAME_CHARS]).add(event)
+            part = self._instance((instance or UNKNOWN)[:NAME_CHARS])
+            part.add(event)
+            part.lines += 1  # an instance's lines are its exchanges', in the files they are in
+            if self.files and part.files[-1:] != self.files[-1:]:
+                part.files.append(self.files[-1])
         slowest = self.slowest
         if len(slowest) < self.slowest_kept or (slowest and duration > slowest[0].duration_ms):
             self._slow(
