@@ -45,7 +45,7 @@ from cassette_proxy.models.http import CASSETTE_HEADER
 from cassette_proxy.serving.observers.log import AuditLog
 from cassette_proxy.settings import CASSETTE_OPTIONS, GivenSettings, Settings
 from cassette_proxy.store.filters import RecordFilters
-from cassette_proxy.store.recorder import Recorder, Summary
+from cassette_proxy.store.recorder import Recorder, Summary, refuse_a_missing_cassette
 
 if TYPE_CHECKING:
     from cassette_proxy.serving.handler import Pipeline
@@ -189,8 +189,14 @@ class Cassettes:
             raise ControlRejected(f"invalid cassette option {where}: {message}") from None
 
     async def load(self, name: str | None, options: dict[str, Any]) -> Changed:
-        """``PUT``: open a cassette in a slot's place, saving the one there first."""
-        return await self._replace(name, self.settings_for(name, options))
+        """``PUT``: open a cassette in a slot's place, saving the one there first; one to replay
+        that does not exist is refused, as at start-up (every request would be a 501)."""
+        settings = self.settings_for(name, options)
+        try:
+            refuse_a_missing_cassette(settings, record_first='"record_mode": "once"')
+        except StartupError as exc:
+            raise CassetteUnavailable(f"{exc}; nothing changed") from exc
+        return await self._replace(name, settings)
 
     async def unload(self, name: str | None) -> Changed:
         """``DELETE``: save and close a slot's cassette; the proxy's goes back to its start-up

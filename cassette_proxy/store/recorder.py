@@ -25,6 +25,7 @@ now. If what is there now cannot be read, the journal is kept, and the error say
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ from cassette_proxy.errors import (
     CassetteMiss,
     ChainBroken,
     RecordingFailed,
+    StartupError,
 )
 from cassette_proxy.kept import remembered
 from cassette_proxy.matching.hints import SERVE, Hints
@@ -664,3 +666,33 @@ def _holds(request: VcrRequest, substitution: Substitution) -> bool:
         or substitution.hide_text(request.uri) != request.uri
         or any(substitution.hide_text(str(v)) != v for v in request.headers.values())
     )
+
+
+def refuse_a_missing_cassette(settings: Settings, record_first: str = "--record-mode once") -> None:
+    """``--record-mode none`` with a cassette that does not exist (and no journal of a crashed
+    first recording) would answer every request 501 while health checks pass: a start-up
+    error instead (and the control API's 409), naming the nearest cassettes in its folder (a
+    typo, most often); ``record_first`` is how the caller's words ask to record."""
+    cassette = settings.cassette
+    if cassette is None or settings.record_mode is not RecordMode.NONE:
+        return
+    if cassette.exists() or journal_path(cassette).exists():
+        return
+    raise StartupError(
+        f"cassette {str(cassette)!r} does not exist, and record mode 'none' does not record, so "
+        f"every request would be answered 501{_nearest(cassette)}. Check the path, or record "
+        f"it first ({record_first})"
+    )
+
+
+def _nearest(cassette: Path) -> str:
+    try:
+        siblings = [
+            p.name for p in cassette.parent.iterdir() if p.suffix in {".yaml", ".yml", ".json"}
+        ]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(cassette.name, siblings, n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "; did you mean " + " or ".join(repr(str(cassette.parent / name)) for name in close)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import errno
 import gc
 import itertools
@@ -22,7 +21,6 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Final
 
 from aiohttp import web
@@ -35,8 +33,7 @@ from cassette_proxy.serving.app import AUDIT_LOG, METRICS, PEERS, PIPELINE, READ
 from cassette_proxy.serving.process.peers import Peers
 from cassette_proxy.serving.process.server import RUNNER_OPTIONS, Limits, ProxyRunner
 from cassette_proxy.settings import RecordMode, ReplayTiming, Settings
-from cassette_proxy.store.journal import journal_path
-from cassette_proxy.store.recorder import Recorder, Summary
+from cassette_proxy.store.recorder import Recorder, Summary, refuse_a_missing_cassette
 
 SHUTDOWN_GRACE: Final = 30.0
 
@@ -193,35 +190,6 @@ def raise_open_file_limit(settings: Settings) -> int:
         "beyond them 503 proxy_overloaded. Raise the limit (ulimit -n) to serve more\n"
     )
     return room
-
-
-def refuse_a_missing_cassette(settings: Settings) -> None:
-    """``--record-mode none`` with a cassette that does not exist (and no journal of a crashed
-    first recording) would answer every request 501 while health checks pass: a start-up
-    error instead, naming the nearest cassettes in its folder (a typo, most often)."""
-    cassette = settings.cassette
-    if cassette is None or settings.record_mode is not RecordMode.NONE:
-        return
-    if cassette.exists() or journal_path(cassette).exists():
-        return
-    raise StartupError(
-        f"cassette {str(cassette)!r} does not exist, and record mode 'none' does not record, so "
-        f"every request would be answered 501{_nearest(cassette)}. Check the path, or record "
-        "it first (--record-mode once)"
-    )
-
-
-def _nearest(cassette: Path) -> str:
-    try:
-        siblings = [
-            p.name for p in cassette.parent.iterdir() if p.suffix in {".yaml", ".yml", ".json"}
-        ]
-    except OSError:
-        return ""
-    close = difflib.get_close_matches(cassette.name, siblings, n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return "; did you mean " + " or ".join(repr(str(cassette.parent / name)) for name in close)
 
 
 def warm_up() -> None:

@@ -48,9 +48,9 @@ from typing import Any, Final
 
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.process.peers import Peers
-from cassette_proxy.serving.process.serve import ineffective, refuse_a_missing_cassette, serve
+from cassette_proxy.serving.process.serve import ineffective, serve
 from cassette_proxy.settings import RecordMode, Settings
-from cassette_proxy.store.recorder import Policy
+from cassette_proxy.store.recorder import Policy, refuse_a_missing_cassette
 
 START_TIMEOUT: Final = 300.0  # a worker loading a large cassette may take a while
 RESTART_PAUSE: Final = 1.0  # between a worker's death and its replacement

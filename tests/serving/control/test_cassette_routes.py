@@ -147,6 +147,26 @@ async def test_rewind_without_a_cassette_says_there_is_nothing_to_rewind(
     assert "no cassette is loaded" in answer.error()["message"]
 
 
+async def test_replaying_a_cassette_that_does_not_exist_is_refused_as_at_start_up(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    proxy = await start_proxy(admin=True)
+    (tmp_path / "checkout.yaml").write_text("interactions: []\nversion: 1\n")
+    before = await state(proxy)
+    answer = await call(
+        proxy.url, "PUT", "/_proxy/cassette",
+        {"path": str(tmp_path / "chekout.yaml"), "record_mode": "none"},
+    )  # fmt: skip
+    assert answer.status == 409
+    assert answer.headers["X-Proxy-Source"] == "proxy"
+    message = answer.error()["message"]
+    assert "does not exist, and record mode 'none' does not record" in message
+    assert f"did you mean {str(tmp_path / 'checkout.yaml')!r}" in message
+    assert 'record it first ("record_mode": "once"); nothing changed' in message
+    assert await state(proxy) == before
+    assert not (tmp_path / "chekout.yaml").exists()
+
+
 async def test_a_recording_in_flight_finishes_on_the_cassette_it_began_on(
     start_proxy: StartProxy, fake_upstream: FakeUpstream, tmp_path: Path
 ) -> None:
