@@ -49,9 +49,10 @@ class Hints(Protocol):
         """How to give a value that changes inside a text (a prompt) a placeholder."""
         ...
 
-    def rerecord(self) -> str:
+    def rerecord(self, *, chain: bool = True) -> str:
         """How to record the whole run (test) again: what a request that continues a replayed
-        response needs, since the upstream never issued the ids it carries."""
+        response needs, since the upstream never issued the ids it carries (``chain``), or
+        what a cassette past its ``re_record_interval`` asks for."""
         ...
 
     def key(self) -> str:
@@ -98,7 +99,11 @@ class ServeHints:
             "it is recorded and matched as <NAME> (and the rest of the text still compared)."
         )
 
-    def rerecord(self) -> str:
+    def rerecord(self, *, chain: bool = True) -> str:
+        if not chain:
+            return (
+                "Record it again: move the cassette away and run the proxy with --record-mode once."
+            )
         return (
             "Only recording the whole run again works: move the cassette away and run the "
             "proxy with --record-mode once (recording every request of the run, so each id the "
@@ -194,18 +199,17 @@ class PytestHints:
             "recorded and matched as <NAME> and the rest of the text is still compared."
         )
 
-    def rerecord(self) -> str:
+    def rerecord(self, *, chain: bool = True) -> str:
+        only = "Only recording the whole test again works" if chain else "Record it again"
         if self.pinned:
             return (
-                f"Only recording the whole test again works. This test's record_mode "
+                f"{only}. This test's record_mode "
                 f"{self.record_mode!r} is set by {self.record_mode_by}: delete its cassette, set "
                 f"record_mode='once' there and run:\n    {self.command()}"
             )
         command = self.command("--cassette-record-mode=rewrite")
-        return (
-            "Only recording the whole test again works (each id the upstream issues is then "
-            f"the one the next request carries):\n    {command}"
-        )
+        why = " (each id the upstream issues is then the one the next request carries)"
+        return f"{only}{why if chain else ''}:\n    {command}"
 
     def key(self) -> str:
         # In the record mode it was recording in (the default, none, would not record).

@@ -357,7 +357,7 @@ class Recorder:
         if action is ExpiryAction.FAIL:
             raise CassetteExpired(
                 f"{self.expired.describe()}, and re_record_action is 'fail'. "
-                + self.hints.rerecord()
+                + self.hints.rerecord(chain=False)
             )
         if action is ExpiryAction.RECORD and self.mode is not RecordMode.NONE:
             self.mode = RecordMode.ALL

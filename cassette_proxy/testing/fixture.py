@@ -513,7 +513,7 @@ def _warn(request: pytest.FixtureRequest, proxy: CassetteProxy) -> None:
     ):
         recorder_hints = recorder.hints
         request.node.warn(
-            CassetteProxyWarning(f"{expired.describe()}. {recorder_hints.rerecord()}")
+            CassetteProxyWarning(f"{expired.describe()}. {recorder_hints.rerecord(chain=False)}")
         )
 
 
@@ -522,6 +522,7 @@ def _unused_report(proxy: CassetteProxy, unused: tuple[str, ...]) -> str:
     more = f"\n  ... and {len(unused) - 20} more" if len(unused) > 20 else ""
     return (
         f"cassette-proxy: {len(unused)} interaction(s) of {proxy.cassette} were never played "
-        f"by this test, and allow_unused is False:\n{shown}{more}\nDelete them, or record the "
-        "cassette again with drop_unused_requests=True to leave them out."
+        f"by this test, and allow_unused is False:\n{shown}{more}\nDelete them, or run the "
+        "test once with drop_unused_requests=True, which rewrites the cassette without them "
+        "(replaying too)."
     )

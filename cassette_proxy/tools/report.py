@@ -182,7 +182,7 @@ class TextReport:
         self.write("\n".join(lines) + "\n")
 
     def finish(self, totals: Totals, gate: FailOn) -> None:
-        secrets = f" ({totals.secrets:,} secrets)" if totals.secrets else ""
+        secrets = f" ({_plural(totals.secrets, 'secret')})" if totals.secrets else ""
         unreadable = f"; {totals.unreadable:,} could not be read" if totals.unreadable else ""
         self.write(
             f"{_plural(totals.cassettes, 'cassette')}, "

@@ -172,6 +172,7 @@ def test_a_cassette_past_its_re_record_interval_warns_fails_or_is_recorded_again
     if action == "warn":
         result.assert_outcomes(passed=1)
         result.stdout.fnmatch_lines([expired, "*--cassette-record-mode=rewrite*"])
+        assert "each id the upstream issues" not in result.stdout.str()  # not a broken chain
         assert fake.cancels == 1
     elif action == "fail":
         result.assert_outcomes(errors=1)
