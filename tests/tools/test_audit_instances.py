@@ -107,7 +107,7 @@ def test_a_folder_of_logs_is_read_recursively_and_broken_down_by_instance(
 def test_the_text_report_shows_tokens_and_each_instance(logs: Path) -> None:
     code, output = _audit(str(logs), "--by-instance")
     assert code == 0, output
-    assert "Tokens by model and route" in output
+    assert "Tokens by model, route and source" in output
     assert "By instance:" in output
     section = output.split("=== instance sidecar-b ===", 1)[1]
     assert "cassette_miss" in section
@@ -172,3 +172,37 @@ def test_instances_broken_down_are_bounded(tmp_path: Path) -> None:
     assert len(summary.instances) == MAX_INSTANCES + 1  # the rest pooled
     assert summary.instances[OTHER].exchanges == 50
     assert summary.exchanges == MAX_INSTANCES + 50
+
+
+async def test_tokens_a_cassette_replayed_are_apart_and_cost_nothing(
+    start_proxy: StartProxy, tmp_path: Path, aiohttp_server: Callable[..., Awaitable[TestServer]]
+) -> None:
+    upstream = await aiohttp_server(ResponsesUpstream().app(), host="127.0.0.1")
+    url = str(upstream.make_url("")).rstrip("/")
+    cassette = tmp_path / "c.yaml"
+    recording = await start_proxy(upstream=url, cassette=cassette, record_mode="once")
+    async with openai.AsyncOpenAI(base_url=recording.base_url, api_key=DUMMY_KEY) as client:
+        await client.responses.create(model=MODEL_URI, input="hi")
+    recorded = recording.log_path.read_bytes()
+    await recording.stop()
+    replaying = await start_proxy(upstream=url, cassette=cassette, record_mode="none")
+    async with openai.AsyncOpenAI(base_url=replaying.base_url, api_key=DUMMY_KEY) as client:
+        await client.responses.create(model=MODEL_URI, input="hi")
+    log = tmp_path / "both.jsonl"
+    log.write_bytes(recorded + replaying.log_path.read_bytes())
+    prices = tmp_path / "prices.toml"
+    prices.write_text(PRICES)
+    code, output = _audit(str(log), "--prices", str(prices), "--format", "json")
+    assert code == 0, output
+    spent, replayed = orjson.loads(output)["tokens"]
+    assert (spent["source"], replayed["source"]) == ("upstream", "cassette")
+    assert spent["input"] == replayed["input"] == 1840
+    assert spent["cost"] == pytest.approx(((1840 - 1024) * 2.0 + 1024 * 0.5 + 96 * 8.0) / 1e6)
+    assert replayed["cost"] is None  # spent when it was recorded
+    code, text = _audit(str(log), "--prices", str(prices))
+    rows = [line.split() for line in text.splitlines() if line.strip().startswith("yandexgpt")]
+    assert [row[2] for row in rows] == ["upstream", "cassette"]
+    assert rows[1][-1] == "replayed"
+    section = text.split("Tokens by model, route and source", 1)[1].splitlines()
+    total = next(line.split() for line in section if line.strip().startswith("(all)"))
+    assert float(total[-1]) == pytest.approx(spent["cost"], abs=1e-4)  # the replay not in it

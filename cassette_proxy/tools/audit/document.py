@@ -103,7 +103,13 @@ def _document(report: Report) -> dict[str, Any]:
             for v in report.verdicts
         ],
         "tokens": [
-            {"model": row.model, "route": row.route, **_tokens(row.count), "cost": row.cost}
+            {
+                "model": row.model,
+                "route": row.route,
+                "source": row.source,
+                **_tokens(row.count),
+                "cost": row.cost,
+            }
             for row in tables.tokens
         ],
         "currency": report.prices.currency if report.prices else None,

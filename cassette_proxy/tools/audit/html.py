@@ -102,9 +102,12 @@ def _tokens(report: Report) -> str:
     note = _note(f"No price in the price table for: {missing}.") if unpriced else ""
     return _section(
         "tokens",
-        "Tokens by model and route",
-        _note("Each response counted once; input includes cached, output includes reasoning."),
-        _table(headers, rows, lambda i: i >= 2),
+        "Tokens by model, route and source",
+        _note(
+            "Each response counted once; input includes cached, output includes reasoning; "
+            "tokens a cassette replayed were spent when they were recorded, and are not priced."
+        ),
+        _table(headers, rows, lambda i: i >= 3),
         note,
     )
 

@@ -33,11 +33,15 @@ class Report:
         return [verdict for verdict in self.verdicts if verdict.failed]
 
 
+REPLAYED_COST = "replayed"  # the cost cell of tokens a cassette replayed
+
+
 def token_table(report: Report) -> tuple[list[str], list[list[object]], list[str]]:
     """The tokens table every format shows: headers, rows (a total row last when there are
-    several), and the models the price table has no price for."""
+    several), and the models the price table has no price for. Tokens a cassette replayed
+    are rows of their own, never priced: they were spent when they were recorded."""
     prices = report.prices
-    headers = ["model", "route", "input", "cached", "output", "reasoning", "responses"]
+    headers = ["model", "route", "source", "input", "cached", "output", "reasoning", "responses"]
     if prices is not None:
         headers.append(f"cost{f' ({prices.currency})' if prices.currency else ''}")
     rows: list[list[object]] = []
@@ -48,9 +52,11 @@ def token_table(report: Report) -> tuple[list[str], list[list[object]], list[str
         count = row.count
         figures = [count.input, count.cached, count.output, count.reasoning, count.responses]
         total = [a + b for a, b in zip(total, figures, strict=True)]
-        cells: list[object] = [row.model, row.route, *figures]
+        cells: list[object] = [row.model, row.route, row.source, *figures]
         if prices is not None:
-            if row.cost is None:
+            if row.replayed:
+                cells.append(REPLAYED_COST)
+            elif row.cost is None:
                 cells.append("no price")
                 if row.model not in unpriced:
                     unpriced.append(row.model)
@@ -59,7 +65,7 @@ def token_table(report: Report) -> tuple[list[str], list[list[object]], list[str
                 cost_total += row.cost
         rows.append(cells)
     if len(rows) > 1:
-        last: list[object] = [ALL, "", *total]
+        last: list[object] = [ALL, "", "", *total]
         if prices is not None:
             last.append(f"{cost_total:,.4f}{' (priced models)' if unpriced else ''}")
         rows.append(last)
@@ -90,9 +96,11 @@ def instance_table(report: Report) -> tuple[list[str], list[list[object]]]:
     return headers, rows
 
 
-def _instance_cost(tokens: list[TokenRow]) -> str:
+def _instance_cost(rows: list[TokenRow]) -> str:
     """An instance's cost as the tokens table shows one: of its priced models only, said so
-    when some of its tokens have no price (a sum that leaves them out is not their cost)."""
+    when some of its tokens have no price (a sum that leaves them out is not their cost);
+    replayed tokens cost nothing now."""
+    tokens = [row for row in rows if not row.replayed]
     costs = [row.cost for row in tokens if row.cost is not None]
     if tokens and not costs:
         return "no price"

@@ -40,6 +40,8 @@ TEXT_CHARS: Final = 2_000  # of a finding's pointer or message kept
 _LONGEST_TIME: Final = 64  # an ISO 8601 time is about 24 characters
 CORRUPT_SHOWN: Final = 20
 OTHER: Final = "(other)"
+UPSTREAM: Final = "upstream"  # tokens spent: the upstream answered
+REPLAYED: Final = "cassette"  # tokens a cassette replayed (spent when it was recorded)
 _MINUTE: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 _MINUTE_FORMAT: Final = "%Y-%m-%dT%H:%M"
 _CACHE_LIMIT: Final = 10_000  # violations remembered as checked
@@ -182,7 +184,9 @@ class Summary:
     first: str = ""
     last: str = ""
     # (model, route) -> tokens the exchanges accounted for (each response once, as logged)
-    tokens: dict[tuple[str, str], TokenCount] = field(default_factory=dict)
+    # (model, route, upstream or cassette) -> tokens: what was spent apart from what a cassette
+    # replayed (spent when it was recorded)
+    tokens: dict[tuple[str, str, str], TokenCount] = field(default_factory=dict)
     by_instance: bool = False  # keep a summary per instance too (--by-instance)
     instances: dict[str, Summary] = field(default_factory=dict)
     filtering: bool = field(init=False, default=False)
@@ -317,7 +321,8 @@ class Summary:
         if stream is not None or truncated or not_recorded is not None:
             self._capture(stream, truncated, not_recorded)
         if tokens is not None:
-            self._tokens((model or UNKNOWN)[:NAME_CHARS], route, tokens)
+            spent = UPSTREAM if source != REPLAYED else REPLAYED
+            self._tokens((model or UNKNOWN)[:NAME_CHARS], route, spent, tokens)
         if self.by_instance:
             part = self._instance((instance or UNKNOWN)[:NAME_CHARS])
             part.add(event)
@@ -333,12 +338,12 @@ class Summary:
                 )
             )  # fmt: skip
 
-    def _tokens(self, model: str, route: str, tokens: dict[str, int]) -> None:
-        key = (model, route)
+    def _tokens(self, model: str, route: str, source: str, tokens: dict[str, int]) -> None:
+        key = (model, route, source)
         count = self.tokens.get(key)
         if count is None:
             if len(self.tokens) >= MAX_NAMES:
-                key = (OTHER, route)
+                key = (OTHER, route, source)
             count = self.tokens.setdefault(key, TokenCount())
         count.add(tokens)
 

@@ -13,6 +13,7 @@ from typing import Final
 
 from cassette_proxy.tools.audit.histogram import Histogram
 from cassette_proxy.tools.audit.summary import (
+    REPLAYED,
     FindingKey,
     Group,
     RouteLatency,
@@ -108,8 +109,14 @@ class StreamTable:
 class TokenRow:
     model: str
     route: str
+    source: str  # upstream (spent) or cassette (replayed: spent when it was recorded)
     count: TokenCount
-    cost: float | None  # by the price table; None without one, or without a price for the model
+    # By the price table; None without one, without a price for the model, or replayed
+    cost: float | None
+
+    @property
+    def replayed(self) -> bool:
+        return self.source == REPLAYED
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +184,21 @@ class Tables:
             not_recorded=_most_common(summary.not_recorded),
             tokens=sorted(
                 (
-                    TokenRow(model, route, count, prices.cost(model, count) if prices else None)
-                    for (model, route), count in summary.tokens.items()
+                    TokenRow(
+                        model,
+                        route,
+                        source,
+                        count,
+                        prices.cost(model, count) if prices and source != REPLAYED else None,
+                    )
+                    for (model, route, source), count in summary.tokens.items()
                 ),
-                key=lambda row: (-(row.count.input + row.count.output), row.model, row.route),
+                key=lambda row: (
+                    row.replayed,
+                    -(row.count.input + row.count.output),
+                    row.model,
+                    row.route,
+                ),
             ),
         )
 

@@ -66,9 +66,9 @@ def _tokens(add: Add, report: Report) -> None:
     if not report.tables.tokens:
         return
     headers, rows, unpriced = token_table(report)
-    add("\nTokens by model and route (each response counted once; input includes cached, "
-        "output includes reasoning):")  # fmt: skip
-    _columns(add, headers, rows)
+    add("\nTokens by model, route and source (each response counted once; input includes "
+        "cached, output includes reasoning; a cassette's replays are never priced):")  # fmt: skip
+    _columns(add, headers, rows, text=3)
     if unpriced:
         add(f"  no price in the price table for: {', '.join(map(shown, unpriced))}")
 

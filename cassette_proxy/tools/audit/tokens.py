@@ -1,5 +1,5 @@
-"""Tokens by model and route, and what they cost by a price table the user gives (none is
-guessed: a model without a price is listed as such).
+"""Tokens by model, route and source (spent, or replayed from a cassette), and what they cost
+by a price table the user gives (none is guessed: a model without a price is listed as such).
 
 The price table is a small TOML file::
 
