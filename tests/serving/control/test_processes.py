@@ -57,11 +57,12 @@ async def test_a_long_lived_proxy_runs_a_cassette_per_case_suite_driven_by_curl(
         code, output = await run_suite(proxy, record=False)  # the same process, replaying
         assert code == 0, output
         assert fake_upstream.cancels == 6  # replayed, every case
-        # A case whose cassette is gone fails the suite, naming the check.
+        # A case whose cassette is gone fails the suite at its load, naming the check.
         (folder / "cancel-twice.yaml").unlink()
         code, output = await run_suite(proxy, record=False)
         assert code == 1
-        assert "FAILED: first cancel: expected 200, got 501" in output
+        assert "FAILED: load: expected 200, got 409" in output
+        assert "cancel-twice.yaml' does not exist" in output
         proxy.process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await proxy.process.wait() == 0
