@@ -25,6 +25,7 @@ from cassette_proxy.cli.serve import serve_command
 from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.make_demo_cassette import DEMO
+from tests.processes import running
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 VENV_BIN = Path(sys.executable).parent
@@ -157,16 +158,8 @@ async def test_the_logrotate_entry_rotates_a_running_proxys_log_losing_nothing(
 ) -> None:
     logs = tmp_path / "logs"
     log = logs / "proxy.jsonl"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
-        "--upstream", upstream_url, "--log-file", str(log),
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        async with asyncio.timeout(30):
-            line = (await process.stderr.readline()).decode()
-        url = line.split("listening on ", 1)[1].split(" ", 1)[0]
+    async with running("--upstream", upstream_url, log_file=log) as proxy:
+        process, url = proxy.process, proxy.url
 
         async def request() -> None:
             async with (
@@ -199,10 +192,6 @@ async def test_the_logrotate_entry_rotates_a_running_proxys_log_losing_nothing(
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     [rotated] = [path for path in logs.iterdir() if path != log]
     assert re.fullmatch(r"proxy-\d{8}\.jsonl", rotated.name)  # dateext; compressed next time
     exchanges = [

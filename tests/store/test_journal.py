@@ -30,7 +30,7 @@ from cassette_proxy.store.journal import (
 from cassette_proxy.store.persist import save_cassette
 from cassette_proxy.store.recorder import Recorder
 from tests.conftest import DUMMY_KEY
-from tests.serving.process.test_serve import ProxyProcess, running
+from tests.processes import ProxyProcess, files_in, refused_start, running
 
 HEADER = JournalHeader("new_episodes", DEFAULT_MATCH_ON)
 
@@ -315,8 +315,6 @@ async def test_a_journal_the_cassette_could_not_hold_stops_start_up_and_leaves_e
 ) -> None:
     """A start that fails leaves no file behind: the journal's interaction is refused before
     anything is folded in, and nothing is written (issue 22, item 11)."""
-    from tests.serving.process.test_serve import files_in, refused_start  # noqa: PLC0415 - slow tests'
-
     cassette = tmp_path / "c.yaml"
     save_cassette(cassette, [interaction(1)])
     before = cassette.read_bytes()

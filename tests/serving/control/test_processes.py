@@ -17,8 +17,8 @@ import yaml
 
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
+from tests.processes import ProxyProcess, running
 from tests.serving.control.admin import call
-from tests.serving.process.test_serve import ProxyProcess, running
 
 pytestmark = pytest.mark.slow
 

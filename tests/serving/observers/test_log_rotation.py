@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -13,6 +12,7 @@ import orjson
 import pytest
 
 from tests import vectors
+from tests.processes import running
 
 pytestmark = pytest.mark.slow
 
@@ -26,17 +26,9 @@ async def test_sighup_after_a_move_writes_the_next_line_at_the_path_losing_none(
 ) -> None:
     log = tmp_path / "proxy.jsonl"
     rotated = tmp_path / "proxy.jsonl.1"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
-        "--upstream", upstream_url, "--log-file", str(log),
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
     answered = 0
-    try:
-        assert process.stderr is not None
-        async with asyncio.timeout(30):
-            line = (await process.stderr.readline()).decode()
-        url = line.split("listening on ", 1)[1].split(" ", 1)[0]
+    async with running("--upstream", upstream_url, log_file=log) as proxy:
+        process, url = proxy.process, proxy.url
         done = asyncio.Event()
 
         async def clients() -> None:  # bounded: 400 requests at most, stops when told
@@ -70,10 +62,6 @@ async def test_sighup_after_a_move_writes_the_next_line_at_the_path_losing_none(
         process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(30):
             assert await process.wait() == 0
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     old, new = _events(rotated), _events(log)
     assert new[0]["event"] == "log_reopened"
     assert [e["event"] for e in new if e["event"] != "exchange"][-1] == "stopping"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from cassette_proxy.serving.app import READINESS
 from tests import vectors
 from tests.client import cancel
 from tests.conftest import RunningProxy, StartProxy
+from tests.processes import running
 from tests.store import test_journal
 from tests.store.test_journal import fill
 
@@ -72,16 +72,8 @@ async def test_sigterm_fails_readiness_first_and_serves_through_the_drain_delay(
     upstream_url: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "proxy.jsonl"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
-        "--upstream", upstream_url, "--log-file", str(log), "--drain-delay", "1.5",
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        assert process.stderr is not None
-        async with asyncio.timeout(30):
-            line = (await process.stderr.readline()).decode()
-        url = line.split("listening on ", 1)[1].split(" ", 1)[0]
+    async with running("--upstream", upstream_url, "--drain-delay", "1.5", log_file=log) as proxy:
+        process, url = proxy.process, proxy.url
         assert (await _get(url + "/_proxy/ready"))[0] == 200
         process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
@@ -99,10 +91,6 @@ async def test_sigterm_fails_readiness_first_and_serves_through_the_drain_delay(
         async with asyncio.timeout(30):
             assert await process.wait() == 0
         assert time.monotonic() - stopped >= 1.4  # it waited the drain delay out
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
     events = [orjson.loads(line)["event"] for line in log.read_bytes().splitlines()]
     assert events.index("draining") < events.index("exchange") < events.index("stopping")
 
