@@ -67,16 +67,23 @@ def read_table(path: Path) -> dict[str, Any]:
     return table
 
 
+def flag(field: str, info: Any) -> str:
+    """The option's own name, as a file and the command line spell it: the field's
+    (``record-mode``), or the singular a repeatable one declares in its ``json_schema_extra``
+    (``placeholder`` for ``placeholders``)."""
+    extra = getattr(info, "json_schema_extra", None)
+    declared = extra.get("flag") if isinstance(extra, dict) else None
+    return option_name(declared if isinstance(declared, str) else field)
+
+
 def flags(known: Mapping[str, Any]) -> dict[str, str]:
-    """The field each option's own name stands for, where they differ: a repeatable option's
-    flag is singular (``placeholder`` for ``placeholders``), declared in its field's
-    ``json_schema_extra``."""
+    """The field each option's own name stands for, where they differ (field names spelt with
+    underscores, as keys are read)."""
     found: dict[str, str] = {}
     for field, info in known.items():
-        extra = getattr(info, "json_schema_extra", None)
-        flag = extra.get("flag") if isinstance(extra, dict) else None
-        if isinstance(flag, str) and flag != field:
-            found[flag.replace("-", "_")] = field
+        name = flag(field, info).replace("-", "_")
+        if name != field:
+            found[name] = field
     return found
 
 

@@ -87,7 +87,7 @@ def _extra(name: str) -> dict[str, Any]:
 
 def flag_of(name: str) -> str:
     """The option's flag: the field's name, or the singular a repeatable one declares."""
-    return "--" + str(_extra(name).get("flag", name)).replace("_", "-")
+    return "--" + config_file.flag(name, Settings.model_fields[name])
 
 
 def _settings_options(command: Any) -> Any:

@@ -321,7 +321,7 @@ class Summary:
         if stream is not None or truncated or not_recorded is not None:
             self._capture(stream, truncated, not_recorded)
         if tokens is not None:
-            spent = UPSTREAM if source != REPLAYED else REPLAYED
+            spent = REPLAYED if source == REPLAYED else UPSTREAM
             self._tokens((model or UNKNOWN)[:NAME_CHARS], route, spent, tokens)
         if self.by_instance:
             part = self._instance((instance or UNKNOWN)[:NAME_CHARS])
