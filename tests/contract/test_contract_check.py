@@ -6,8 +6,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
+from cassette_proxy.contract import check as check_module
 from cassette_proxy.contract import classify
+from cassette_proxy.contract.base import UnknownVariant
+from cassette_proxy.contract.response import Response
 from cassette_proxy.contract.validation import check_status_and_body
 from cassette_proxy.models.violations import Violation
 from tests import vectors
@@ -716,3 +722,100 @@ def test_the_full_documented_response_validates_cleanly() -> None:
 def test_json_schema_format_requires_its_schema() -> None:
     body = fresh(vectors.V1_BODY) | {"text": {"format": {"type": "json_schema", "name": "a"}}}
     assert summary(errors(check(body))) == [("error", "missing", "/text/format/schema")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The drift walk is compiled per model; it must find what a plain loop over the plan finds
+# ---------------------------------------------------------------------------------------------
+
+
+def _plain_drift(model: BaseModel, pointer: str, out: list[Violation]) -> None:
+    """The drift walk as a loop over each model's plan: what the compiled walkers unroll."""
+    if isinstance(model, UnknownVariant):
+        check_module._unknown_variant(model, pointer, out)
+        return
+    for field in check_module._walked(type(model)):
+        absent = field.attr not in model.model_fields_set
+        value = None if absent else getattr(model, field.attr)
+        here = pointer + field.token
+        if value is None:
+            if field.tolerated is not None:
+                out.append(check_module._broken_requirement(field, here, absent))
+            continue
+        if field.allowed:
+            check_module._enums(field, value, here, out)
+        if field.nested:
+            _plain_drift_value(value, here, out)
+    check_module._extras(model, pointer, out)
+
+
+def _plain_drift_value(value: Any, pointer: str, out: list[Violation]) -> None:
+    if isinstance(value, BaseModel):
+        _plain_drift(value, pointer, out)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _plain_drift_value(item, f"{pointer}/{index}", out)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _plain_drift_value(item, f"{pointer}/{check_module.escape_pointer_token(key)}", out)
+
+
+def _places(node: Any) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) of a parsed body, depth first."""
+    found: list[tuple[Any, Any]] = []
+    keys = node.keys() if isinstance(node, dict) else range(len(node))
+    for key in list(keys):
+        found.append((node, key))
+        if isinstance(node[key], dict | list):
+            found += _places(node[key])
+    return found
+
+
+_ODD_VALUES = st.sampled_from([None, "", "brand_new", "in_progress", "auto", "a/b~c", "Пример"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_compiled_drift_walk_finds_what_the_plan_loop_finds(data: st.DataObject) -> None:
+    body = fresh(vectors.V4_BODY) | {"output": OUTPUT_ITEMS, "tools": TOOLS}
+    body["reasoning"] = {"effort": "high", "summary": "concise", "generate_summary": None}
+    body["usage"] = {  # cache_write_tokens absent: a tolerated requirement broken
+        "input_tokens": 1,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 1,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": 2,
+    }
+    body = orjson.loads(orjson.dumps(body))  # a copy of its own: it is changed below
+    for _ in range(data.draw(st.integers(1, 3))):  # more would rarely leave the body valid
+        places = _places(body)
+        container, key = places[data.draw(st.integers(0, len(places) - 1))]
+        action = data.draw(st.sampled_from(["set", "drop", "extra", "extra"]))
+        if action == "set":
+            container[key] = data.draw(_ODD_VALUES)
+        elif action == "drop" and isinstance(container, dict):
+            del container[key]
+        elif action == "extra":  # to the object holding the place: always still valid
+            target = container if isinstance(container, dict) else container[key]
+            if isinstance(target, dict):
+                target[data.draw(st.sampled_from(["x_new", "a/b", "~"]))] = 1
+    route = classify("POST", "/v1/responses/resp_1/cancel")
+    assert route.contract is not None
+    try:
+        model = route.contract.success(body)
+    except ValidationError:
+        reject()  # drift is looked for in bodies that validate (too many rejects fail the test)
+    compiled: list[Violation] = []
+    check_module._drift(model, "", compiled)
+    plain: list[Violation] = []
+    _plain_drift(model, "", plain)
+    assert compiled == plain
+
+
+def test_every_contract_model_has_its_walker_before_any_check() -> None:
+    # plan_every_model ran when cassette_proxy.contract was imported: nothing compiles on a request
+    models = [m for m in check_module._all_models() if m.__module__.startswith("cassette_proxy.")]
+    assert len(models) > 100  # (tests declare models of their own: those compile when first met)
+    assert all(model in check_module._WALKERS for model in models)
+    walker = check_module._WALKERS[Response]
+    assert "def walk(model, pointer, out):" in walker.__source__  # type: ignore[attr-defined]
