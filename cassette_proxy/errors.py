@@ -143,6 +143,18 @@ class ProxyRouteNotFound(ProxyError):
     code = "proxy_route_not_found"
 
 
+class ProxyMethodNotAllowed(ProxyError):
+    """One of the proxy's own routes asked with a method it does not take."""
+
+    status = 405
+    error_type = "invalid_request_error"
+    code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allowed: list[str]) -> None:
+        super().__init__(message)
+        self.headers = (("Allow", ", ".join(allowed)),)
+
+
 class BodyTooLarge(ProxyError):
     status = 413
     error_type = "invalid_request_error"

@@ -27,6 +27,7 @@ from cassette_proxy.errors import (
     HTTPRefusal,
     InternalError,
     ProxyError,
+    ProxyMethodNotAllowed,
     ProxyRouteNotFound,
 )
 from cassette_proxy.matching.hints import Hints
@@ -256,6 +257,12 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def internal_not_found(request: web.Request) -> web.StreamResponse:
+    allowed = await _methods_of_own_route(request)
+    if allowed:
+        raise ProxyMethodNotAllowed(
+            f"{request.method} {request.path} is not allowed; it takes {', '.join(allowed)}",
+            allowed=allowed,
+        )
     control = (
         "; the control API (/_proxy/cassette, /_proxy/exchanges, /_proxy/faults) is served "
         "with serve --admin only"
@@ -267,6 +274,17 @@ async def internal_not_found(request: web.Request) -> web.StreamResponse:
         "/_proxy/ are never forwarded. Known: GET /_proxy/health, GET /_proxy/ready, "
         f"GET /_proxy/metrics{control}"
     )
+
+
+async def _methods_of_own_route(request: web.Request) -> list[str]:
+    """The methods the proxy's own route at this path takes (none: no such route)."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if any(route.method == "*" for route in resource):  # the catch-alls
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    return sorted(allowed)
 
 
 def build_app(

@@ -119,3 +119,23 @@ def test_a_token_is_refused_in_one_line_that_does_not_quote_it(token: str, says:
     assert done.stderr.startswith("Error: invalid value for --admin-token: ")
     assert says in done.stderr
     assert token not in done.stderr
+
+
+async def test_a_method_a_route_does_not_take_is_405_naming_those_it_takes(
+    start_proxy: StartProxy,
+) -> None:
+    proxy = await start_proxy(admin=True)
+    for method, path, allowed in [
+        ("PATCH", "/_proxy/cassette", "DELETE, GET, HEAD, PUT"),
+        ("GET", "/_proxy/cassette/rewind", "POST"),
+        ("PUT", "/_proxy/faults/7", "DELETE"),
+        ("POST", "/_proxy/health", "GET, HEAD"),
+    ]:
+        answer = await call(proxy.url, method, path, {}, token=None)
+        assert answer.status == 405, (method, path)
+        assert answer.headers["X-Proxy-Source"] == "proxy"
+        assert answer.headers["Allow"] == allowed
+        assert answer.error()["code"] == "method_not_allowed"
+        assert answer.error()["message"] == f"{method} {path} is not allowed; it takes {allowed}"
+    unknown = await call(proxy.url, "PATCH", "/_proxy/cassettes", {}, token=None)
+    assert unknown.status == 404  # a path that is not a route stays a 404
