@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cassette_proxy.serving.app import build_app
@@ -69,6 +69,8 @@ def proxy(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+# aiohttp answered an unknown expectation 417 before the exchange was logged
+@example(method="GET", path="/v1/", extra={"EXPECT": "0"}, body=b"")
 @given(method=methods, path=paths, extra=headers, body=bodies)
 def test_no_500_of_its_own_and_every_exchange_logged(
     proxy: tuple[str, Path], method: str, path: str, extra: dict[str, str], body: bytes

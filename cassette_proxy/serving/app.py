@@ -276,6 +276,13 @@ async def internal_not_found(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _expect(request: web.Request) -> None:
+    """``Expect: 100-continue`` gets its interim answer; any other expectation is ignored, as
+    nginx does (aiohttp's own 417 would leave before the exchange is logged or enveloped)."""
+    if request.headers.get("Expect", "").strip().lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+
 async def _methods_of_own_route(request: web.Request) -> list[str]:
     """The methods the proxy's own route at this path takes (none: no such route)."""
     allowed: set[str] = set()
@@ -336,7 +343,7 @@ def build_app(
         log.tap = steering.recent.keep
         add_control_routes(app, settings.admin_token)
     app.router.add_route("*", OWN_PREFIX + "{tail:.*}", internal_not_found)
-    app.router.add_route("*", "/{tail:.*}", proxy_handler)
+    app.router.add_route("*", "/{tail:.*}", proxy_handler, expect_handler=_expect)
     app.cleanup_ctx.append(_lifecycle)
     if recorder is not None:
         log_opened(log, recorder)
