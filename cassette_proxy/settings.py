@@ -90,6 +90,18 @@ class RecordMode(StrEnum):
     ALL = "all"
 
 
+# The record modes that record whatever the cassette holds ('once' records only a new one).
+_ALWAYS_RECORDING: Final = frozenset({RecordMode.ALL, RecordMode.NEW_EPISODES})
+
+
+def workers_cannot_record(workers: int, why: str) -> str:
+    return (
+        f"--workers {workers} cannot record ({why}): a cassette has one recorder (its lock, "
+        "its journal, its save on stop), so record with one worker and replay with many "
+        "(--record-mode none)"
+    )
+
+
 class ReplayTiming(StrEnum):
     OFF = "off"  # as fast as possible (tests)
     RECORDED = "recorded"  # the recorded time to headers and gaps, divided by --replay-speed
@@ -564,6 +576,28 @@ class Settings(BaseSettings):
                 f"--admin on --host {self.host} (not loopback) lets anyone who reaches the port "
                 "load cassettes and write files: set CASSETTE_PROXY_ADMIN_TOKEN (or "
                 "--admin-token), or listen on 127.0.0.1"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _workers_can_serve(self) -> Self:
+        """Options several workers cannot serve together, whatever the files say (a usage
+        error); what depends on files, such as a cassette record mode 'once' would record, is
+        refused when the workers start (:mod:`cassette_proxy.serving.process.workers`)."""
+        if self.workers < 2:
+            return self
+        if self.cassette is not None and self.record_mode in _ALWAYS_RECORDING:
+            raise ValueError(workers_cannot_record(
+                self.workers, f"record mode {self.record_mode.value!r} records"
+            ))  # fmt: skip
+        steered = [flag for flag, on in (("--admin", self.admin),
+                   ("--cassette-dir", self.cassette_dir is not None)) if on]  # fmt: skip
+        if steered:
+            raise ValueError(
+                f"--workers {self.workers} cannot serve {' and '.join(steered)}: the control "
+                "API and per-request cassettes act on the worker a request reaches, not on the "
+                "others (a cassette put on one, recorded by one), so steer a proxy with one "
+                "worker"
             )
         return self
 

@@ -49,7 +49,7 @@ from typing import Any, Final
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.process.peers import Peers
 from cassette_proxy.serving.process.serve import ineffective, serve
-from cassette_proxy.settings import RecordMode, Settings
+from cassette_proxy.settings import Settings, workers_cannot_record
 from cassette_proxy.store.recorder import Policy, refuse_a_missing_cassette
 
 START_TIMEOUT: Final = 300.0  # a worker loading a large cassette may take a while
@@ -65,29 +65,16 @@ class Worker:
 
 
 def refuse_what_workers_cannot_do(settings: Settings) -> None:
-    """One line for a configuration several workers cannot serve, before any starts."""
+    """One line for what several workers cannot serve here, before any starts: what depends on
+    files and stdout (the options' own clashes are usage errors, refused by Settings)."""
     cassette = settings.cassette
     if cassette is not None:
         existed = cassette.exists() and cassette.stat().st_size > 0
         if Policy.of(settings.record_mode, existed=existed).record:
-            why = (
-                "the cassette does not exist yet, so record mode 'once' records it"
-                if settings.record_mode is RecordMode.ONCE
-                else f"record mode {settings.record_mode.value!r} records"
-            )
-            raise StartupError(
-                f"--workers {settings.workers} cannot record ({why}): a cassette has one "
-                "recorder (its lock, its journal, its save on stop), so record with one worker "
-                "and replay with many (--record-mode none)"
-            )
-    steered = [flag for flag, on in (("--admin", settings.admin),
-               ("--cassette-dir", settings.cassette_dir is not None)) if on]  # fmt: skip
-    if steered:
-        raise StartupError(
-            f"--workers {settings.workers} cannot serve {' and '.join(steered)}: the control API "
-            "and per-request cassettes act on the worker a request reaches, not on the others "
-            "(a cassette put on one, recorded by one), so steer a proxy with one worker"
-        )
+            raise StartupError(workers_cannot_record(
+                settings.workers,
+                "the cassette does not exist yet, so record mode 'once' records it",
+            ))  # fmt: skip
     if settings.log_file is None:
         mode = os.fstat(sys.stdout.fileno()).st_mode
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):

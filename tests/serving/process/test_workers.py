@@ -16,7 +16,9 @@ import aiohttp
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
+from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 from tests.make_demo_cassette import DEMO, DEMO_IDS
@@ -120,14 +122,16 @@ async def test_sigterm_drains_the_requests_in_flight_of_every_worker(
             assert await process.wait() == 0
 
 
-async def _refused(*args: str) -> str:
+async def _refused(*args: str, code: int = 1) -> str:
+    """serve --workers 2's one line; exit 1 for what the files or stdout refuse, 2 for options
+    that cannot go together (a usage error, as every bad value is)."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cassette_proxy", "serve", "--workers", "2", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     async with asyncio.timeout(60):
         _, stderr = await process.communicate()
-    assert process.returncode == 1
+    assert process.returncode == code, stderr.decode()
     [line] = stderr.decode().strip().splitlines()
     return line
 
@@ -137,13 +141,30 @@ async def test_recording_with_several_workers_is_refused_in_one_line(tmp_path: P
     assert line.startswith("Error: --workers 2 cannot record")
     assert "record with one worker and replay with many" in line
     assert not any(tmp_path.iterdir())  # noqa: ASYNC240 - a tiny folder, once
-    line = await _refused("--port", "0", "--cassette", str(DEMO), "--record-mode", "all")
-    assert "record mode 'all' records" in line
+    for mode in ("all", "new_episodes"):  # whatever the cassette holds: a usage error
+        line = await _refused("--port", "0", "--cassette", str(DEMO), "--record-mode", mode, code=2)
+        assert line.startswith("Error: --workers 2 cannot record")
+        assert f"record mode {mode!r} records" in line
 
 
 async def test_steering_several_workers_is_refused_in_one_line(tmp_path: Path) -> None:
-    line = await _refused("--port", "0", "--admin", "--cassette-dir", str(tmp_path))
+    line = await _refused("--port", "0", "--admin", "--cassette-dir", str(tmp_path), code=2)
     assert line.startswith("Error: --workers 2 cannot serve --admin and --cassette-dir")
+
+
+def test_what_several_workers_cannot_serve_is_refused_wherever_it_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment and a config file meet the same check as the flags."""
+    monkeypatch.setenv("CASSETTE_PROXY_WORKERS", "3")
+    with pytest.raises(ValidationError, match="--workers 3 cannot serve --admin"):
+        Settings(admin=True)
+    config = tmp_path / "proxy.toml"
+    config.write_text('workers = 2\nrecord-mode = "all"\n')
+    monkeypatch.delenv("CASSETTE_PROXY_WORKERS")
+    with pytest.raises(ValidationError, match="--workers 2 cannot record"):
+        Settings(config=config, cassette=DEMO)
+    assert Settings(config=config, cassette=DEMO, record_mode="none").workers == 2
 
 
 async def test_a_port_in_use_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
