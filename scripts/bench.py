@@ -383,6 +383,10 @@ def at_most(name: str, value: float, target: float) -> dict[str, Any]:
             "met": value <= target}  # fmt: skip
 
 
+FLOOR = "aiohttp low-level server"  # fast_upstream --low-level: no application, router, middleware
+UNCHECKED = "pass-through (validation off)"
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace, work: Path) -> None:
         self.args = args
@@ -482,11 +486,17 @@ class Bench:
         print("load with wrk ...", flush=True)
         self.measure("upstream (direct)", upstream, upstream_pid, 1000)
         port = free_port()
+        floor = (PYTHON, str(ROOT / "scripts" / "fast_upstream.py"), str(port), "--low-level")
+        with process(*floor, port=port) as proc:  # what any aiohttp server pays for this answer
+            self.measure(FLOOR, f"http://127.0.0.1:{port}", proc.pid, 1000)
+        port = free_port()
         thin = (PYTHON, str(ROOT / "scripts" / "thin_proxy.py"), str(port), upstream)
         with process(*thin, port=port) as proc:
             self.measure("thin aiohttp proxy", f"http://127.0.0.1:{port}", proc.pid, 1000)
         for url, pid in self.proxy(upstream):
             self.measure("pass-through (warn, log)", url, pid, 1000)
+        for url, pid in self.proxy(upstream, "--validation", "off"):  # what the checks cost
+            self.measure(UNCHECKED, url, pid, 1000)
         recording = ("--cassette", str(self.work / "recording.json"), "--record-mode", "all")
         for url, pid in self.proxy(upstream, *recording):
             self.measure("recording (all, journal)", url, pid, 1000)
@@ -732,6 +742,37 @@ def placeholder_cost(rounds: int = 20_000, repeat: int = 5) -> dict[str, float]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _replay_budget(results: Results) -> str:
+    """The line that says what replay's goal asks of its own code: its CPU per request at c=16
+    above aiohttp's low-level server answering the same body, against what 0.7x the upstream's
+    rate leaves above that floor (on a machine the load generator shares, rate follows CPU)."""
+    cpu = {r.name: r.cpu_us for r in results.rows if r.connections == 16 and r.cpu_us}
+    replay = next((v for k, v in cpu.items() if k.startswith("replay (")), None)
+    floor, upstream = cpu.get(FLOOR), cpu.get("upstream (direct)")
+    if replay is None or floor is None or upstream is None:
+        return "replay's own CPU: not measured"
+    return (
+        f"replay's own CPU above aiohttp's floor (c=16): {replay - floor:.0f} us/req "
+        f"(replay {replay:.0f} - floor {floor:.0f}); replay at 0.7x the upstream leaves "
+        f"{upstream / 0.7 - floor:.0f} us/req above the floor"
+    )
+
+
+def _passthrough_budget(results: Results) -> str:
+    """The line that says what pass-through's goal asks: its CPU per request at c=16 with and
+    without validation, against what 0.6x the thin proxy's rate allows."""
+    cpu = {r.name: r.cpu_us for r in results.rows if r.connections == 16 and r.cpu_us}
+    checked, unchecked = cpu.get("pass-through (warn, log)"), cpu.get(UNCHECKED)
+    thin = cpu.get("thin aiohttp proxy")
+    if checked is None or unchecked is None or thin is None:
+        return "pass-through's own CPU: not measured"
+    return (
+        f"pass-through CPU (c=16): {checked:.0f} us/req, of which validation "
+        f"{checked - unchecked:.0f} (--validation off: {unchecked:.0f}); the thin proxy "
+        f"{thin:.0f}, so 0.6x its rate leaves {thin / 0.6:.0f} us/req"
+    )
+
+
 def render(results: Results) -> str:
     lines = [f"machine: {results.machine}", ""]
     if results.workers:
@@ -747,6 +788,8 @@ def render(results: Results) -> str:
         cpu = f"{r.cpu_us:.0f}" if r.cpu_us is not None else "-"
         lines.append(f"{r.name:<32} {r.connections:>5} {r.requests_per_s:>8.0f} {r.p50_ms:>8.3f} "
                      f"{r.p99_ms:>8.3f} {r.errors:>6} {peak:>8} {cpu:>10}")  # fmt: skip
+    lines.append(_replay_budget(results))
+    lines.append(_passthrough_budget(results))
     lines.append("")
     rates = ", ".join(f"{name} {value:.0f}" for name, value in results.client.items())
     lines.append(f"openai client, sequential cancels/s: {rates}")

@@ -1,10 +1,15 @@
 """A fast stand-in for the Responses API, for the benchmark: every cancel gets a ~1.5 KB body.
 
-python scripts/fast_upstream.py PORT
+python scripts/fast_upstream.py PORT [--low-level]
+
+With ``--low-level`` the same answer comes from aiohttp's low-level server (``web.Server``: no
+application, router or middleware), for every path and method: the floor of any aiohttp server
+answering this body, which the benchmark sets replay's own cost against.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import orjson
@@ -70,15 +75,26 @@ HEADERS = {
 }
 
 
-async def cancel(request: web.Request) -> web.Response:
+async def cancel(request: web.BaseRequest) -> web.Response:
     return web.Response(body=BODY, headers=HEADERS)
 
 
 def main() -> None:
+    port = int(sys.argv[1])
+    if sys.argv[2:] == ["--low-level"]:
+        uvloop.run(_low_level(port))
+        return
     app = web.Application()
     app.router.add_post("/v1/responses/{response_id}/cancel", cancel)
-    web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None,
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None,
                 loop=uvloop.new_event_loop())  # fmt: skip
+
+
+async def _low_level(port: int) -> None:
+    runner = web.ServerRunner(web.Server(cancel), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()  # until killed
 
 
 if __name__ == "__main__":
