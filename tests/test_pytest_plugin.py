@@ -116,6 +116,30 @@ def test_records_once_then_replays_offline_from_a_sync_test(
     assert fake.cancels == 1
 
 
+def test_a_test_that_records_nothing_leaves_no_empty_cassette_folder(
+    pytester: pytest.Pytester, upstream: tuple[FakeUpstream, str]
+) -> None:
+    """As vcrpy: a folder appears with the first cassette saved in it, not for a test that
+    sent nothing (the lock beside the cassette made cassettes/<module>/ and left it empty)."""
+    _, url = upstream
+    pytester.makepyfile(
+        test_quiet="""
+        def test_sends_nothing(cassette_proxy):
+            assert cassette_proxy
+        """
+    )
+    pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}").assert_outcomes(
+        passed=1
+    )
+    assert not (pytester.path / "cassettes").exists()
+    pytester.makepyfile(test_sync=SYNC_TEST)  # one that records keeps its folder and cassette
+    pytester.runpytest("--cassette-record-mode=once", f"--cassette-upstream={url}").assert_outcomes(
+        passed=2
+    )
+    assert sorted(p.name for p in (pytester.path / "cassettes").iterdir()) == ["test_sync"]
+    assert cassette_of(pytester, "test_sync", "test_cancel").exists()
+
+
 @pytest.mark.parametrize(
     ("name", "source", "extra"),
     [

@@ -65,15 +65,28 @@ class CassetteLock:
         self.cassette = cassette
         self.path = lock_path(cassette)
         self._fd = -1
+        # Folders made for the lock, deepest first: taken away again on release if nothing was
+        # saved in them (a test that sent nothing leaves no empty cassettes/<module>/ behind).
+        self._made: list[Path] = []
 
     def acquire(self) -> bool:
         """Take the lock if it is free; False if another process holds it."""
+        attempts = 0
         while True:
+            attempts += 1
             try:
+                self._made[:0] = _missing_folders(self.path.parent)
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(
                     self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
                 )
+            except FileNotFoundError:
+                if attempts < 100:  # another lock's holder took the empty folder away: again
+                    continue
+                raise CassetteFileError(
+                    f"cannot create {str(self.path)!r} beside the cassette: its folder keeps "
+                    "disappearing"
+                ) from None
             except OSError as exc:
                 why = "a symlink is there" if exc.errno == errno.ELOOP else exc.strerror
                 raise CassetteFileError(
@@ -127,6 +140,21 @@ class CassetteLock:
                 self.path.unlink()
             os.close(self._fd)
             self._fd = -1
+        for folder in self._made:  # only while empty: a saved cassette or another lock stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._made.clear()
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _encode_body(body: bytes) -> dict[str, str]:

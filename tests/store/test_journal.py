@@ -157,6 +157,52 @@ def test_version_1_journals_are_still_read(tmp_path: Path) -> None:
 # -- symlinks ------------------------------------------------------------------------------------
 
 
+def test_a_lock_takes_away_only_the_empty_folders_it_made(tmp_path: Path) -> None:
+    made = tmp_path / "cassettes" / "test_module"
+    lock = CassetteLock(made / "tape.yaml")
+    assert lock.acquire()
+    other = CassetteLock(made / "other.yaml")  # a second cassette's lock in the same folder
+    assert other.acquire()
+    lock.release()
+    assert made.is_dir()  # not empty: the other lock is in it
+    other.release()  # it made no folder: it takes none away
+    assert made.is_dir()
+    kept = CassetteLock(made / "kept.yaml")
+    assert kept.acquire()
+    (made / "kept.yaml").write_text("interactions: []\n")  # saved: the folder stays
+    kept.release()
+    assert (made / "kept.yaml").exists()
+    fresh = CassetteLock(tmp_path / "a" / "b" / "tape.yaml")
+    assert fresh.acquire()
+    fresh.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cassettes"]  # a/ and a/b/ gone
+
+
+def test_a_folder_taken_away_during_acquire_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another holder may take the empty folder away between our mkdir and our open."""
+    cassette = tmp_path / "cassettes" / "tape.yaml"
+    real_open = os.open
+    calls = 0
+
+    def folder_removed_meanwhile(path: str | Path, flags: int, mode: int = 0o777) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            Path(path).parent.rmdir()
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", folder_removed_meanwhile)
+    lock = CassetteLock(cassette)
+    assert lock.acquire()
+    monkeypatch.undo()
+    assert calls == 2
+    assert lock.held
+    lock.release()
+    assert not cassette.parent.exists()
+
+
 def test_a_cassette_and_a_symlink_to_it_share_one_lock(tmp_path: Path) -> None:
     cassette = tmp_path / "c.yaml"
     link = tmp_path / "elsewhere" / "link.yaml"
