@@ -1,16 +1,18 @@
 """What a miss tells its reader to do, in the words of whoever runs the proxy.
 
 The cassette and the recorder diagnose a miss; the advice at its end names settings, and each
-front end names them its own way: ``serve`` by its flags (:data:`SERVE`), the pytest plugin by
-its marker arguments and options (:class:`PytestHints`). A hint
+front end names them its own way: ``serve`` by its flags (:data:`SERVE`), the control API by the
+``PUT`` that loads a cassette (:class:`ControlHints`), the pytest plugin by its marker arguments
+and options (:class:`PytestHints`). A hint
 must name something that works where the reader is.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from cassette_proxy.testing.names import (
     BY_COMMAND_LINE,
@@ -118,6 +120,83 @@ class ServeHints:
 
 
 SERVE: Final = ServeHints()
+
+
+@dataclass(frozen=True)
+class ControlHints:
+    """Hints for a cassette loaded by the control API: its options are those its ``PUT`` gave
+    (``serve``'s flags do not reach it), so each hint is that ``PUT`` again with one option
+    changed, the others as given (a secret option's value is not repeated: give it again).
+
+    ``put``: the request line and header that loaded it; ``given``: the body it sent."""
+
+    put: str
+    given: dict[str, Any]
+    secret: frozenset[str] = frozenset()
+
+    def again(self, **changes: Any) -> str:
+        body = {
+            key: "<as given before>" if key in self.secret else value
+            for key, value in (self.given | changes).items()
+        }
+        return f"{self.put} {json.dumps(body, ensure_ascii=False)}"
+
+    def repeats(self) -> str:
+        return "load it again allowing repeats to serve them again: " + self.again(
+            allow_playback_repeats=True
+        )
+
+    def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
+        without = (
+            f", or load it again matching without scheme, host and port: "
+            f"{self.again(match_on=list(match_on))}"
+            if match_on
+            else ""
+        )
+        return f"To replay it, run the proxy with --upstream {origin}{without}."
+
+    def record(self) -> str:
+        return (
+            'To record it, load it again with "record_mode" "new_episodes" (keeps what is '
+            f'recorded) or "all" (re-records): {self.again(record_mode="new_episodes")}.'
+        )
+
+    def record_more(self) -> str:
+        return (
+            "To record one more interaction for it instead, load it again with "
+            '"record_mode" "new_episodes" (keeps what is recorded and adds the new one): '
+            f"{self.again(record_mode='new_episodes')}."
+        )
+
+    def ignore(self, pointers: list[str]) -> str:
+        given = self.given.get("match_ignore")
+        kept = [p for p in given if p not in pointers] if isinstance(given, list) else []
+        return f"To match it, ignore them: {self.again(match_ignore=[*kept, *pointers])}."
+
+    def placeholder(self, pointers: list[str]) -> str:
+        return (
+            f"To match it, give the value that changes inside {', '.join(pointers)} a "
+            'placeholder: load it again with "placeholders": {"NAME": "<the value this run '
+            'uses>"}, so it is recorded and matched as <NAME> (and the rest of the text '
+            "still compared)."
+        )
+
+    def rerecord(self, *, chain: bool = True) -> str:
+        load = self.again(record_mode="once")
+        if not chain:
+            return f"Record it again: move the cassette away and load it with {load}."
+        return (
+            f"Only recording the whole run again works: move the cassette away, load it with "
+            f"{load} and send every request of the run again, so each id the upstream issues "
+            "is the one the next request carries."
+        )
+
+    def key(self) -> str:
+        return (
+            "Record with a key the upstream takes (the proxy's "
+            "CASSETTE_PROXY_UPSTREAM_API_KEY=<key>), or load it again recording the refusal on "
+            f"purpose: {self.again(record_auth_failures=True)}."
+        )
 
 
 @dataclass(frozen=True)

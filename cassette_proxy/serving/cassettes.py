@@ -40,10 +40,10 @@ from cassette_proxy.errors import (
     ControlRejected,
     StartupError,
 )
-from cassette_proxy.matching.hints import Hints
+from cassette_proxy.matching.hints import ControlHints, Hints
 from cassette_proxy.models.http import CASSETTE_HEADER
 from cassette_proxy.serving.observers.log import AuditLog
-from cassette_proxy.settings import CASSETTE_OPTIONS, GivenSettings, Settings
+from cassette_proxy.settings import CASSETTE_OPTIONS, SECRET_OPTIONS, GivenSettings, Settings
 from cassette_proxy.store.filters import RecordFilters
 from cassette_proxy.store.recorder import Recorder, Summary, refuse_a_missing_cassette
 
@@ -196,7 +196,13 @@ class Cassettes:
             refuse_a_missing_cassette(settings, record_first='"record_mode": "once"')
         except StartupError as exc:
             raise CassetteUnavailable(f"{exc}; nothing changed") from exc
-        return await self._replace(name, settings)
+        put = (
+            f"PUT /_proxy/cassette with {CASSETTE_HEADER}: {name}"
+            if name
+            else "PUT /_proxy/cassette"
+        )
+        hints = self._hints or ControlHints(put, options, SECRET_OPTIONS)  # the plugin's: its words
+        return await self._replace(name, settings, hints)
 
     async def unload(self, name: str | None) -> Changed:
         """``DELETE``: save and close a slot's cassette; the proxy's goes back to its start-up
@@ -226,7 +232,9 @@ class Cassettes:
 
     # How.
 
-    async def _replace(self, name: str | None, settings: Settings | None) -> Changed:
+    async def _replace(
+        self, name: str | None, settings: Settings | None, hints: Hints | None = None
+    ) -> Changed:
         async with self._changing:
             old = self.current(name)
             same = (
@@ -236,7 +244,7 @@ class Cassettes:
                 and old.path.resolve() == settings.cassette.resolve()
             )
             if not same:  # the new one opens first: requests never wait
-                new = await self._open(settings, by="control", name=name)
+                new = await self._open(settings, by="control", name=name, hints=hints)
                 self._set(name, new)
                 return Changed(new, await self._retire(old))
             assert old is not None
@@ -250,7 +258,7 @@ class Cassettes:
                     )
                 closed = await self._closed(old)
                 try:
-                    new = await self._open(settings, by="control", name=name)
+                    new = await self._open(settings, by="control", name=name, hints=hints)
                 except CassetteUnavailable:
                     self._set(name, await self._reopen(old))  # as it was, if it still opens
                     raise
@@ -258,14 +266,17 @@ class Cassettes:
                 return Changed(new, closed)
 
     async def _open(
-        self, settings: Settings | None, *, by: str, name: str | None
+        self, settings: Settings | None, *, by: str, name: str | None, hints: Hints | None = None
     ) -> Recorder | None:
         """A cassette opened (off the event loop: reading a large one takes a while), and
-        logged; a file that cannot be opened is the control request's (or request's) 409."""
+        logged; a file that cannot be opened is the control request's (or request's) 409.
+        ``hints``: how its misses advise (by default, the proxy's own way)."""
         if settings is None or settings.cassette is None:
             return None
         try:
-            recorder = await asyncio.to_thread(Recorder, settings, self._filters, self._hints)
+            recorder = await asyncio.to_thread(
+                Recorder, settings, self._filters, hints or self._hints
+            )
         except CassetteLocked as exc:
             raise CassetteUnavailable(self._locked(settings.cassette, exc)) from exc
         except StartupError as exc:
@@ -290,7 +301,7 @@ class Cassettes:
 
     async def _reopen(self, old: Recorder) -> Recorder | None:
         try:
-            return await self._open(old.settings, by="control", name=None)
+            return await self._open(old.settings, by="control", name=None, hints=old.hints)
         except CassetteUnavailable as exc:
             self._log.lifecycle("cassette_lost", cassette=str(old.path), error=exc.message)
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -324,3 +325,35 @@ async def test_options_given_in_a_put_apply_to_that_cassette_only(
     assert [(await cancel(proxy, vectors.V1_ID)).status for _ in range(3)] == [200] * 3
     await put(proxy, path=str(cassette))  # the proxy's own options again: no repeats
     assert [(await cancel(proxy, vectors.V1_ID)).status for _ in range(2)] == [200, 501]
+
+
+async def test_a_miss_in_a_cassette_loaded_by_put_advises_the_put_that_records_it(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """The cassette's options are the PUT's, so `serve`'s flags would not reach it: the advice
+    is the same PUT with the option changed (the other options kept, a placeholder's value not
+    shown), and following it records what missed."""
+    cassette = tmp_path / "c.yaml"
+    recording = await start_proxy(cassette=cassette)
+    await cancel(recording, vectors.V1_ID)
+    await recording.stop()
+    proxy = await start_proxy(admin=True, record_mode="once")
+    given = {
+        "path": str(cassette), "record_mode": "none", "match_ignore": ["/user"],
+        "placeholders": {"CUSTOMER": "cus-7a3f9c2e41d8"},
+    }  # fmt: skip
+    await put(proxy, **given)
+    missed = await cancel(proxy, vectors.V2_ID)
+    assert missed.status == 501
+    message = missed.error()["message"]
+    assert "--record-mode" not in message
+    assert "cus-7a3f9c2e41d8" not in message
+    advice = message[message.index("PUT /_proxy/cassette {") + len("PUT /_proxy/cassette ") :]
+    again, _ = json.JSONDecoder().raw_decode(advice)
+    assert again["record_mode"] == "new_episodes"
+    assert again["path"] == str(cassette)
+    assert again["match_ignore"] == ["/user"]
+    again["placeholders"] = given["placeholders"]  # the caller's own value, not shown
+    await put(proxy, **again)
+    assert (await cancel(proxy, vectors.V2_ID)).status == 200
+    assert (await state(proxy))["cassette"]["recorded"] == 1
