@@ -126,20 +126,34 @@ SERVE: Final = ServeHints()
 class ControlHints:
     """Hints for a cassette loaded by the control API: its options are those its ``PUT`` gave
     (``serve``'s flags do not reach it), so each hint is that ``PUT`` again with one option
-    changed, the others as given (a secret option's value is not repeated: give it again).
+    changed and the others as given. A secret option's value (a placeholder's) is never
+    repeated: it is left out of the body, and the hint asks for it again by name.
 
-    ``put``: the request line and header that loaded it; ``given``: the body it sent."""
+    ``put``: the request line (and header) that loaded it; ``given``: the options it gave, as
+    checked (:meth:`of` takes the secret ones out); ``withheld``: what was taken out, named."""
 
     put: str
     given: dict[str, Any]
-    secret: frozenset[str] = frozenset()
+    withheld: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, put: str, given: dict[str, Any], secret: frozenset[str]) -> ControlHints:
+        withheld = tuple(
+            f'"{key}" ({", ".join(sorted(value))})' if isinstance(value, dict) else f'"{key}"'
+            for key, value in given.items()
+            if key in secret and value
+        )
+        kept = {key: value for key, value in given.items() if key not in secret}
+        return cls(put, kept, withheld)
 
     def again(self, **changes: Any) -> str:
-        body = {
-            key: "<as given before>" if key in self.secret else value
-            for key, value in (self.given | changes).items()
-        }
-        return f"{self.put} {json.dumps(body, ensure_ascii=False)}"
+        body = json.dumps(self.given | changes, ensure_ascii=False)
+        if not self.withheld:
+            return f"{self.put} {body}"
+        return (
+            f"{self.put} {body}, adding {' and '.join(self.withheld)} as you gave them before "
+            "(their values are not shown here)"
+        )
 
     def repeats(self) -> str:
         return "load it again allowing repeats to serve them again: " + self.again(
@@ -169,16 +183,15 @@ class ControlHints:
         )
 
     def ignore(self, pointers: list[str]) -> str:
-        given = self.given.get("match_ignore")
-        kept = [p for p in given if p not in pointers] if isinstance(given, list) else []
+        kept = [p for p in self.given.get("match_ignore", ()) if p not in pointers]
         return f"To match it, ignore them: {self.again(match_ignore=[*kept, *pointers])}."
 
     def placeholder(self, pointers: list[str]) -> str:
         return (
             f"To match it, give the value that changes inside {', '.join(pointers)} a "
-            'placeholder: load it again with "placeholders": {"NAME": "<the value this run '
-            'uses>"}, so it is recorded and matched as <NAME> (and the rest of the text '
-            "still compared)."
+            "placeholder, NAME here, with the value this run uses: "
+            f"{self.again(placeholders={'NAME': '<the value this run uses>'})}; it is recorded "
+            "and matched as <NAME>, and the rest of the text is still compared."
         )
 
     def rerecord(self, *, chain: bool = True) -> str:

@@ -196,12 +196,7 @@ class Cassettes:
             refuse_a_missing_cassette(settings, record_first='"record_mode": "once"')
         except StartupError as exc:
             raise CassetteUnavailable(f"{exc}; nothing changed") from exc
-        put = (
-            f"PUT /_proxy/cassette with {CASSETTE_HEADER}: {name}"
-            if name
-            else "PUT /_proxy/cassette"
-        )
-        hints = self._hints or ControlHints(put, options, SECRET_OPTIONS)  # the plugin's: its words
+        hints = self._hints or _control_hints(name, options, settings)  # the plugin's: its own
         return await self._replace(name, settings, hints)
 
     async def unload(self, name: str | None) -> Changed:
@@ -452,6 +447,15 @@ def log_opened(log: AuditLog, recorder: Recorder, **detail: Any) -> None:
         expired=recorder.expired.describe() if recorder.expired else None,
         **{key: value for key, value in detail.items() if value is not None},
     )
+
+
+def _control_hints(name: str | None, options: dict[str, Any], settings: Settings) -> ControlHints:
+    """A PUT's cassette advises that PUT again: its options as checked (``"/a,/b"`` given for
+    ``match_ignore`` is the list it means), ``path`` as given."""
+    put = "PUT /_proxy/cassette" + (f" with {CASSETTE_HEADER}: {name}" if name else "")
+    checked = settings.model_dump(mode="json", include=set(options) & CASSETTE_OPTIONS)
+    given = {"path": options["path"]} if "path" in options else {}
+    return ControlHints.of(put, given | checked, SECRET_OPTIONS)
 
 
 def log_closed(log: AuditLog, summary: Summary) -> None:

@@ -75,8 +75,7 @@ class CassetteLock:
         while True:
             attempts += 1
             try:
-                self._made[:0] = _missing_folders(self.path.parent)
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._made.extend(_made_folders(self.path.parent))
                 fd = os.open(
                     self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
                 )
@@ -140,21 +139,31 @@ class CassetteLock:
                 self.path.unlink()
             os.close(self._fd)
             self._fd = -1
-        for folder in self._made:  # only while empty: a saved cassette or another lock stays
-            try:
+        # Deepest first, and only while empty: a saved cassette or another lock keeps its folder.
+        for folder in sorted(set(self._made), key=lambda made: len(made.parts), reverse=True):
+            with contextlib.suppress(OSError):
                 folder.rmdir()
-            except OSError:
-                break
         self._made.clear()
 
 
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and its parents that do not exist yet, deepest first."""
+def _made_folders(folder: Path) -> list[Path]:
+    """Make ``folder`` and its missing parents, one level at a time from the top; the ones this
+    call made (one another process made meanwhile is not). A parent taken away meanwhile is
+    FileNotFoundError, for the caller to try again."""
     missing = []
-    while not folder.exists() and folder.parent != folder:
+    while not folder.is_dir() and folder.parent != folder:
         missing.append(folder)
         folder = folder.parent
-    return missing
+    made = []
+    for level in reversed(missing):
+        try:
+            level.mkdir()
+        except FileExistsError:
+            if not level.is_dir():
+                raise
+            continue
+        made.append(level)
+    return made
 
 
 def _encode_body(body: bytes) -> dict[str, str]:

@@ -13,8 +13,8 @@ from cassette_proxy.settings import SECRET_OPTIONS
 
 GIVEN = {"path": "suite/case.yaml", "record_mode": "none", "match_ignore": ["/user"],
          "placeholders": {"CUSTOMER": "cus-7a3f9c2e41d8"}}  # fmt: skip
-HINTS = ControlHints("PUT /_proxy/cassette with X-Cassette-Proxy-Cassette: checkout/a", GIVEN,
-                     SECRET_OPTIONS)  # fmt: skip
+HINTS = ControlHints.of("PUT /_proxy/cassette with X-Cassette-Proxy-Cassette: checkout/a", GIVEN,
+                        SECRET_OPTIONS)  # fmt: skip
 
 
 def _put_in(advice: str) -> dict[str, Any]:
@@ -37,8 +37,11 @@ def _put_in(advice: str) -> dict[str, Any]:
          {"match_on": ["method", "path"]}),
         (lambda: HINTS.ignore(["/metadata/trace", "/user"]),
          {"match_ignore": ["/metadata/trace", "/user"]}),
+        (lambda: HINTS.placeholder(["/input"]),
+         {"placeholders": {"NAME": "<the value this run uses>"}}),
     ],
-    ids=["repeats", "record", "record_more", "rerecord", "key", "other_upstream", "ignore"],
+    ids=["repeats", "record", "record_more", "rerecord", "key", "other_upstream", "ignore",
+         "placeholder"],
 )  # fmt: skip
 def test_each_hint_is_the_same_put_with_its_option_changed(
     hint: Callable[[], str], changed: dict[str, Any]
@@ -47,4 +50,16 @@ def test_each_hint_is_the_same_put_with_its_option_changed(
     assert "--" not in advice.replace("--upstream", "")  # no flag of serve's but the upstream
     assert "cus-7a3f9c2e41d8" not in advice  # a placeholder's value is never repeated
     body = _put_in(advice)
-    assert body == GIVEN | {"placeholders": "<as given before>"} | changed
+    without_secrets = {key: value for key, value in GIVEN.items() if key != "placeholders"}
+    assert body == without_secrets | changed
+    assert 'adding "placeholders" (CUSTOMER) as you gave them before' in advice
+
+
+def test_a_put_without_secrets_is_repeated_whole() -> None:
+    hints = ControlHints.of("PUT /_proxy/cassette", {"path": "a.yaml"}, SECRET_OPTIONS)
+    assert hints.record() == (
+        'To record it, load it again with "record_mode" "new_episodes" (keeps what is recorded) '
+        'or "all" (re-records): PUT /_proxy/cassette {"path": "a.yaml", "record_mode": '
+        '"new_episodes"}.'
+    )
+    assert "cus-" not in repr(HINTS)  # the object itself holds no secret value

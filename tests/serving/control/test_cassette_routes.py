@@ -339,7 +339,7 @@ async def test_a_miss_in_a_cassette_loaded_by_put_advises_the_put_that_records_i
     await recording.stop()
     proxy = await start_proxy(admin=True, record_mode="once")
     given = {
-        "path": str(cassette), "record_mode": "none", "match_ignore": ["/user"],
+        "path": str(cassette), "record_mode": "none", "match_ignore": "/user,/metadata/trace",
         "placeholders": {"CUSTOMER": "cus-7a3f9c2e41d8"},
     }  # fmt: skip
     await put(proxy, **given)
@@ -352,8 +352,9 @@ async def test_a_miss_in_a_cassette_loaded_by_put_advises_the_put_that_records_i
     again, _ = json.JSONDecoder().raw_decode(advice)
     assert again["record_mode"] == "new_episodes"
     assert again["path"] == str(cassette)
-    assert again["match_ignore"] == ["/user"]
-    again["placeholders"] = given["placeholders"]  # the caller's own value, not shown
+    assert again["match_ignore"] == ["/user", "/metadata/trace"]  # the list the text meant
+    assert 'adding "placeholders" (CUSTOMER) as you gave them before' in message
+    again["placeholders"] = given["placeholders"]  # as the advice asks: the caller's own value
     await put(proxy, **again)
     assert (await cancel(proxy, vectors.V2_ID)).status == 200
     assert (await state(proxy))["cassette"]["recorded"] == 1
