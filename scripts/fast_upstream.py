@@ -80,6 +80,8 @@ async def cancel(request: web.BaseRequest) -> web.Response:
 
 
 def main() -> None:
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--low-level"]):
+        sys.exit("usage: python scripts/fast_upstream.py PORT [--low-level]")
     port = int(sys.argv[1])
     if sys.argv[2:] == ["--low-level"]:
         uvloop.run(_low_level(port))
@@ -91,7 +93,7 @@ def main() -> None:
 
 
 async def _low_level(port: int) -> None:
-    runner = web.ServerRunner(web.Server(cancel), access_log=None)
+    runner = web.ServerRunner(web.Server(cancel, access_log=None))
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     await asyncio.Event().wait()  # until killed
