@@ -590,6 +590,17 @@ class Settings(BaseSettings):
             raise ValueError(workers_cannot_record(
                 self.workers, f"record mode {self.record_mode.value!r} records"
             ))  # fmt: skip
+        if (
+            self.cassette is not None
+            and self.record_mode is not RecordMode.NONE
+            and self.re_record_interval is not None
+            and self.re_record_action is ExpiryAction.RECORD
+        ):
+            raise ValueError(workers_cannot_record(
+                self.workers,
+                "--re-record-interval with --re-record-action record records the cassette "
+                "again once it expires; --re-record-action warn or fail keeps replaying",
+            ))  # fmt: skip
         steered = [flag for flag, on in (("--admin", self.admin),
                    ("--cassette-dir", self.cassette_dir is not None)) if on]  # fmt: skip
         if steered:

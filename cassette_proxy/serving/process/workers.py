@@ -49,7 +49,7 @@ from typing import Any, Final
 from cassette_proxy.errors import StartupError
 from cassette_proxy.serving.process.peers import Peers
 from cassette_proxy.serving.process.serve import ineffective, serve
-from cassette_proxy.settings import Settings, workers_cannot_record
+from cassette_proxy.settings import RecordMode, Settings, workers_cannot_record
 from cassette_proxy.store.recorder import Policy, refuse_a_missing_cassette
 
 START_TIMEOUT: Final = 300.0  # a worker loading a large cassette may take a while
@@ -71,6 +71,8 @@ def refuse_what_workers_cannot_do(settings: Settings) -> None:
     if cassette is not None:
         existed = cassette.exists() and cassette.stat().st_size > 0
         if Policy.of(settings.record_mode, existed=existed).record:
+            # Settings refuses the modes that always record: only 'once' is left to record here.
+            assert settings.record_mode is RecordMode.ONCE
             raise StartupError(workers_cannot_record(
                 settings.workers,
                 "the cassette does not exist yet, so record mode 'once' records it",

@@ -165,6 +165,11 @@ def test_what_several_workers_cannot_serve_is_refused_wherever_it_is_set(
     with pytest.raises(ValidationError, match="--workers 2 cannot record"):
         Settings(config=config, cassette=DEMO)
     assert Settings(config=config, cassette=DEMO, record_mode="none").workers == 2
+    # 'once' would record the cassette again in every worker once it expired.
+    with pytest.raises(ValidationError, match="re-record-action record records the cassette"):
+        Settings(workers=2, cassette=DEMO, re_record_interval="30d")
+    assert Settings(workers=2, cassette=DEMO, re_record_interval="30d", re_record_action="warn")
+    assert Settings(workers=2, cassette=DEMO, re_record_interval="30d", record_mode="none")
 
 
 async def test_a_port_in_use_is_one_line_before_any_worker_starts(tmp_path: Path) -> None:
