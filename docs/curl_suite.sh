@@ -4,7 +4,9 @@
 #
 #   cassette-proxy serve --admin --cassette-dir cassettes --upstream https://... &
 #   RECORD=1 sh docs/curl_suite.sh   # record every case (needs the upstream and its key)
-#   sh docs/curl_suite.sh            # replay every case, offline
+#   # then, offline, a proxy that records nothing (a cassette missing is a 501 naming it):
+#   cassette-proxy serve --admin --cassette-dir cassettes --record-mode none --upstream https://... &
+#   sh docs/curl_suite.sh            # replay every case
 #
 # PROXY (default http://127.0.0.1:8080) is the proxy; CASSETTE_PROXY_ADMIN_TOKEN, if set, is
 # sent to the control API. Each case loads its own cassette (PUT /_proxy/cassette), makes its

@@ -23,6 +23,8 @@ from cassette_proxy.testing.names import (
     MARKER,
 )
 
+REWIND: Final = "POST /_proxy/cassette/rewind"  # the control request that starts playback over
+
 
 class Hints(Protocol):
     def repeats(self) -> str:
@@ -61,11 +63,25 @@ class Hints(Protocol):
         """How to record with a key the upstream takes, or to record its refusal on purpose."""
         ...
 
+    def replay_only(self) -> str:
+        """How to replay the cassette without recording (another process records it)."""
+        ...
 
+
+@dataclass(frozen=True)
 class ServeHints:
-    """``cassette-proxy serve``'s flags."""
+    """``cassette-proxy serve``'s flags; ``rewind``: the control request that starts this
+    cassette's playback over, when the proxy serves the control API (a suite run again against
+    a long-lived proxy needs it)."""
+
+    rewind: str | None = None
 
     def repeats(self) -> str:
+        if self.rewind is not None:
+            return (
+                f"start its playback over with {self.rewind}, as a suite run again against this "
+                "proxy must, or use --allow-playback-repeats to serve them again"
+            )
         return "use --allow-playback-repeats to serve them again"
 
     def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
@@ -118,6 +134,9 @@ class ServeHints:
             "run the proxy with --record-auth-failures to record the refusal on purpose."
         )
 
+    def replay_only(self) -> str:
+        return "replay it (--record-mode none)"
+
 
 SERVE: Final = ServeHints()
 
@@ -156,8 +175,11 @@ class ControlHints:
         )
 
     def repeats(self) -> str:
-        return "load it again allowing repeats to serve them again: " + self.again(
-            allow_playback_repeats=True
+        rewind = self.put.replace("PUT /_proxy/cassette", REWIND, 1)
+        return (
+            f"start its playback over with {rewind}, as a suite run again against this proxy "
+            "must, or load it again allowing repeats to serve them again: "
+            + self.again(allow_playback_repeats=True)
         )
 
     def other_upstream(self, origin: str, match_on: tuple[str, ...]) -> str:
@@ -171,14 +193,14 @@ class ControlHints:
 
     def record(self) -> str:
         return (
-            'To record it, load it again with "record_mode" "new_episodes" (keeps what is '
+            'To record it, load it again with "record_mode": "new_episodes" (keeps what is '
             f'recorded) or "all" (re-records): {self.again(record_mode="new_episodes")}.'
         )
 
     def record_more(self) -> str:
         return (
             "To record one more interaction for it instead, load it again with "
-            '"record_mode" "new_episodes" (keeps what is recorded and adds the new one): '
+            '"record_mode": "new_episodes" (keeps what is recorded and adds the new one): '
             f"{self.again(record_mode='new_episodes')}."
         )
 
@@ -210,6 +232,9 @@ class ControlHints:
             "CASSETTE_PROXY_UPSTREAM_API_KEY=<key>), or load it again recording the refusal on "
             f"purpose: {self.again(record_auth_failures=True)}."
         )
+
+    def replay_only(self) -> str:
+        return f"replay it: {self.again(record_mode='none')}"
 
 
 @dataclass(frozen=True)
@@ -341,3 +366,8 @@ class PytestHints:
             "two proxies recording one cassette would lose each other's interactions. Run this "
             f"test once that process has finished, or replay the cassette: {replay}"
         )
+
+    def replay_only(self) -> str:
+        if self.pinned:
+            return f"replay it (record_mode='none' in {self.record_mode_by})"
+        return "replay it (--cassette-record-mode=none)"

@@ -19,6 +19,8 @@ from typing import Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cassette_proxy.models.http import CASSETTE_NAME_RULE, cassette_name
+
 MAX_DELAY_MS: Final = 600_000.0  # --upstream-timeout's default: a delay is a slow upstream
 # The defaults per status, as OpenAI's service writes its errors (type, code, message): a
 # client's handling of the real error is what a fault is there to test.
@@ -135,6 +137,18 @@ class FaultRule(BaseModel):
         if not value.startswith(("/", "*")):
             raise ValueError(f"path {value!r} must start with / (a glob such as /v1/responses/*)")
         return value
+
+    @field_validator("cassette")
+    @classmethod
+    def _cassette(cls, value: str | None) -> str | None:
+        """The name as the header's (``NAME.yaml`` is ``NAME``); one the header would refuse
+        could never match."""
+        if value is None:
+            return None
+        known = cassette_name(value)
+        if known is None:
+            raise ValueError(f"{value[:200]!r} is not a cassette name: {CASSETTE_NAME_RULE}")
+        return known
 
     @field_validator("headers")
     @classmethod

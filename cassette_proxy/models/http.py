@@ -9,6 +9,7 @@ hop-by-hop headers are not part of any of them.
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,6 +38,23 @@ HOP_BY_HOP: Final = frozenset(
 CASSETTE_HEADER: Final = "X-Cassette-Proxy-Cassette"
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
 NOT_FORWARDED: Final = frozenset({"host", "expect", CASSETTE_HEADER.lower()})
+MAX_CASSETTE_NAME: Final = 200
+# Segments of letters, digits, ".", "_" and "-", not starting with "." (so no "..", no hidden
+# file), joined by "/": a name can only name a file under the folder.
+_CASSETTE_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
+CASSETTE_NAME_RULE: Final = (
+    f"use up to {MAX_CASSETTE_NAME} letters, digits, '.', '_' and '-', in segments joined by "
+    "'/' that do not start with '.' (such as checkout/pays-twice)"
+)
+
+
+def cassette_name(name: str) -> str | None:
+    """A per-request cassette's name as the proxy knows it, or None if it is not one (see
+    :data:`CASSETTE_NAME_RULE`). ``NAME.yaml`` is ``NAME``: both are the file ``NAME.yaml``, so
+    one cassette, whichever a request (or a fault rule) gives."""
+    if len(name) > MAX_CASSETTE_NAME or not _CASSETTE_NAME.fullmatch(name):
+        return None
+    return name.removesuffix(".yaml") or name
 
 
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDictProxy[str]:

@@ -30,7 +30,7 @@ from cassette_proxy.errors import (
     ProxyMethodNotAllowed,
     ProxyRouteNotFound,
 )
-from cassette_proxy.matching.hints import Hints
+from cassette_proxy.matching.hints import REWIND, Hints, ServeHints
 from cassette_proxy.models.errors import ErrorBody, ErrorEnvelope
 from cassette_proxy.models.events import MessageRecord
 from cassette_proxy.redact import redact_path
@@ -308,7 +308,9 @@ def build_app(
     # The secret rules are read now: an error's answer redacts its message, and reading them
     # then, out of file descriptors, turned every 502 into aiohttp's bare 500.
     rule_set()
-    recorder = Recorder(settings, filters, hints) if settings.cassette is not None else None
+    # With the control API, a miss of recordings all played can be rewound, and says so.
+    own = ServeHints(rewind=REWIND) if settings.admin else None
+    recorder = Recorder(settings, filters, hints or own) if settings.cassette else None
     try:
         log = audit_log or AuditLog(settings.log_file)
     except BaseException:  # a start-up that fails leaves no lock or journal behind

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -40,8 +39,13 @@ from cassette_proxy.errors import (
     ControlRejected,
     StartupError,
 )
-from cassette_proxy.matching.hints import ControlHints, Hints
-from cassette_proxy.models.http import CASSETTE_HEADER
+from cassette_proxy.matching.hints import REWIND, ControlHints, Hints, ServeHints
+from cassette_proxy.models.http import (
+    CASSETTE_HEADER,
+    CASSETTE_NAME_RULE,
+    MAX_CASSETTE_NAME,
+    cassette_name,
+)
 from cassette_proxy.serving.observers.log import AuditLog
 from cassette_proxy.settings import CASSETTE_OPTIONS, SECRET_OPTIONS, GivenSettings, Settings
 from cassette_proxy.store.filters import RecordFilters
@@ -53,24 +57,20 @@ if TYPE_CHECKING:
 # Found case-insensitively without lowering it on every request (~10 ns instead of ~45).
 CASSETTE_KEY: Final = istr(CASSETTE_HEADER)
 MAX_OPEN: Final = 64  # per-request cassettes open at once (each may hold a lock and a journal)
-MAX_NAME: Final = 200
-# Segments of letters, digits, ".", "_" and "-", not starting with "." (so no "..", no hidden
-# file), joined by "/": a name can only name a file under the folder.
-_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*")
 _SUFFIXES: Final = (".yaml", ".yml", ".json")
 DRAIN_POLL: Final = 0.01  # seconds between looks at a replaced cassette's recordings in flight
 
 
-def checked_name(name: str) -> str:
-    """A per-request cassette's name, or :class:`CassetteNameRefused` saying why not."""
-    if len(name) > MAX_NAME or not _NAME.fullmatch(name):
-        shown = name[:MAX_NAME] + ("..." if len(name) > MAX_NAME else "")
+def checked_name(name: str, outcome: str = "nothing was forwarded") -> str:
+    """A per-request cassette's name as the proxy knows it (:func:`cassette_name`), or
+    :class:`CassetteNameRefused` saying why not, and ``outcome``."""
+    known = cassette_name(name)
+    if known is None:
+        shown = name[:MAX_CASSETTE_NAME] + ("..." if len(name) > MAX_CASSETTE_NAME else "")
         raise CassetteNameRefused(
-            f"{CASSETTE_HEADER}: {shown!r} is not a cassette name: use up to {MAX_NAME} "
-            "letters, digits, '.', '_' and '-', in segments joined by '/' that do not start "
-            "with '.' (such as checkout/pays-twice); nothing was forwarded"
+            f"{CASSETTE_HEADER}: {shown!r} is not a cassette name: {CASSETTE_NAME_RULE}; {outcome}"
         )
-    return name
+    return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +147,10 @@ class Cassettes:
         async with self._slot(name):
             recorder = self._named.get(name)  # opened meanwhile by a request that came first
             if recorder is None:
-                recorder = await self._open(self.settings_for(name, {}), by="request", name=name)
+                settings = self.settings_for(name, {})
+                rewind = f"{REWIND} with {CASSETTE_HEADER}: {name}"
+                hints = ServeHints(rewind=rewind) if settings.admin and not self._hints else None
+                recorder = await self._open(settings, by="request", name=name, hints=hints)
                 assert recorder is not None
                 self._named[name] = recorder
         await self._evict(keep=name)
@@ -203,7 +206,9 @@ class Cassettes:
         """``DELETE``: save and close a slot's cassette; the proxy's goes back to its start-up
         cassette (read again), or to pass-through if it had none."""
         back = self.startup if name is None and self.startup.cassette is not None else None
-        return await self._replace(name, back)
+        # The start-up cassette read again, in the words it was opened with (serve --admin's).
+        hints = self._hints or ServeHints(rewind=REWIND)
+        return await self._replace(name, back, hints)
 
     def rewind(self, name: str | None) -> Recorder | None:
         """Start a slot's playback over; its cassette, or None if there is none."""
@@ -398,13 +403,14 @@ class Cassettes:
             if name is None:
                 self.on_change()
 
-    def serves_names(self) -> Path:
-        """The folder of per-request cassettes, or the refusal of a request that names one."""
+    def serves_names(self, outcome: str = "nothing was forwarded") -> Path:
+        """The folder of per-request cassettes, or the refusal of a request that names one,
+        saying ``outcome``."""
         if self.folder is None:
             raise CassetteNameRefused(
                 f"this proxy was started without --cassette-dir, so it has no per-request "
-                f"cassettes: the {CASSETTE_HEADER} header cannot be served; nothing was "
-                "forwarded. Start it with --cassette-dir DIR"
+                f"cassettes: the {CASSETTE_HEADER} header cannot be served; {outcome}. Start "
+                "it with --cassette-dir DIR"
             )
         return self.folder
 

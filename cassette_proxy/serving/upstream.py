@@ -23,6 +23,7 @@ from yarl import URL
 
 from cassette_proxy.errors import UpstreamBroken, UpstreamTimeout, UpstreamUnreachable
 from cassette_proxy.models.http import BodyStream, ResponseHead, end_to_end
+from cassette_proxy.redact import redact_path
 
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -131,9 +132,12 @@ def _payload(body: bytes) -> bytes | io.BytesIO | None:
 
 
 def _where(request: OutboundRequest) -> str:
-    """The request, for a message: method and the upstream's origin (made only for an error)."""
+    """The request, for a message: method, the upstream's origin and the path, keys in it
+    fingerprinted and cut at 200 characters (made only for an error)."""
     url = request.url
-    return f"{request.method} {url.scheme}://{url.host}:{url.port}"
+    path = redact_path(url.raw_path)
+    shown = path[:200] + ("..." if len(path) > 200 else "")
+    return f"{request.method} {url.scheme}://{url.host}:{url.port}{shown}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -119,12 +119,13 @@ class CassetteLock:
         except FileNotFoundError:
             return False
 
-    def refusal(self) -> CassetteLocked:
-        """The error for a proxy that would record the cassette while another process does."""
+    def refusal(self, replay: str = "replay it (--record-mode none)") -> CassetteLocked:
+        """The error for a proxy that would record the cassette while another process does;
+        ``replay``: how to replay it instead, in the reader's words."""
         return CassetteLocked(
             f"cassette {str(self.cassette)!r} is being recorded by process {self.holder()}; "
             "two proxies recording one cassette would lose each other's interactions. Give "
-            "each its own cassette, or replay it (--record-mode none)"
+            f"each its own cassette, or {replay}"
         )
 
     def holder(self) -> str:

@@ -364,7 +364,7 @@ class Recorder:
 
     def _lock_to_record(self) -> None:
         if not self._lock.acquire():
-            raise self._lock.refusal()
+            raise self._lock.refusal(self.hints.replay_only())
 
     def _recover(self) -> tuple[int, list[Interaction] | None]:
         """Fold in a journal left by a crashed run, when no live proxy can be writing it: the
@@ -573,6 +573,12 @@ class Recorder:
             if self.mode is RecordMode.ONCE
             else f"the record mode {self.mode.value!r} does not record"
         )
+        if not self.existed and not self.cassette:  # a per-request name mistyped, most often
+            return CassetteMiss(
+                f"cassette-proxy found no recorded response for {request.method} {request.uri}: "
+                f"cassette {str(self.path)!r} does not exist, and {why}.{_nearest(self.path)} "
+                f"Check its name, or record it. {self.hints.record()}"
+            )
         chained = self._continues_replayed(request)
         advice = None
         if chained is not None:
@@ -680,7 +686,7 @@ def refuse_a_missing_cassette(settings: Settings, record_first: str = "--record-
         return
     raise StartupError(
         f"cassette {str(cassette)!r} does not exist, and record mode 'none' does not record, so "
-        f"every request would be answered 501{_nearest(cassette)}. Check the path, or record "
+        f"every request would be answered 501.{_nearest(cassette)} Check the path, or record "
         f"it first ({record_first})"
     )
 
@@ -695,4 +701,4 @@ def _nearest(cassette: Path) -> str:
     close = difflib.get_close_matches(cassette.name, siblings, n=3, cutoff=0.6)
     if not close:
         return ""
-    return "; did you mean " + " or ".join(repr(str(cassette.parent / name)) for name in close)
+    return " Did you mean " + " or ".join(repr(str(cassette.parent / name)) for name in close) + "?"

@@ -58,7 +58,7 @@ def test_each_hint_is_the_same_put_with_its_option_changed(
 def test_a_put_without_secrets_is_repeated_whole() -> None:
     hints = ControlHints.of("PUT /_proxy/cassette", {"path": "a.yaml"}, SECRET_OPTIONS)
     assert hints.record() == (
-        'To record it, load it again with "record_mode" "new_episodes" (keeps what is recorded) '
+        'To record it, load it again with "record_mode": "new_episodes" (keeps what is recorded) '
         'or "all" (re-records): PUT /_proxy/cassette {"path": "a.yaml", "record_mode": '
         '"new_episodes"}.'
     )

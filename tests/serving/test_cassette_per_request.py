@@ -207,3 +207,39 @@ async def test_at_most_max_open_cassettes_stay_open(
               if line["event"] == "cassette_closed"]  # fmt: skip
     assert closed == [str(folder / f"{name}.yaml") for name in names[:5]]
     assert recorded_ids(folder / "case-000.yaml") == [vectors.V1_ID]
+
+
+async def test_a_suite_run_again_against_a_long_lived_proxy_is_told_to_rewind(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """All of a cassette played, the second run misses: the advice is the rewind that works on
+    a running proxy (a flag would need a restart), and following it replays again."""
+    folder = tmp_path / "cassettes"
+    recording = await start_proxy(cassette_dir=folder)
+    assert (await cancel_as(recording, "suite/w2")).status == 200
+    await recording.stop()
+    proxy = await start_proxy(admin=True, cassette_dir=folder, record_mode="none")
+    assert (await cancel_as(proxy, "suite/w2")).status == 200  # the first run
+    missed = await cancel_as(proxy, "suite/w2")  # the second run, on the same proxy
+    assert missed.status == 501
+    advice = "start its playback over with POST /_proxy/cassette/rewind with " + HEADER
+    assert f"{advice}: suite/w2" in missed.error()["message"], missed.error()["message"]
+    rewound = await call(proxy.url, "POST", "/_proxy/cassette/rewind", cassette="suite/w2")
+    assert rewound.status == 200
+    assert (await cancel_as(proxy, "suite/w2")).status == 200
+
+
+async def test_a_mistyped_name_in_record_mode_none_says_the_cassette_does_not_exist(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    folder = tmp_path / "cassettes"
+    recording = await start_proxy(cassette_dir=folder)
+    assert (await cancel_as(recording, "suite/w1")).status == 200
+    await recording.stop()
+    proxy = await start_proxy(cassette_dir=folder, record_mode="none")
+    missed = await cancel_as(proxy, "suite/w1x")
+    assert missed.status == 501
+    message = missed.error()["message"]
+    assert f"cassette {str(folder / 'suite/w1x.yaml')!r} does not exist" in message
+    assert f"Did you mean {str(folder / 'suite/w1.yaml')!r}? Check its name" in message
+    assert not (folder / "suite/w1x.yaml").exists()  # replaying wrote nothing

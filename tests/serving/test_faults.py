@@ -335,6 +335,22 @@ async def test_rules_match_on_method_path_glob_and_cassette_name(
     assert (await call(proxy.url, "GET", "/v1/other/a/b")).status == 502  # * matches "/" too
 
 
+async def test_a_rule_names_a_cassette_as_the_header_does(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """``NAME`` and ``NAME.yaml`` are one cassette for the header, so for a rule too; a name
+    the header would refuse is refused when the rule is installed (it could never fire)."""
+    proxy = await start_proxy(admin=True, cassette_dir=tmp_path / "dir", record_mode="all")
+    await install(proxy, path=CANCEL, cassette="par/w1.yaml", status=503, times=1)
+    answer = await call(proxy.url, "POST", f"/v1/responses/{vectors.V1_ID}/cancel",
+                        cassette="par/w1")  # fmt: skip
+    assert answer.status == 503
+    for bad in ("../x", "par/../x", ".hidden"):
+        refused = await call(proxy.url, "POST", "/_proxy/faults", {"status": 500, "cassette": bad})
+        assert refused.status == 400, bad
+        assert "is not a cassette name" in refused.error()["message"]
+
+
 def test_a_probability_with_a_seed_fires_the_same_requests_every_run() -> None:
     def fired() -> list[int]:
         faults = Faults()

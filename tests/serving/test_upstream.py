@@ -42,6 +42,9 @@ async def test_refused_connection_is_a_retryable_502(start_proxy: StartProxy) ->
     error = answer.error()
     assert error["code"] == "upstream_unreachable"
     assert error["type"] == "upstream_error"
+    # It names what was sent where: the path too, not only the upstream's origin.
+    assert f"POST http://127.0.0.1:{proxy.settings.upstream.port}/v1/responses/" in error["message"]
+    assert f"{vectors.V1_ID}/cancel" in error["message"]
     [line] = proxy.exchanges()
     assert line["status"] == 502
     assert line["source"] == "proxy"

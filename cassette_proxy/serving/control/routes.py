@@ -37,6 +37,7 @@ from cassette_proxy.serving.observers.recent import RecentExchanges
 from cassette_proxy.serving.steering import Steering
 
 _RULES: Final = TypeAdapter(list[FaultRule])
+NOTHING_CHANGED: Final = "nothing changed"  # what a refused control request did
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -102,11 +103,16 @@ def _cassettes(request: web.Request) -> Cassettes:
 
 
 def _name(request: web.Request) -> str | None:
+    """The per-request cassette the control request is about (its header), if any: refused, as
+    on a proxied request, by a proxy without --cassette-dir or for a name that is not one."""
     name = request.headers.get(CASSETTE_HEADER)
-    return None if name is None else checked_name(name)
+    if name is None:
+        return None
+    _cassettes(request).serves_names(outcome=NOTHING_CHANGED)
+    return checked_name(name, outcome=NOTHING_CHANGED)
 
 
-async def _body(request: web.Request) -> Any:
+async def _body(request: web.Request, example: str) -> Any:
     data = await request.read()
     if not data.strip():
         return {}
@@ -115,7 +121,7 @@ async def _body(request: web.Request) -> Any:
     except orjson.JSONDecodeError as exc:
         raise ControlRejected(
             f"the body of {request.method} {request.path} is not JSON ({exc}); send an object "
-            'such as {"path": "cassettes/case.yaml", "record_mode": "none"}'
+            f"such as {example}"
         ) from None
 
 
@@ -144,7 +150,7 @@ async def get_cassette(request: web.Request) -> web.StreamResponse:
 @_guarded
 async def put_cassette(request: web.Request) -> web.StreamResponse:
     name = _name(request)
-    options = await _body(request)
+    options = await _body(request, '{"path": "cassettes/case.yaml", "record_mode": "none"}')
     if not isinstance(options, dict):
         raise ControlRejected(
             f"PUT /_proxy/cassette takes a JSON object of options, not {type(options).__name__}"
@@ -164,7 +170,9 @@ async def delete_cassette(request: web.Request) -> web.StreamResponse:
 async def rewind_cassette(request: web.Request) -> web.StreamResponse:
     name = _name(request)
     cassettes = _cassettes(request)
-    if cassettes.rewind(name) is None and name is None:
+    if name is not None:  # opened if it is not yet, as its first request would: a suite that
+        await cassettes.for_request(name)  # rewinds before it runs sees its cassette's state
+    if cassettes.rewind(name) is None:
         raise CassetteUnavailable(
             "no cassette is loaded (the proxy passes requests through), so there is no playback "
             "to start over; load one with PUT /_proxy/cassette"
@@ -215,7 +223,7 @@ async def get_faults(request: web.Request) -> web.StreamResponse:
 
 @_guarded
 async def post_faults(request: web.Request) -> web.StreamResponse:
-    given = await _body(request)
+    given = await _body(request, '{"path": "/v1/responses/*", "status": 429, "times": 1}')
     listed = isinstance(given, list)
     try:
         rules = _RULES.validate_python(given if listed else [given])

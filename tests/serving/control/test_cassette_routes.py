@@ -162,7 +162,7 @@ async def test_replaying_a_cassette_that_does_not_exist_is_refused_as_at_start_u
     assert answer.headers["X-Proxy-Source"] == "proxy"
     message = answer.error()["message"]
     assert "does not exist, and record mode 'none' does not record" in message
-    assert f"did you mean {str(tmp_path / 'checkout.yaml')!r}" in message
+    assert f"Did you mean {str(tmp_path / 'checkout.yaml')!r}? Check the path" in message
     assert 'record it first ("record_mode": "once"); nothing changed' in message
     assert await state(proxy) == before
     assert not (tmp_path / "chekout.yaml").exists()
@@ -267,6 +267,13 @@ async def test_a_cassette_that_cannot_be_opened_leaves_the_loaded_one(
         holder.release()
     assert held.status == 409
     assert "is being recorded by process" in held.error()["message"]
+    # How to replay it instead, in the control API's words (a flag would need a restart).
+    path = json.dumps(str(holder.cassette))
+    assert (
+        f'replay it: PUT /_proxy/cassette {{"path": {path}, "record_mode": "none"}}'
+        in (held.error()["message"])
+    )
+    assert "--record-mode" not in held.error()["message"]
     assert (await state(proxy))["cassette"]["path"] == str(loaded)
 
 
@@ -358,3 +365,51 @@ async def test_a_miss_in_a_cassette_loaded_by_put_advises_the_put_that_records_i
     await put(proxy, **again)
     assert (await cancel(proxy, vectors.V2_ID)).status == 200
     assert (await state(proxy))["cassette"]["recorded"] == 1
+
+
+async def test_the_header_on_a_proxy_without_a_cassette_dir_is_refused_by_every_route(
+    start_proxy: StartProxy,
+) -> None:
+    proxy = await start_proxy(admin=True)
+    routes = [("GET", "/_proxy/cassette"), ("DELETE", "/_proxy/cassette"),
+              ("POST", "/_proxy/cassette/rewind"), ("PUT", "/_proxy/cassette")]  # fmt: skip
+    for method, path in routes:
+        answer = await call(proxy.url, method, path, {} if method == "PUT" else None, cassette="a")
+        assert answer.status == 400, (method, answer.body)
+        message = answer.error()["message"]
+        assert "started without --cassette-dir" in message
+        assert "nothing was forwarded" not in message  # a control request forwards nothing
+        assert "nothing changed" in message
+
+
+async def test_rewinding_a_per_request_cassette_not_open_yet_opens_it_and_shows_it(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """A suite rewinds its cassettes before it runs: the first time, on a fresh proxy, they
+    are not open yet; the answer shows each as its first request would find it (a mistyped
+    name: no file, no interactions)."""
+    recording = await start_proxy(cassette_dir=tmp_path)
+    assert (await call(recording.url, "POST", f"/v1/responses/{vectors.V1_ID}/cancel",
+                       cassette="suite/a")).status == 200  # fmt: skip
+    await recording.stop()
+    proxy = await start_proxy(admin=True, cassette_dir=tmp_path, record_mode="none")
+    for name, interactions in (("suite/a", 1), ("suite/typo", 0)):
+        answer = await call(proxy.url, "POST", "/_proxy/cassette/rewind", cassette=name)
+        assert answer.status == 200, answer.body
+        state = answer.json()
+        assert state["name"] == name
+        assert state["cassette"]["path"] == str(tmp_path / f"{name}.yaml")
+        assert state["cassette"]["interactions"] == interactions
+    assert not (tmp_path / "suite/typo.yaml").exists()
+
+
+async def test_a_body_that_is_not_json_gets_an_example_of_that_route(
+    start_proxy: StartProxy,
+) -> None:
+    proxy = await start_proxy(admin=True)
+    faults = await call(proxy.url, "POST", "/_proxy/faults", b"nope")
+    assert faults.status == 400
+    assert '"status": 429' in faults.error()["message"]
+    assert "record_mode" not in faults.error()["message"]
+    cassette = await call(proxy.url, "PUT", "/_proxy/cassette", b"nope")
+    assert '"record_mode": "none"' in cassette.error()["message"]

@@ -366,7 +366,7 @@ async def test_a_missing_cassette_names_the_nearest_one_in_its_folder(tmp_path: 
     )
     assert code == 1
     [line] = stderr.decode().strip().splitlines()
-    assert f"did you mean {str(tmp_path / 'typo.yaml')!r}" in line
+    assert f"Did you mean {str(tmp_path / 'typo.yaml')!r}? Check the path" in line
 
 
 async def test_a_body_that_turns_malformed_mid_stream_is_logged_not_called_a_bug(
