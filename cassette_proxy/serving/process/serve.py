@@ -126,14 +126,18 @@ def _cassette_notes(settings: Settings, recorder: Recorder | None) -> list[str]:
     """What is worth a line about the cassette at start: recording with the clients' own keys;
     a cassette past its --re-record-interval."""
     notes: list[str] = []
+    records = recorder is not None and recorder.policy.record
+    # Per-request cassettes are opened with serve's record mode: all but 'none' may record.
+    per_request = settings.cassette_dir is not None and settings.record_mode is not RecordMode.NONE
+    if (records or per_request) and settings.upstream_api_key is None:
+        what = "" if records else " into per-request cassettes (--cassette-dir)"
+        notes.append(
+            f"recording without CASSETTE_PROXY_UPSTREAM_API_KEY{what}: each client's own "
+            f"Authorization goes to {settings.upstream_base}; its 401 or 403 is passed on but "
+            "not recorded (--record-auth-failures records them)"
+        )
     if recorder is None:
         return notes
-    if recorder.policy.record and settings.upstream_api_key is None:
-        notes.append(
-            "recording without CASSETTE_PROXY_UPSTREAM_API_KEY: each client's own Authorization "
-            f"goes to {settings.upstream_base}; its 401 or 403 is passed on but not recorded "
-            "(--record-auth-failures records them)"
-        )
     expired = recorder.expired
     if expired is not None:
         doing = (

@@ -584,3 +584,17 @@ async def test_serve_takes_the_declarative_hooks_placeholders_and_ignores(
         status, answer = await create(proxy, "2")  # another ts and user: ignored
         assert (status, answer["X-Proxy-Source"]) == (200, "cassette")
     assert len(fake_upstream.received) == 1
+
+
+async def test_per_request_cassettes_that_may_record_without_a_key_say_so_at_start(
+    tmp_path: Path,
+) -> None:
+    env = {"CASSETTE_PROXY_UPSTREAM_API_KEY": ""}
+    for mode, said in (("once", True), ("none", False)):
+        flags = ("--cassette-dir", str(tmp_path), "--record-mode", mode)
+        async with running(*flags, "--upstream", "http://127.0.0.1:9", env=env) as proxy:
+            await _stop(proxy)
+            assert proxy.process.stderr is not None
+            started = (await proxy.process.stderr.read()).decode()
+        line = "recording without CASSETTE_PROXY_UPSTREAM_API_KEY into per-request cassettes"
+        assert (line in started) is said, (mode, started)
