@@ -68,9 +68,12 @@ async def test_a_long_lived_proxy_runs_a_cassette_per_case_suite_driven_by_curl(
             assert await proxy.process.wait() == 0
         assert proxy.process.stderr is not None
         said = (await proxy.process.stderr.read()).decode()
-    assert said.startswith(f"cassette-proxy listening on {proxy.url} ")
-    assert said.endswith(
-        f"; a cassette per request under {folder}; control API at /_proxy/ (token required)\n"
+    # Recording (record mode once) with the clients' own keys is said first, then where it is.
+    keys, listening = said.splitlines()
+    assert keys.startswith("cassette-proxy: recording without CASSETTE_PROXY_UPSTREAM_API_KEY")
+    assert listening.startswith(f"cassette-proxy listening on {proxy.url} ")
+    assert listening.endswith(
+        f"; a cassette per request under {folder}; control API at /_proxy/ (token required)"
     )
     for name, count in [("cancel-once", 1), ("worker-a", 1), ("worker-b", 1),
                         ("rate-limited", 1)]:  # fmt: skip
