@@ -45,6 +45,7 @@ from cassette_proxy.errors import (
     ContractRejected,
     RefusedTarget,
     ResponseRejected,
+    UpstreamUnreachable,
 )
 from cassette_proxy.models.http import (
     NOT_FORWARDED,
@@ -372,7 +373,11 @@ async def handle(
     assert recorder is not None
     recorder.in_flight += 1  # a cassette replaced meanwhile closes once this is journalled
     try:
-        upstream = await forward(pipeline, exchange, outgoing)
+        try:
+            upstream = await forward(pipeline, exchange, outgoing)
+        except UpstreamUnreachable as exc:  # offline, a new cassette's name may be a typo
+            exc.message += recorder.recording_new()
+            raise
         return await relay_upstream(
             pipeline, exchange, request, upstream, recorded_request, recorder=recorder
         )

@@ -566,6 +566,17 @@ class Recorder:
             self._replayed_ids.append(_response_id(self.cassette.loaded[position].replay))
         return next((i for i in continued if i in self._replayed_ids), None)
 
+    def recording_new(self) -> str:
+        """For an upstream that cannot be reached while recording: that the cassette did not
+        exist, so this run records it (a mistyped name, offline, most often); else nothing."""
+        if self.existed or self.cassette.loaded:
+            return ""
+        return (
+            f"; this request was to be recorded into cassette {str(self.path)!r}, which did not "
+            f"exist, so record mode {self.mode.value!r} records it.{_nearest(self.path)} To "
+            "replay offline, check the name (record mode 'none' answers a missing cassette 501)"
+        )
+
     def miss(self, request: VcrRequest) -> CassetteMiss:
         """The 501 for a request the cassette cannot answer and this mode cannot record."""
         why = (

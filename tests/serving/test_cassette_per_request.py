@@ -243,3 +243,22 @@ async def test_a_mistyped_name_in_record_mode_none_says_the_cassette_does_not_ex
     assert f"cassette {str(folder / 'suite/w1x.yaml')!r} does not exist" in message
     assert f"Did you mean {str(folder / 'suite/w1.yaml')!r}? Check its name" in message
     assert not (folder / "suite/w1x.yaml").exists()  # replaying wrote nothing
+
+
+async def test_offline_a_mistyped_name_in_record_mode_once_says_what_it_tried_to_record(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """Record mode once records a name it has no file for, so offline a typo reaches for the
+    upstream: its 502 says which cassette it was recording, and the nearest one."""
+    folder = tmp_path / "cassettes"
+    recording = await start_proxy(cassette_dir=folder)
+    assert (await cancel_as(recording, "suite/w1")).status == 200
+    await recording.stop()
+    offline = await start_proxy(upstream="http://127.0.0.1:9", cassette_dir=folder,
+                                match_on=("method", "path", "query", "body"))  # fmt: skip
+    assert (await cancel_as(offline, "suite/w1")).status == 200  # replayed
+    unreachable = await cancel_as(offline, "suite/w1x")
+    assert unreachable.status == 502
+    message = unreachable.error()["message"]
+    assert f"cassette {str(folder / 'suite/w1x.yaml')!r}, which did not exist" in message
+    assert f"Did you mean {str(folder / 'suite/w1.yaml')!r}?" in message
