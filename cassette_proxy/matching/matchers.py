@@ -32,6 +32,7 @@ from cassette_proxy.json_cost import too_dense
 from cassette_proxy.kept import dumps_kept
 from cassette_proxy.matching.ignore import Ignore
 from cassette_proxy.matching.volatile import Change, volatile_changes
+from cassette_proxy.models.http import DATA_LOGGING_HEADER, data_logging_refused
 
 Key = tuple[Hashable, ...]
 
@@ -226,6 +227,8 @@ class Matcher:
     def volatile_changes(self, request: VcrRequest, recorded: VcrRequest) -> list[Change] | None:
         """How the JSON bodies differ, if only in values that change from run to run (the
         ignored fields left out)."""
+        if _withheld(recorded):  # its values are not to be quoted
+            return None
         new, old = _json_of(body_bytes(request)), _json_of(body_bytes(recorded))
         if new is NOT_JSON or old is NOT_JSON:
             return None
@@ -235,12 +238,21 @@ class Matcher:
 
     def _explain_body(self, request: VcrRequest, recorded: VcrRequest) -> None:
         """vcrpy's ``body`` matcher for a body the key compares: the diff as text, without the
-        ignored fields (and naming them)."""
+        ignored fields (and naming them). Never a recording's body sent with
+        x-data-logging-enabled: false: the answer of a miss is logged (unless this request asked
+        not to be), and may go to another client."""
         ours, theirs = body_bytes(request), body_bytes(recorded)
+        withheld = (
+            f"the bodies differ ({len(ours or b'')} bytes in this request, {len(theirs or b'')} "
+            f"recorded); not shown, since the recording asked not to be logged "
+            f"({DATA_LOGGING_HEADER}: false)"
+            if _withheld(recorded)
+            else None
+        )
         new, old = _json_of(ours), _json_of(theirs)
         if new is NOT_JSON or old is NOT_JSON:
             if (ours or b"") != (theirs or b""):
-                raise AssertionError(vcr_matchers._body_diff(ours, theirs))
+                raise AssertionError(withheld or vcr_matchers._body_diff(ours, theirs))
             return
         left_out: dict[str, None] = {}
         if self.ignore:
@@ -249,6 +261,8 @@ class Matcher:
             left_out = dict.fromkeys(removed_new + removed_old)
         if new == old:
             return
+        if withheld is not None:
+            raise AssertionError(withheld)
         diff = vcr_matchers._body_diff(_text(new), _text(old))
         if left_out:
             diff += f"\n(not compared, as match_ignore says: {', '.join(left_out)})"
@@ -265,6 +279,14 @@ class Matcher:
             if mine.get(name) != others.get(name)
         ]
         raise AssertionError("; ".join(changed))
+
+
+def _withheld(request: VcrRequest) -> bool:
+    """Whether the request asked not to be logged (``x-data-logging-enabled: false``)."""
+    value = request.headers.get(DATA_LOGGING_HEADER)
+    if isinstance(value, list):  # a cassette's headers hold lists of values
+        value = value[0] if value else None
+    return data_logging_refused(value if isinstance(value, str) else None)
 
 
 def _text(document: Any) -> str:

@@ -38,6 +38,17 @@ HOP_BY_HOP: Final = frozenset(
 CASSETTE_HEADER: Final = "X-Cassette-Proxy-Cassette"
 # Request headers that describe the hop to the proxy, not the request: never forwarded.
 NOT_FORWARDED: Final = frozenset({"host", "expect", CASSETTE_HEADER.lower()})
+# Yandex AI Studio's header asking the service not to log a request's data: the proxy logs and
+# traces such an exchange without its bodies, and never quotes its body in a message.
+DATA_LOGGING_HEADER: Final = "x-data-logging-enabled"
+_NO: Final = frozenset({"false", "0", "no", "off"})
+
+
+def data_logging_refused(value: str | None) -> bool:
+    """Whether an ``x-data-logging-enabled`` value asks not to log the data."""
+    return value is not None and value.strip().lower() in _NO
+
+
 MAX_CASSETTE_NAME: Final = 200
 # Segments of letters, digits, ".", "_" and "-", not starting with "." (so no "..", no hidden
 # file), joined by "/": a name can only name a file under the folder.

@@ -5,7 +5,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from cassette_proxy.redact import redact_text
 
 Severity = Literal["error", "warning"]
 
@@ -24,7 +26,9 @@ ViolationKind = Literal[
 
 
 class Violation(BaseModel):
-    """One way a message breaks the documented contract."""
+    """One way a message breaks the documented contract. Its pointer and message are redacted
+    as they are made: a key name or a query parameter's name can be a credential as well as a
+    value can, and both are shown everywhere a violation goes (the log, an answer, ``check``)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -32,6 +36,11 @@ class Violation(BaseModel):
     message: str
     severity: Severity
     kind: ViolationKind
+
+    @field_validator("pointer", "message")
+    @classmethod
+    def _redacted(cls, value: str) -> str:
+        return redact_text(value) if value else value
 
 
 class Verdict(StrEnum):

@@ -33,17 +33,11 @@ from cassette_proxy.errors import (
 from cassette_proxy.matching.hints import REWIND, Hints, ServeHints
 from cassette_proxy.models.errors import ErrorBody, ErrorEnvelope
 from cassette_proxy.models.events import MessageRecord
+from cassette_proxy.models.http import DATA_LOGGING_HEADER, data_logging_refused
 from cassette_proxy.redact import redact_path
 from cassette_proxy.redact.rules import rule_set
 from cassette_proxy.serving.cassettes import Cassettes, log_closed, log_opened
-from cassette_proxy.serving.exchange import (
-    DATA_LOGGING_HEADER,
-    PROXY,
-    SOURCE_HEADER,
-    VALIDATION_HEADER,
-    Exchange,
-    data_logging_refused,
-)
+from cassette_proxy.serving.exchange import PROXY, SOURCE_HEADER, VALIDATION_HEADER, Exchange
 from cassette_proxy.serving.handler import Pipeline, handle, refuse_foreign_target
 from cassette_proxy.serving.observers.log import AuditLog
 from cassette_proxy.serving.observers.metrics import CONTENT_TYPE, Metrics

@@ -29,7 +29,11 @@ from cassette_proxy.models.events import (
     StreamRecord,
     ValidationRecord,
 )
-from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
+from cassette_proxy.models.http import (
+    ProxyRequest,
+    ProxyResponse,
+    UndecodableBody,
+)
 from cassette_proxy.models.usage import Answered, Usage
 from cassette_proxy.models.violations import Verdict
 from cassette_proxy.redact import printable, redact_path, redact_text
@@ -54,10 +58,6 @@ UPSTREAM: Final = "upstream"
 CASSETTE: Final = "cassette"
 PROXY: Final = "proxy"
 
-# Yandex AI Studio's header asking the service not to log a request's data: the proxy logs and
-# traces such an exchange without its bodies, whatever --log-bodies says.
-DATA_LOGGING_HEADER: Final = "x-data-logging-enabled"
-_NO: Final = frozenset({"false", "0", "no", "off"})
 WITHHELD: Final = "withheld"  # the log line's "bodies" for such an exchange
 _SHOWN: Final[dict[LogBodies, Shown | None]] = {
     LogBodies.FULL: FULL,
@@ -66,11 +66,8 @@ _SHOWN: Final[dict[LogBodies, Shown | None]] = {
 }
 # A quoted value in a violation's message ("got string \"...\""): masked in a withheld line.
 _QUOTED: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
-
-
-def data_logging_refused(value: str | None) -> bool:
-    """Whether an ``x-data-logging-enabled`` value asks not to log the data."""
-    return value is not None and value.strip().lower() in _NO
+# A pointer's segment shown in a withheld line: a documented field's name or an index.
+_PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class _RandomIds:
@@ -285,13 +282,29 @@ def _logged_id(response_id: str | None) -> str | None:
 
 def _masked(record: ValidationRecord) -> ValidationRecord:
     """A withheld exchange's findings: every value a message quotes is masked (a prompt sent
-    where a number belongs would be quoted); pointers, kinds and severities stay."""
+    where a number belongs would be quoted), and so is every key a pointer names that is not
+    a plain name, and an unknown field's own (a prompt sent as a key); kinds and severities
+    stay."""
     if not record.violations:
         return record
     return ValidationRecord(
         record.verdict,
-        [v | {"message": _QUOTED.sub('"…"', v["message"])} for v in record.violations],
+        [
+            v
+            | {
+                "message": _QUOTED.sub('"…"', v["message"]),
+                "pointer": _masked_pointer(v["pointer"], unknown=v["kind"] == "unknown_field"),
+            }
+            for v in record.violations
+        ],
     )
+
+
+def _masked_pointer(pointer: str, *, unknown: bool) -> str:
+    segments = [s if _PLAIN_SEGMENT.fullmatch(s) else "…" for s in pointer.split("/")[1:]]
+    if unknown and segments:
+        segments[-1] = "…"
+    return "".join(f"/{segment}" for segment in segments)
 
 
 @remembered(maxsize=4096, max_chars=4096)

@@ -573,3 +573,29 @@ async def test_recorded_prose_replays_unchanged(
     replaying = await start_proxy(upstream=prose_upstream, cassette=cassette, record_mode="none")
     replayed = await _request(replaying, "POST", path, headers=auth)
     assert replayed == live
+
+
+async def test_a_key_used_as_a_field_or_parameter_name_is_in_no_artefact(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """A credential can be a name as well as a value: sent as a JSON key or a query
+    parameter's name, it is found by the contract (an unknown field) and must not come back
+    through that finding's pointer or message, in the log, audit or cassette check."""
+    pat = "ghp_" + "Xq9LmZ2vT8kR4wN7pB3sY6cH1jF5dG0aE2uK"
+    cassette = tmp_path / "names.yaml"
+    proxy = await start_proxy(cassette=cassette, record_mode="all")
+    body = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hi", pat: 1})
+    cancel_url = f"{proxy.url}/v1/responses/{vectors.V1_ID}/cancel?{pat}=1"
+    async with aiohttp.ClientSession() as session:
+        for url, data in ((f"{proxy.url}/v1/responses", body), (cancel_url, b"")):
+            async with session.post(url, data=data, headers={"Content-Type": "application/json"}):
+                pass
+    await proxy.stop()
+    log = proxy.log_path.read_text()
+    assert '"kind":"unknown_field"' in log  # found, and named by its fingerprint
+    checked = CliRunner().invoke(main, ["cassette", "check", str(cassette)])
+    audited = CliRunner().invoke(main, ["audit", str(proxy.log_path)])
+    artefacts = {"the log": log, "the cassette": cassette.read_text(),
+                 "cassette check": checked.output, "audit": audited.output}  # fmt: skip
+    for where, text in artefacts.items():
+        assert pat[:12] not in text, where

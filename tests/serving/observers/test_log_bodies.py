@@ -117,3 +117,39 @@ async def test_every_line_names_the_instance(start_proxy: StartProxy, tmp_path: 
     lines = proxy.log_lines()
     assert {line["event"] for line in lines} >= {"cassette_opened", "exchange", "cassette_closed"}
     assert {line["instance"] for line in lines} == {"sidecar-b"}
+
+
+async def test_a_withheld_prompt_in_a_recording_is_not_quoted_by_another_requests_miss(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """Recorded from a request that asked not to be logged, the body is in the cassette (to
+    replay it), but a later, ordinary request's miss must not quote it: its 501 is logged."""
+    cassette = tmp_path / "near.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    await post(recording, "/v1/responses/whatever", data=CREATE, headers=WITHHOLD)
+    await recording.stop()
+    replaying = await start_proxy(cassette=cassette, record_mode="none")
+    other = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hello"})
+    answer = await post(replaying, "/v1/responses/whatever", data=other)
+    assert answer.status == 501
+    message = answer.error()["message"]
+    assert "flowerpot" not in message
+    assert "the recording asked not to be logged (x-data-logging-enabled: false)" in message
+    [line] = replaying.exchanges()
+    assert line["bodies"] == "full"
+    assert "flowerpot" not in replaying.log_path.read_text()
+
+
+async def test_a_withheld_requests_unknown_keys_are_masked_in_the_log(
+    start_proxy: StartProxy,
+) -> None:
+    """A key is data too: a prompt sent as a key name reaches the log only through a
+    violation's pointer, which a withheld line masks."""
+    proxy = await start_proxy()
+    body = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hi", PROMPT: 1})
+    await post(proxy, "/v1/responses", data=body, headers=WITHHOLD)
+    [line] = proxy.exchanges()
+    [finding] = [v for v in line["validation"]["request"]["violations"]
+                 if v["kind"] == "unknown_field"]  # fmt: skip
+    assert finding["pointer"].endswith("/…")
+    assert "flowerpot" not in proxy.log_path.read_text()
