@@ -38,7 +38,9 @@ class NoCassettes(ValueError):
 
 # Logs under a folder: .jsonl and .jsonl.gz, and what logrotate makes of them (.jsonl.1,
 # .jsonl.2.gz, and with dateext the date before the suffix).
-LOG_NAME: Final = re.compile(r".+\.jsonl(\.\d+)?(\.gz)?")
+# proxy.jsonl, and what logrotate makes of it: .jsonl.1, .jsonl.2.gz, and with dateext
+# .jsonl-20261207 or .jsonl-20261207-1765065600.gz.
+LOG_NAME: Final = re.compile(r".+\.jsonl([.-]\d[\d-]*)?(\.gz)?")
 
 
 class NoLogs(ValueError):
@@ -64,7 +66,7 @@ def log_paths(paths: Iterable[str]) -> list[str]:
         if not under:
             raise NoLogs(
                 f"no log under {given!r}: looked for .jsonl and .jsonl.gz files (and rotated "
-                "ones, .jsonl.1, .jsonl.2.gz), skipping hidden folders"
+                "ones, .jsonl.1, .jsonl.2.gz, .jsonl-20261207), skipping hidden folders"
             )
         found.extend(under)
     return found

@@ -206,13 +206,23 @@ async def test_fail_on_thresholds_gate_ci(start_proxy: StartProxy, tmp_path: Pat
         (["--fail-on", f"p99>{p99 * 2:.3f}"], 0, "ok --fail-on p99>"),
         (["--fail-on", f"p99>{p99 / 2:.3f}"], 1, "FAILED --fail-on p99>"),
         (["--fail-on", "errors>10", "--fail-on", "p50>0"], 1, "FAILED --fail-on p50>0"),
-    ]
+        # A gate over nothing (a mistyped route, say) cannot pass: it would gate nothing.
+        (["--route", "cancle", "--fail-on", "errors"], 1,
+         "FAILED --fail-on errors: no exchange to judge"),
+        (["--route", "cancle", "--fail-on", "p99>800"], 1, "FAILED --fail-on p99>800: no"),
+    ]  # fmt: skip
     for args, expected_code, message in cases:
         code, output = audit(*args, *logs)
         assert code == expected_code, (args, output)
         assert message in output, (args, output)
     report = audit_json("--fail-on", "errors>10", *logs)
     assert report["gates"] == [{"threshold": "errors>10", "value": 4, "limit": 10, "failed": False}]
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, output = audit("--fail-on", "errors", str(empty))
+    assert code == 1, output
+    assert "no exchange to judge" in output
+    assert audit(str(empty))[0] == 0  # without a gate, an empty log is only an empty report
     for bad in ("p99", "latency>5", "errors>x"):
         code, output = audit("--fail-on", bad, *logs)
         assert code == 2, bad
@@ -265,6 +275,17 @@ async def test_text_report_gz_and_stdin(start_proxy: StartProxy, tmp_path: Path)
     assert "unknown_enum" in output
     code, piped = audit("-", stdin=log.read_bytes())
     assert "6 exchanges" in piped
+    code, piped = audit("-", stdin=gzip.compress(log.read_bytes()))  # gzip -c log | audit -
+    assert code == 0, piped
+    assert "6 exchanges" in piped
+    # As logrotate names them with dateext, gzipped or not, in a folder.
+    rotated = tmp_path / "rotated"
+    rotated.mkdir()
+    (rotated / "proxy.jsonl-20261207").write_bytes(log.read_bytes())
+    (rotated / "proxy.jsonl-20261206.gz").write_bytes(gzip.compress(log.read_bytes()))
+    code, output = audit(str(rotated))
+    assert code == 0, output
+    assert "12 exchanges" in output
 
 
 async def test_a_corrupt_line_is_reported_and_the_rest_counted(

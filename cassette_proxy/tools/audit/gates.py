@@ -7,7 +7,7 @@
 - ``p50>MS``, ``p90>MS``, ``p99>MS``: a percentile of the whole exchange's time, over every
   exchange the filters keep (``--route cancel --fail-on p99>800`` gates one route).
 
-A bare name means ``>0``.
+A bare name means ``>0``. Every gate fails when no exchange is left to measure.
 """
 
 from __future__ import annotations
@@ -50,13 +50,21 @@ class Gate:
 class Verdict:
     gate: Gate
     value: float
+    # No exchange to measure: the gate fails, since a gate over nothing proves nothing (a
+    # mistyped --route, the wrong log file, a proxy that logged nothing).
+    empty: bool = False
 
     @property
     def failed(self) -> bool:
-        return self.value > self.gate.limit
+        return self.empty or self.value > self.gate.limit
 
     def explain(self, exchanges: int) -> str:
         gate = self.gate
+        if self.empty:
+            return (
+                f"--fail-on {gate.text}: no exchange to judge (none in the input, or the "
+                "filters kept none), so it cannot pass; check the log's path and the filters"
+            )
         if gate.is_latency:
             found = f"the {gate.measure} of {exchanges:,} exchanges is {self.value:,.1f} ms"
             limit = f"{gate.limit:g} ms"
@@ -72,8 +80,9 @@ class Verdict:
         return f"--fail-on {gate.text}: {found}, {outcome} the limit of {limit}"
 
 
-def judge(gates: list[Gate], tables: Tables, errors: int) -> list[Verdict]:
-    """Each gate with the value it measured (``errors``: the summary's error exchanges)."""
+def judge(gates: list[Gate], tables: Tables, errors: int, exchanges: int) -> list[Verdict]:
+    """Each gate with the value it measured (``errors``: the summary's error exchanges;
+    ``exchanges``: how many the filters kept: none fails every gate)."""
     values: dict[str, float] = {
         "errors": errors,
         "drift": sum(f.group.count for f in tables.drift),
@@ -83,6 +92,7 @@ def judge(gates: list[Gate], tables: Tables, errors: int) -> list[Verdict]:
         Verdict(
             gate,
             tables.percentile(int(gate.measure[1:])) if gate.is_latency else values[gate.measure],
+            empty=exchanges == 0,
         )
         for gate in gates
     ]

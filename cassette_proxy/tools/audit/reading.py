@@ -64,6 +64,20 @@ _TRUNCATED_RESPONSE: Final = {"truncated": True}
 _WHOLE_RESPONSE: Final = {"truncated": False}
 
 
+def _magic(stream: io.BufferedIOBase) -> bytes:
+    """A stream's first two bytes, left to be read: peeked (a pipe), or read and sought back
+    (a file or memory); nothing if neither can be done."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        return bytes(peek(2)[:2])
+    if stream.seekable():
+        start = stream.tell()
+        magic = stream.read(2)
+        stream.seek(start)
+        return magic
+    return b""
+
+
 class LogFile:
     """A log's bytes, decompressed if it is gzip (by content, whatever its name), and how many
     compressed bytes have been read (None for a file that is not compressed)."""
@@ -71,10 +85,11 @@ class LogFile:
     def __init__(self, source: str) -> None:
         self._raw: io.BufferedReader | None = None
         self._gzip: gzip.GzipFile | None = None
-        if source == "-":
-            self._stream: io.BufferedIOBase | gzip.GzipFile = cast(
-                io.BufferedIOBase, sys.stdin.buffer
-            )
+        if source == "-":  # gzip by content here too (`gzip -c log | audit -`)
+            stdin = cast(io.BufferedIOBase, sys.stdin.buffer)
+            self._stream: io.BufferedIOBase | gzip.GzipFile = stdin
+            if _magic(stdin) == b"\x1f\x8b":
+                self._stream = self._gzip = gzip.GzipFile(fileobj=stdin, mode="rb")
             return
         raw = self._raw = Path(source).open("rb")  # noqa: SIM115 - closed by close()
         if raw.read(2) == b"\x1f\x8b":

@@ -26,7 +26,13 @@ class Report:
         instances = [
             (name, cls.of(part, prices=prices)) for name, part in sorted(summary.instances.items())
         ]
-        return cls(summary, tables, judge(gates or [], tables, summary.errors), prices, instances)
+        return cls(
+            summary,
+            tables,
+            judge(gates or [], tables, summary.errors, summary.exchanges),
+            prices,
+            instances,
+        )
 
     @property
     def failed(self) -> list[Verdict]:
