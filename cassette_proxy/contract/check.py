@@ -16,6 +16,7 @@ values from the message they describe; the log and the proxy's error answers red
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from cassette_proxy.contract.base import (
 )
 from cassette_proxy.kept import remembered
 from cassette_proxy.models.violations import Severity, Violation, ViolationKind
+from cassette_proxy.redact import redact_text
 
 Validate = Callable[[Any], BaseModel]
 """A model's (or a union's) ``validate_python``."""
@@ -194,6 +196,9 @@ def _describe(value: Any) -> str:
 
 
 def _quote(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a message, redacted whole before it is cut (a secret cut short is
+    no longer one any rule knows, and would be shown)."""
+    text = redact_text(text)
     clipped = text if len(text) <= limit else text[:limit] + "…"
     return orjson.dumps(clipped).decode()
 
@@ -282,6 +287,13 @@ def _plan_field(attr: str, field: Any) -> FieldPlan:
         nested=_contains_model(field.annotation),
         annotation=field.annotation,
     )
+
+
+@functools.cache
+def documented_keys() -> frozenset[str]:
+    """Every JSON key the contract's models document: what a pointer names without quoting a
+    client's own data (a metadata key, an unknown field), for a line that must not show it."""
+    return frozenset(plan.key for model in _all_models() for plan in field_plans(model))
 
 
 def _all_models() -> Iterator[type[ContractModel]]:

@@ -16,6 +16,7 @@ from cassette_proxy.contract.check import check_value
 from cassette_proxy.contract.events import KNOWN_EVENTS, STREAM_EVENT, TERMINAL
 from cassette_proxy.contract.routes import CREATE, Route
 from cassette_proxy.models.violations import Severity, Violation, ViolationKind
+from cassette_proxy.redact import redact_text
 from cassette_proxy.sse import SseEvent
 
 _TERMINALS: Final = "response.completed, response.failed, response.incomplete or error"
@@ -37,7 +38,20 @@ def _naming(kind: str, found: Violation) -> Violation:
     """``found`` with its event's type leading the message, so findings group per event type."""
     if found.kind == "unknown_type":
         return found  # its message names the type already
-    return found.model_copy(update={"message": f"{kind[:60]}: {found.message}"})
+    # Made anew (not model_copy, which skips validation): the type is redacted whole, then cut.
+    return Violation(
+        pointer=found.pointer,
+        message=f"{_shown(kind)}: {found.message}",
+        severity=found.severity,
+        kind=found.kind,
+    )
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """A value the stream sent, for a message: redacted whole, then cut (a secret cut short is
+    no longer one any rule knows)."""
+    text = redact_text(text)
+    return text if len(text) <= limit else text[:limit]
 
 
 class StreamChecker:
@@ -92,7 +106,8 @@ class StreamChecker:
             found.append(
                 _finding(
                     base,
-                    f"the event: line says {event.event[:60]!r} but data's type is {kind[:60]!r}; "
+                    f"the event: line says {_shown(event.event)!r} but data's type is "
+                    f"{_shown(kind)!r}; "
                     "clients that dispatch on event: see another type than the openai client",
                     "warning",
                     "stream",
@@ -102,8 +117,8 @@ class StreamChecker:
             found.append(
                 _finding(
                     base + "/type",
-                    f"{kind[:60]!r} came after the terminal event {self._terminal!r}; the stream "
-                    "closes after its terminal event",
+                    f"{_shown(kind)!r} came after the terminal event {self._terminal!r}; the "
+                    "stream closes after its terminal event",
                     "warning",
                     "stream",
                 )

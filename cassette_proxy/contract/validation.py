@@ -28,6 +28,7 @@ from cassette_proxy.contract.stream import StreamChecker
 from cassette_proxy.json_cost import not_parsed, too_dense
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, UndecodableBody
 from cassette_proxy.models.violations import Verdict, Violation, verdict_of
+from cassette_proxy.redact import redact_text
 from cassette_proxy.sse import decode_all, is_event_stream
 
 # The schemes the API accepts (Yandex: Bearer <IAM token or key>, Api-Key <key>).
@@ -150,7 +151,7 @@ def _check_authorization(auth: str | None) -> list[Violation]:
     if not credential:  # never quote it: a schemeless value is the secret itself
         problem = "Authorization has no scheme"
     elif scheme.lower() not in API_AUTH_SCHEMES:
-        problem = f"unknown Authorization scheme {scheme[:20]!r}"
+        problem = f"unknown Authorization scheme {redact_text(scheme)[:20]!r}"  # whole, then cut
     else:
         return []
     return [_request_violation("/headers/authorization", f"{problem}; {_AUTH_HINT}")]

@@ -185,6 +185,8 @@ class Matcher:
             return self._explain_body
         if name == "headers":
             return self._explain_headers
+        if name == "raw_body":
+            return _explain_raw_body
         return getattr(vcr_matchers, name)  # type: ignore[no-any-return]
 
     @property
@@ -227,8 +229,6 @@ class Matcher:
     def volatile_changes(self, request: VcrRequest, recorded: VcrRequest) -> list[Change] | None:
         """How the JSON bodies differ, if only in values that change from run to run (the
         ignored fields left out)."""
-        if _withheld(recorded):  # its values are not to be quoted
-            return None
         new, old = _json_of(body_bytes(request)), _json_of(body_bytes(recorded))
         if new is NOT_JSON or old is NOT_JSON:
             return None
@@ -242,17 +242,11 @@ class Matcher:
         x-data-logging-enabled: false: the answer of a miss is logged (unless this request asked
         not to be), and may go to another client."""
         ours, theirs = body_bytes(request), body_bytes(recorded)
-        withheld = (
-            f"the bodies differ ({len(ours or b'')} bytes in this request, {len(theirs or b'')} "
-            f"recorded); not shown, since the recording asked not to be logged "
-            f"({DATA_LOGGING_HEADER}: false)"
-            if _withheld(recorded)
-            else None
-        )
+        hidden = _not_shown(ours, theirs) if withheld(recorded) else None
         new, old = _json_of(ours), _json_of(theirs)
         if new is NOT_JSON or old is NOT_JSON:
             if (ours or b"") != (theirs or b""):
-                raise AssertionError(withheld or vcr_matchers._body_diff(ours, theirs))
+                raise AssertionError(hidden or vcr_matchers._body_diff(ours, theirs))
             return
         left_out: dict[str, None] = {}
         if self.ignore:
@@ -261,8 +255,8 @@ class Matcher:
             left_out = dict.fromkeys(removed_new + removed_old)
         if new == old:
             return
-        if withheld is not None:
-            raise AssertionError(withheld)
+        if hidden is not None:
+            raise AssertionError(hidden)
         diff = vcr_matchers._body_diff(_text(new), _text(old))
         if left_out:
             diff += f"\n(not compared, as match_ignore says: {', '.join(left_out)})"
@@ -281,7 +275,25 @@ class Matcher:
         raise AssertionError("; ".join(changed))
 
 
-def _withheld(request: VcrRequest) -> bool:
+def _explain_raw_body(request: VcrRequest, recorded: VcrRequest) -> None:
+    """vcrpy's ``raw_body`` matcher, without its diff for a withheld recording."""
+    if withheld(recorded):
+        ours, theirs = body_bytes(request), body_bytes(recorded)
+        if (ours or b"") != (theirs or b""):
+            raise AssertionError(_not_shown(ours, theirs))
+        return
+    vcr_matchers.raw_body(request, recorded)
+
+
+def _not_shown(ours: bytes | None, theirs: bytes | None) -> str:
+    return (
+        f"the bodies differ ({len(ours or b'')} bytes in this request, {len(theirs or b'')} "
+        f"recorded); not shown, since the recording asked not to be logged "
+        f"({DATA_LOGGING_HEADER}: false)"
+    )
+
+
+def withheld(request: VcrRequest) -> bool:
     """Whether the request asked not to be logged (``x-data-logging-enabled: false``)."""
     value = request.headers.get(DATA_LOGGING_HEADER)
     if isinstance(value, list):  # a cassette's headers hold lists of values

@@ -18,6 +18,7 @@ from aiohttp import web
 from multidict import CIMultiDictProxy
 
 from cassette_proxy.contract import Checked, Route
+from cassette_proxy.contract.check import documented_keys
 from cassette_proxy.contract.validation import UNCHECKED
 from cassette_proxy.errors import ProxyError
 from cassette_proxy.kept import dumps_kept, remembered
@@ -66,8 +67,8 @@ _SHOWN: Final[dict[LogBodies, Shown | None]] = {
 }
 # A quoted value in a violation's message ("got string \"...\""): masked in a withheld line.
 _QUOTED: Final = re.compile(r'"(?:[^"\\]|\\.)*"')
-# A pointer's segment shown in a withheld line: a documented field's name or an index.
-_PLAIN_SEGMENT: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# A pointer's first segments that name where in the message, not what the client sent.
+_SIDES: Final = frozenset({"body", "headers", "query", "path"})
 
 
 class _RandomIds:
@@ -282,8 +283,8 @@ def _logged_id(response_id: str | None) -> str | None:
 
 def _masked(record: ValidationRecord) -> ValidationRecord:
     """A withheld exchange's findings: every value a message quotes is masked (a prompt sent
-    where a number belongs would be quoted), and so is every key a pointer names that is not
-    a plain name, and an unknown field's own (a prompt sent as a key); kinds and severities
+    where a number belongs would be quoted), and so is every key a pointer names that the
+    contract does not document (a metadata key, a prompt sent as a key); kinds and severities
     stay."""
     if not record.violations:
         return record
@@ -292,7 +293,7 @@ def _masked(record: ValidationRecord) -> ValidationRecord:
         [
             v
             | {
-                "message": _QUOTED.sub('"…"', v["message"]),
+                "message": _QUOTED.sub(_masked_quote, v["message"]),
                 "pointer": _masked_pointer(v["pointer"], unknown=v["kind"] == "unknown_field"),
             }
             for v in record.violations
@@ -300,8 +301,19 @@ def _masked(record: ValidationRecord) -> ValidationRecord:
     )
 
 
+def _masked_quote(quoted: re.Match[str]) -> str:
+    """A quoted value masked, unless it is a key the contract documents (``missing required
+    field "model"`` says nothing the client sent)."""
+    return quoted[0] if quoted[0][1:-1] in documented_keys() else '"…"'
+
+
 def _masked_pointer(pointer: str, *, unknown: bool) -> str:
-    segments = [s if _PLAIN_SEGMENT.fullmatch(s) else "…" for s in pointer.split("/")[1:]]
+    """Only the contract's own keys and array indexes are shown; any other key is the
+    client's data (a metadata key, an unknown field) and is masked."""
+    known = documented_keys()
+    segments = [
+        s if s.isdigit() or s in known or s in _SIDES else "…" for s in pointer.split("/")[1:]
+    ]
     if unknown and segments:
         segments[-1] = "…"
     return "".join(f"/{segment}" for segment in segments)

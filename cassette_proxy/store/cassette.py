@@ -17,7 +17,7 @@ from vcr.request import Request as VcrRequest
 
 from cassette_proxy.matching.closest import ClosestIndex
 from cassette_proxy.matching.hints import SERVE, Hints
-from cassette_proxy.matching.matchers import Key, Lookup, Matcher
+from cassette_proxy.matching.matchers import Key, Lookup, Matcher, withheld
 from cassette_proxy.matching.volatile import Change, described
 from cassette_proxy.models.http import (
     DECODABLE,
@@ -39,15 +39,17 @@ class NearDuplicate:
     changes: list[Change]
 
 
-def volatile_advice(changes: list[Change], hints: Hints) -> str:
+def volatile_advice(changes: list[Change], hints: Hints, *, values: bool = True) -> str:
     """What works for a request that differs from a recording only in volatile values: not
     recording it again (the next run would differ again), but ignoring the fields or giving the
-    value inside a text a placeholder."""
+    value inside a text a placeholder. ``values``: quote them (not for a recording made with
+    x-data-logging-enabled: false; its fields are still named)."""
     whole = [c.pointer for c in changes if c.kind == "value"]
     inside = [c for c in changes if c.kind == "inside"]
+    found = "; ".join(described(c) if values else c.pointer for c in changes)
     lines = [
         "It differs from that recording only in values that change from run to run: "
-        + "; ".join(described(c) for c in changes)
+        + found
         + ". Recording it again would not help: the next run would send new ones."
     ]
     if whole:
@@ -285,6 +287,7 @@ class Cassette:
         spent = False  # the request matches, but its recordings were all played
         lines = []
         volatile = None
+        quoted = True
         shown = len(self.matcher.shown)  # custom matchers too
         for near in found.near:
             recorded = self.view(self.loaded[self._index[near.key][0]].request)
@@ -309,6 +312,7 @@ class Cassette:
                 hint = _other_upstream_hint(recorded, upstream, self.matcher.names, hints)
             if len(lines) == 1 and [name for name, _ in failed] == ["body"]:
                 volatile = self.matcher.volatile_changes(request, recorded)
+                quoted = not withheld(recorded)
         heading = (
             "Closest recorded interactions:"
             if found.exhaustive
@@ -316,7 +320,7 @@ class Cassette:
             f"sharing this request's rarest values, out of {len(self.closest):,} distinct):"
         )
         if advice is None and volatile is not None:
-            advice = volatile_advice(volatile, hints)
+            advice = volatile_advice(volatile, hints, values=quoted)
         if advice is None:
             advice = hints.record_more() if spent else hints.record()
         return heading + "\n" + "\n".join(lines) + hint + "\n" + advice

@@ -47,7 +47,7 @@ from cassette_proxy.errors import (
 from cassette_proxy.kept import remembered
 from cassette_proxy.matching.hints import SERVE, Hints
 from cassette_proxy.matching.ignore import Ignore
-from cassette_proxy.matching.matchers import Key, Lookup, Matcher
+from cassette_proxy.matching.matchers import Key, Lookup, Matcher, withheld
 from cassette_proxy.models.http import ProxyRequest, ProxyResponse, Timing
 from cassette_proxy.settings import DEFAULT_MATCH_ON, ExpiryAction, RecordMode, Settings
 from cassette_proxy.store import hygiene
@@ -537,7 +537,8 @@ class Recorder:
             if near is not None:
                 return (
                     f"{hygiene.NEAR_DUPLICATE}: {request.method} {request.uri} was passed on but "
-                    "not recorded. " + volatile_advice(near.changes, self.hints)
+                    "not recorded. "
+                    + volatile_advice(near.changes, self.hints, values=not withheld(near.recorded))
                 )
         return None
 

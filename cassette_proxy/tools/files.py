@@ -36,10 +36,9 @@ class NoCassettes(ValueError):
     """A folder given on the command line holds no cassette."""
 
 
-# Logs under a folder: .jsonl and .jsonl.gz, and what logrotate makes of them (.jsonl.1,
-# .jsonl.2.gz, and with dateext the date before the suffix).
-# proxy.jsonl, and what logrotate makes of it: .jsonl.1, .jsonl.2.gz, and with dateext
-# .jsonl-20261207 or .jsonl-20261207-1765065600.gz.
+# Logs under a folder: .jsonl and .jsonl.gz, and what logrotate makes of them: .jsonl.1,
+# .jsonl.2.gz, and with dateext the date before the suffix (proxy-20261207.jsonl.gz, with
+# `extension .jsonl`) or after it (.jsonl-20261207, .jsonl-20261207-1765065600.gz).
 LOG_NAME: Final = re.compile(r".+\.jsonl([.-]\d[\d-]*)?(\.gz)?")
 
 

@@ -582,9 +582,13 @@ async def test_a_key_used_as_a_field_or_parameter_name_is_in_no_artefact(
     parameter's name, it is found by the contract (an unknown field) and must not come back
     through that finding's pointer or message, in the log, audit or cassette check."""
     pat = "ghp_" + "Xq9LmZ2vT8kR4wN7pB3sY6cH1jF5dG0aE2uK"
+    # Longer than a message quotes (60 characters): redacted whole before it is cut.
+    fine_grained = "github_pat_" + "11ABCDEFG0" * 8 + "xy"
     cassette = tmp_path / "names.yaml"
     proxy = await start_proxy(cassette=cassette, record_mode="all")
-    body = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hi", pat: 1})
+    body = orjson.dumps(
+        {"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hi", pat: 1, fine_grained: 2}
+    )
     cancel_url = f"{proxy.url}/v1/responses/{vectors.V1_ID}/cancel?{pat}=1"
     async with aiohttp.ClientSession() as session:
         for url, data in ((f"{proxy.url}/v1/responses", body), (cancel_url, b"")):
@@ -599,3 +603,4 @@ async def test_a_key_used_as_a_field_or_parameter_name_is_in_no_artefact(
                  "cassette check": checked.output, "audit": audited.output}  # fmt: skip
     for where, text in artefacts.items():
         assert pat[:12] not in text, where
+        assert fine_grained[:24] not in text, where

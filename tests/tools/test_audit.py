@@ -216,7 +216,9 @@ async def test_fail_on_thresholds_gate_ci(start_proxy: StartProxy, tmp_path: Pat
         assert code == expected_code, (args, output)
         assert message in output, (args, output)
     report = audit_json("--fail-on", "errors>10", *logs)
-    assert report["gates"] == [{"threshold": "errors>10", "value": 4, "limit": 10, "failed": False}]
+    assert report["gates"] == [
+        {"threshold": "errors>10", "value": 4, "limit": 10, "failed": False, "empty": False}
+    ]
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     code, output = audit("--fail-on", "errors", str(empty))

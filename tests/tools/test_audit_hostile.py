@@ -312,3 +312,24 @@ def test_any_number_a_line_holds_gives_a_report(tmp_path: Path, fmt: str) -> Non
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert result.exit_code == 1  # the p99 gate: crossed, said, no traceback
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_gzip_bomb_piped_to_stdin_is_stopped_as_one_in_a_file(tmp_path: Path) -> None:
+    """`gzip -c log | audit -` is read by content through a real pipe, so the same bound
+    applies there (stdin cannot be sought: its first bytes are read and given back)."""
+    bomb = tmp_path / "bomb.log.gz"
+    _bomb(bomb, b"\n", 1024)
+    with bomb.open("rb") as piped:
+        done = subprocess.run(
+            [sys.executable, "-m", "cassette_proxy", "audit", "-"],
+            stdin=piped, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert "inflates to more than" in done.stdout + done.stderr, done.stdout + done.stderr
+    good = gzip.compress(line(exchange(1)))
+    piped_good = subprocess.run(
+        [sys.executable, "-m", "cassette_proxy", "audit", "-"],
+        input=good, capture_output=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert piped_good.returncode == 0, piped_good.stderr
+    assert b"1 exchanges in" in piped_good.stdout

@@ -99,7 +99,13 @@ def _document(report: Report) -> dict[str, Any]:
         "corrupt_lines": summary.corrupt_count,
         "corrupt": [{"file": c.source, "line": c.line, "error": c.error} for c in summary.corrupt],
         "gates": [
-            {"threshold": v.gate.text, "value": v.value, "limit": v.gate.limit, "failed": v.failed}
+            {
+                "threshold": v.gate.text,
+                "value": v.value,
+                "limit": v.gate.limit,
+                "failed": v.failed,
+                "empty": v.empty,
+            }
             for v in report.verdicts
         ],
         "tokens": [

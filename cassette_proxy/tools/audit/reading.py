@@ -64,18 +64,41 @@ _TRUNCATED_RESPONSE: Final = {"truncated": True}
 _WHOLE_RESPONSE: Final = {"truncated": False}
 
 
-def _magic(stream: io.BufferedIOBase) -> bytes:
-    """A stream's first two bytes, left to be read: peeked (a pipe), or read and sought back
-    (a file or memory); nothing if neither can be done."""
-    peek = getattr(stream, "peek", None)
-    if peek is not None:
-        return bytes(peek(2)[:2])
-    if stream.seekable():
-        start = stream.tell()
-        magic = stream.read(2)
-        stream.seek(start)
-        return magic
-    return b""
+class _Counted(io.BufferedIOBase):
+    """A stream (stdin) whose first two bytes are read at once, to tell gzip by content on a
+    pipe that can be neither peeked nor sought, and given back first; counts what is read,
+    so a decompression bomb on stdin is stopped as one in a file is."""
+
+    def __init__(self, stream: io.BufferedIOBase) -> None:
+        super().__init__()
+        self._stream = stream
+        self.head = b""
+        while len(self.head) < 2 and (more := stream.read(2 - len(self.head))):
+            self.head += more
+        self._pending = self.head
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read1(self, size: int = -1) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+        else:
+            data = self._stream.read1(size if size > 0 else 64 * 1024)
+        self.consumed += len(data)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := self.read1():
+                chunks.append(chunk)
+            return b"".join(chunks)
+        data = self.read1(size)
+        while 0 < len(data) < size and (more := self.read1(size - len(data))):
+            data += more
+        return data
 
 
 class LogFile:
@@ -85,11 +108,13 @@ class LogFile:
     def __init__(self, source: str) -> None:
         self._raw: io.BufferedReader | None = None
         self._gzip: gzip.GzipFile | None = None
+        self._counted: _Counted | None = None
         if source == "-":  # gzip by content here too (`gzip -c log | audit -`)
-            stdin = cast(io.BufferedIOBase, sys.stdin.buffer)
+            stdin = _Counted(cast(io.BufferedIOBase, sys.stdin.buffer))
             self._stream: io.BufferedIOBase | gzip.GzipFile = stdin
-            if _magic(stdin) == b"\x1f\x8b":
+            if stdin.head == b"\x1f\x8b":
                 self._stream = self._gzip = gzip.GzipFile(fileobj=stdin, mode="rb")
+                self._counted = stdin
             return
         raw = self._raw = Path(source).open("rb")  # noqa: SIM115 - closed by close()
         if raw.read(2) == b"\x1f\x8b":
@@ -105,7 +130,11 @@ class LogFile:
         return self._stream.read1(size)
 
     def compressed(self) -> int | None:
-        return None if self._gzip is None or self._raw is None else self._raw.tell()
+        if self._gzip is None:
+            return None
+        if self._counted is not None:  # stdin
+            return self._counted.consumed
+        return None if self._raw is None else self._raw.tell()
 
     def close(self) -> None:
         if self._gzip is not None:

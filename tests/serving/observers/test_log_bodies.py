@@ -140,16 +140,37 @@ async def test_a_withheld_prompt_in_a_recording_is_not_quoted_by_another_request
     assert "flowerpot" not in replaying.log_path.read_text()
 
 
+async def test_a_withheld_recording_is_not_quoted_when_matching_raw_bodies_either(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    cassette = tmp_path / "raw.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    await post(recording, "/v1/responses/whatever", data=CREATE, headers=WITHHOLD)
+    await recording.stop()
+    replaying = await start_proxy(
+        cassette=cassette, record_mode="none", match_on=("method", "path", "raw_body")
+    )
+    other = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hello"})
+    answer = await post(replaying, "/v1/responses/whatever", data=other)
+    assert answer.status == 501
+    assert "not shown, since the recording asked not to be logged" in answer.error()["message"]
+    assert "flowerpot" not in replaying.log_path.read_text()
+
+
 async def test_a_withheld_requests_unknown_keys_are_masked_in_the_log(
     start_proxy: StartProxy,
 ) -> None:
     """A key is data too: a prompt sent as a key name reaches the log only through a
     violation's pointer, which a withheld line masks."""
     proxy = await start_proxy()
-    body = orjson.dumps({"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hi", PROMPT: 1})
-    await post(proxy, "/v1/responses", data=body, headers=WITHHOLD)
-    [line] = proxy.exchanges()
-    [finding] = [v for v in line["validation"]["request"]["violations"]
-                 if v["kind"] == "unknown_field"]  # fmt: skip
-    assert finding["pointer"].endswith("/…")
+    model = "gpt://b1gfolder/yandexgpt/rc"
+    drift = {"model": model, "input": "hi", "flowerpotdiary": 1}  # one word: data all the same
+    broken = {"input": "hi", "metadata": {"flowerpot_diagnosis": 5}}  # no model; a client's key
+    for body in (drift, broken):
+        await post(proxy, "/v1/responses", data=orjson.dumps(body), headers=WITHHOLD)
+    findings = [
+        v for line in proxy.exchanges() for v in line["validation"]["request"]["violations"]
+    ]
+    assert {v["pointer"] for v in findings} >= {"/body/…", "/body/metadata/…", "/body/model"}
+    assert any('"model"' in v["message"] for v in findings)  # the contract's words stay
     assert "flowerpot" not in proxy.log_path.read_text()
