@@ -174,3 +174,23 @@ async def test_a_withheld_requests_unknown_keys_are_masked_in_the_log(
     assert {v["pointer"] for v in findings} >= {"/body/…", "/body/metadata/…", "/body/model"}
     assert any('"model"' in v["message"] for v in findings)  # the contract's words stay
     assert "flowerpot" not in proxy.log_path.read_text()
+
+
+async def test_a_near_duplicate_of_a_withheld_recording_names_fields_not_values(
+    start_proxy: StartProxy, tmp_path: Path
+) -> None:
+    """Still found (and still not recorded), but its advice names the field that changed
+    without quoting the recording's value."""
+    cassette = tmp_path / "near.yaml"
+    recording = await start_proxy(cassette=cassette, record_mode="once")
+    first = {"model": "gpt://b1gfolder/yandexgpt/rc", "input": "hi",
+             "metadata": {"ts": "1796637199.8879862"}}  # fmt: skip
+    await post(recording, "/v1/responses/whatever", data=orjson.dumps(first), headers=WITHHOLD)
+    await recording.stop()
+    adding = await start_proxy(cassette=cassette, record_mode="new_episodes")
+    again = first | {"metadata": {"ts": "1796637203.0912345"}}
+    await post(adding, "/v1/responses/whatever", data=orjson.dumps(again))
+    [line] = adding.exchanges()
+    assert line["not_recorded"] is not None
+    assert "/metadata/ts" in line["not_recorded"]
+    assert "1796637199" not in adding.log_path.read_text()
