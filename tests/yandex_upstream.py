@@ -20,6 +20,7 @@ What the service does that makes a cassette personal, played for real:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,12 +37,16 @@ _MODEL_URI: Final = re.compile(r"^(?:gpt|emb|cls|art)://([^/]+)/")
 
 
 def json_response(
-    body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
+    body: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    *,
+    ascii_only: bool = False,
 ) -> web.Response:
-    """JSON as the service sends it: UTF-8 text, not ``\\u`` escapes."""
-    return web.Response(
-        body=orjson.dumps(body), status=status, headers=headers, content_type="application/json"
-    )
+    """JSON as the service sends it: UTF-8 text, not ``\\u`` escapes (``ascii_only``: as
+    Python's json writes it by default, every non-ASCII character escaped)."""
+    data = json.dumps(body).encode() if ascii_only else orjson.dumps(body)
+    return web.Response(body=data, status=status, headers=headers, content_type="application/json")
 
 
 def error(
@@ -77,6 +82,7 @@ class YandexUpstream:
     key: str
     received: list[Received] = field(default_factory=list)
     issued: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ascii_only: bool = False  # answer JSON with \u escapes, as many writers do
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -135,7 +141,7 @@ class YandexUpstream:
             answer["safety_identifier"] = params["safety_identifier"]
         self.issued[response_id] = answer
         if not params.get("stream"):
-            return json_response(answer, headers=self._headers(folder))
+            return json_response(answer, headers=self._headers(folder), ascii_only=self.ascii_only)
         return await self._stream(request, answer, folder)
 
     async def _stream(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -130,7 +131,7 @@ class Substitution:
     def values(self) -> tuple[str, ...]:
         values = self._values
         if values is None:
-            values = tuple(value for value, _ in self.named) + self.folders
+            values = tuple(value for value, _ in _spellings(self.named)) + self.folders
             object.__setattr__(self, "_values", values)  # frozen: set once, as a cache
         return values
 
@@ -179,10 +180,30 @@ def _alternatives(named: tuple[tuple[str, str], ...], folders: tuple[str, ...]) 
     return [pattern for _, pattern in sorted(values, key=lambda pair: -len(pair[0]))]
 
 
+def _spellings(named: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """Each named value as written, and as a JSON writer that escapes what is not ASCII writes
+    it inside a string (``\\u0418``, lower- or upper-case hex: Python's json, PHP, curl by
+    hand): a body the upstream or a client sent that way holds the value just the same."""
+    if all(value.isascii() for value, _ in named):
+        return named  # most: a team name, an id
+    spelled = list(named)
+    for value, mark in named:
+        if value.isascii():
+            continue
+        escaped = json.dumps(value)[1:-1]
+        upper = _ESCAPE.sub(lambda m: "\\u" + m[1].upper(), escaped)
+        spelled += [(spelling, mark) for spelling in dict.fromkeys((escaped, upper))]
+    return tuple(spelled)
+
+
+_ESCAPE: Final = re.compile(r"\\u([0-9a-f]{4})")
+
+
 @functools.lru_cache(maxsize=256)
 def _text_pattern(
     named: tuple[tuple[str, str], ...], folders: tuple[str, ...]
 ) -> tuple[re.Pattern[str], dict[str, str]]:
+    named = _spellings(named)
     replacements = dict(Substitution(named, folders).pairs())
     return re.compile("|".join(_alternatives(named, folders))), replacements
 

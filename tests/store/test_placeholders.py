@@ -5,10 +5,12 @@ front of a stand-in for Yandex AI Studio (tests/yandex_upstream.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import openai
 import pytest
 import yaml
@@ -267,6 +269,46 @@ async def test_named_values_are_placeholders_each_member_fills_with_their_own(
     )
     assert replayed["text"] == "Ответ: Команда search"
     assert len(service.received) == 2
+
+
+async def test_a_named_value_written_with_json_escapes_is_a_placeholder_too(
+    start_proxy: StartProxy, aiohttp_server: Callable[..., Awaitable[TestServer]], tmp_path: Path
+) -> None:
+    """Python's json, PHP and curl by hand write non-ASCII as ``\\u`` escapes: the value
+    is the same, and must be hidden and given back the same (it leaked into the cassette, and
+    the replaying member got the recording member's value)."""
+    service = YandexUpstream(KEY, ascii_only=True)
+    server = await aiohttp_server(service.app(), host="127.0.0.1")
+    url = str(server.make_url("")).rstrip("/")
+    cassette = tmp_path / "escaped.yaml"
+    recording = await start_proxy(
+        upstream=url, cassette=cassette, record_mode="once", placeholders={"ME": "Иван Петров"}
+    )
+    asked = {"model": f"gpt://{FOLDER_A}/yandexgpt/latest", "input": "Меня зовут Иван Петров"}
+    headers = {"Authorization": f"Api-Key {KEY}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{recording.base_url}/responses", headers=headers, data=json.dumps(asked)
+        ) as answer:  # escaped, as curl -d '\u..'
+            assert answer.status == 200
+            assert "Иван Петров" in (await answer.json())["output"][0]["content"][0]["text"]
+        await recording.stop()
+        text = _everything_in(cassette)
+        assert "Иван" not in text
+        assert "\\u0418\\u0432" not in text  # the name, escaped
+        assert "\\\\u0418" not in text  # and its escape escaped again by YAML
+        assert "<ME>" in text
+        replaying = await start_proxy(
+            upstream=url, cassette=cassette, record_mode="none", placeholders={"ME": "Пётр Сидоров"}
+        )
+        mine = asked | {"input": "Меня зовут Пётр Сидоров"}
+        async with session.post(f"{replaying.base_url}/responses", headers=headers,
+                                data=json.dumps(mine)) as answer:  # fmt: skip
+            assert answer.status == 200, await answer.text()
+            text = (await answer.json())["output"][0]["content"][0]["text"]
+    assert "Пётр Сидоров" in text
+    assert "Иван" not in text
+    assert len(service.received) == 1
 
 
 def test_what_placeholders_keep_is_bounded(tmp_path: Path) -> None:
