@@ -56,6 +56,14 @@ def volatile_advice(changes: list[Change], hints: Hints, *, values: bool = True)
         lines.append(hints.ignore(whole))
     if inside:
         lines.append(hints.placeholder([c.pointer for c in inside]))
+        # The cassette holds the value it was recorded with, not <NAME>: a placeholder given
+        # now matches only once the recording is made again.
+        again = hints.rerecord(chain=False)
+        lines.append(
+            "Then, since the cassette holds the value it was recorded with, "
+            + again[:1].lower()
+            + again[1:]
+        )
     return "\n".join(lines)
 
 

@@ -155,6 +155,47 @@ def test_a_near_duplicate_is_not_recorded_and_the_advice_makes_it_replay(
     assert service.creates == 3  # the recording, and the two new_episodes runs
 
 
+IN_PROMPT = """
+import time, openai, pytest
+
+NOW = str(int(time.time() * 1000))  # this run's value, inside the prompt's text
+
+
+@pytest.mark.cassette_proxy()
+def test_clock(cassette_proxy):
+    with openai.OpenAI(base_url=cassette_proxy.url, api_key="d", project="b1gAAAA",
+                       max_retries=0) as client:
+        client.responses.create(model="gpt://b1gAAAA/yandexgpt/latest",
+                                input=f"Сейчас {NOW}, который час?")
+"""
+
+
+def test_a_value_inside_a_prompt_is_advised_a_placeholder_and_then_a_new_recording(
+    pytester: pytest.Pytester, yandex: tuple[YandexUpstream, str]
+) -> None:
+    """The cassette holds the value it was recorded with: a placeholder given afterwards
+    matches only once the test is recorded again, so the advice says both, and following
+    both makes it replay."""
+    _, url = yandex
+    upstream = f"--cassette-upstream={url}"
+    pytester.makepyfile(test_clock=IN_PROMPT)
+    pytester.runpytest("--cassette-record-mode=once", upstream).assert_outcomes(passed=1)
+    result = pytester.runpytest(upstream)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*give the value that changes inside /input a placeholder*",
+        "*Then, since the cassette holds the value it was recorded with, record it again:*",
+        "*--cassette-record-mode=rewrite*",
+    ])  # fmt: skip
+    pytester.makepyfile(test_clock=IN_PROMPT + """
+@pytest.fixture
+def cassette_proxy_config():
+    return {"placeholders": {"NOW": NOW}}
+""")  # fmt: skip
+    pytester.runpytest("--cassette-record-mode=rewrite", upstream).assert_outcomes(passed=1)
+    pytester.runpytest(upstream).assert_outcomes(passed=1)  # another run, another NOW
+
+
 def test_fields_ignored_once_in_the_ini_are_ignored_for_every_test(
     pytester: pytest.Pytester, yandex: tuple[YandexUpstream, str]
 ) -> None:
