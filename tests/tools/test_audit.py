@@ -225,7 +225,7 @@ async def test_fail_on_thresholds_gate_ci(start_proxy: StartProxy, tmp_path: Pat
     assert code == 1, output
     assert "no exchange to judge" in output
     assert audit(str(empty))[0] == 0  # without a gate, an empty log is only an empty report
-    for bad in ("p99", "latency>5", "errors>x"):
+    for bad in ("p99", "latency>5", "errors>x", "errors>1.5"):
         code, output = audit("--fail-on", bad, *logs)
         assert code == 2, bad
         assert "--fail-on" in output

@@ -39,6 +39,8 @@ class Gate:
         measure: Measure = match["measure"]  # type: ignore[assignment]
         if measure.startswith("p") and match["limit"] is None:
             raise ValueError(f"{text!r} needs a limit in milliseconds, such as {measure}>500")
+        if not measure.startswith("p") and "." in (match["limit"] or ""):
+            raise ValueError(f"{text!r}: {measure} are counted, so the limit is a whole number")
         return cls(text, measure, float(match["limit"] or 0))
 
     @property
