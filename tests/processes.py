@@ -39,7 +39,7 @@ async def read_events(process: asyncio.subprocess.Process) -> AsyncIterator[dict
         yield orjson.loads(line)
 
 
-def _listening_url(log_file: Path) -> str | None:
+def listening_url(log_file: Path) -> str | None:
     lines = log_file.read_bytes().splitlines() if log_file.exists() else []
     events = (orjson.loads(line) for line in lines)
     return next((e["detail"]["url"] for e in events if e["event"] == "listening"), None)
@@ -71,7 +71,7 @@ async def running(
             if log_file is not None:
                 while url is None and process.returncode is None:
                     await asyncio.sleep(0.02)
-                    url = _listening_url(log_file)
+                    url = listening_url(log_file)
             else:
                 async for event in read_events(process):
                     if event["event"] == "listening":
@@ -89,12 +89,12 @@ def files_in(folder: Path) -> list[str]:
     return sorted(path.name for path in folder.iterdir())
 
 
-async def refused_start(*args: str) -> tuple[int | None, bytes, bytes]:
+async def refused_start(*args: str, seconds: float = 30) -> tuple[int | None, bytes, bytes]:
     """Run ``cassette-proxy serve --port 0 ARGS`` that is expected to stop at start-up."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "cassette_proxy", "serve", "--port", "0", *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    async with asyncio.timeout(30):
+    async with asyncio.timeout(seconds):
         stdout, stderr = await process.communicate()
     return process.returncode, stdout, stderr

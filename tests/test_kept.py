@@ -10,8 +10,8 @@ import pytest
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from cassette_proxy.kept import dumps_kept, remembered
-from cassette_proxy.models.events import ValidationRecord, _violation_record
-from cassette_proxy.models.violations import Violation
+from cassette_proxy.models.events import ValidationRecord
+from cassette_proxy.models.violations import Violation, _redacted
 from cassette_proxy.redact import redact_path
 from cassette_proxy.serving.exchange import _logged_id
 from cassette_proxy.serving.observers.log import _headers_record, _redacted_header, headers_record
@@ -47,7 +47,7 @@ def test_caches_of_what_clients_send_keep_only_short_values() -> None:
     """A client sending long paths, ids or header values cannot fill the caches with them: each
     is computed afresh, and the caches hold at most their count of short values."""
     caches: tuple[Any, ...] = (
-        redact_path, _logged_id, _redacted_header, _headers_record, _violation_record,
+        redact_path, _logged_id, _redacted_header, _headers_record, _redacted,
     )  # fmt: skip
     before = [cache.cache_info().currsize for cache in caches]
     for n in range(50):

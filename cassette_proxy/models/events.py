@@ -11,10 +11,8 @@ from typing import Any, TypeAlias
 
 import orjson
 
-from cassette_proxy.kept import remembered
 from cassette_proxy.models.usage import Usage
 from cassette_proxy.models.violations import Violation
-from cassette_proxy.redact import redact_text
 
 Serialized: TypeAlias = orjson.Fragment
 """Part of a line serialized already (orjson embeds it as it is)."""
@@ -43,19 +41,15 @@ class ValidationRecord:
 
     @classmethod
     def of(cls, verdict: str, violations: list[Violation]) -> ValidationRecord:
-        """Messages quote values from the message they describe: redacted like the bodies."""
-        return cls(verdict, [_logged(v.pointer, v.message, v.severity, v.kind) for v in violations])
-
-
-@remembered(maxsize=4096, max_chars=1024)  # pointers name the upstream's keys: any length
-def _violation_record(pointer: str, message: str, severity: str, kind: str) -> dict[str, str]:
-    """Remembered: the same violations come back response after response (a field the upstream
-    never sends), and redacting a message costs more than the rest of the log line."""
-    return {"pointer": pointer, "message": redact_text(message), "severity": severity, "kind": kind}
-
-
-def _logged(pointer: str, message: str, severity: str, kind: str) -> dict[str, str]:
-    return dict(_violation_record(pointer, message, severity, kind))  # the caller's own copy
+        """Each violation as logged (redacted already: a :class:`Violation` is, as it is made)."""
+        return cls(
+            verdict,
+            [
+                {"pointer": v.pointer, "message": v.message, "severity": v.severity,
+                 "kind": v.kind}
+                for v in violations
+            ],
+        )  # fmt: skip
 
 
 @dataclass(slots=True)

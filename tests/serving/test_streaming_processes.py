@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from cassette_proxy.store.persist import load_cassette
+from tests.processes import running
 from tests.stream_upstream import StreamUpstream, bomb
 
 pytestmark = [
@@ -47,31 +47,10 @@ class Proxy:
         return [line for line in lines if line["event"] == "exchange"]
 
 
-def _listening(log: Path) -> str | None:
-    lines = log.read_bytes().splitlines() if log.exists() else []
-    events = (orjson.loads(line) for line in lines)
-    return next((e["detail"]["url"] for e in events if e["event"] == "listening"), None)
-
-
 @asynccontextmanager
 async def proxy_process(upstream: str, log: Path, *args: str) -> AsyncIterator[Proxy]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cassette_proxy", "serve", "--port", "0",
-        "--upstream", upstream, "--log-file", str(log), *args,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        url = None
-        async with asyncio.timeout(20):
-            while url is None:
-                await asyncio.sleep(0.05)
-                assert process.returncode is None, "the proxy did not start"
-                url = _listening(log)
-        yield Proxy(process, url, log)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+    async with running("--upstream", upstream, *args, log_file=log) as proxy:
+        yield Proxy(proxy.process, proxy.url, log)
 
 
 @pytest.fixture

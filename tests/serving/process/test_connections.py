@@ -20,7 +20,8 @@ from aiohttp.test_utils import TestServer
 
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
-from tests.serving.test_streaming_processes import Proxy, _listening, proxy_process
+from tests.processes import listening_url
+from tests.serving.test_streaming_processes import Proxy, proxy_process
 
 pytestmark = pytest.mark.slow
 
@@ -237,7 +238,7 @@ async def _starved_proxy(upstream: str, log: Path) -> AsyncIterator[tuple[Proxy,
             while url is None:
                 await asyncio.sleep(0.05)
                 assert process.returncode is None, "the proxy did not start"
-                url = _listening(log)
+                url = listening_url(log)
         yield Proxy(process, url, log), stderr
     finally:
         if process.returncode is None:

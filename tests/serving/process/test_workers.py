@@ -22,6 +22,7 @@ from cassette_proxy.settings import Settings
 from tests import vectors
 from tests.fake_upstream import FakeUpstream
 from tests.make_demo_cassette import DEMO, DEMO_IDS
+from tests.processes import refused_start
 
 pytestmark = pytest.mark.slow
 
@@ -125,13 +126,8 @@ async def test_sigterm_drains_the_requests_in_flight_of_every_worker(
 async def _refused(*args: str, code: int = 1) -> str:
     """serve --workers 2's one line; exit 1 for what the files or stdout refuse, 2 for options
     that cannot go together (a usage error, as every bad value is)."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "cassette_proxy", "serve", "--workers", "2", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    async with asyncio.timeout(60):
-        _, stderr = await process.communicate()
-    assert process.returncode == code, stderr.decode()
+    returncode, _, stderr = await refused_start("--workers", "2", *args, seconds=60)
+    assert returncode == code, stderr.decode()
     [line] = stderr.decode().strip().splitlines()
     return line
 
